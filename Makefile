@@ -1,0 +1,69 @@
+# feedloop: `make run` runs the platform locally, `make test` runs every check. `make help` lists all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.local/uv/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_KAFKA_PORT ?= 19092
+export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
+
+.PHONY: help install kafka-up kafka-down test-kafka-up test-kafka-down run test lint format typecheck \
+        contracts pytest bench bench-ingest clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "installing uv $(UV_VERSION) from PyPI into .local/uv"
+	python3 -m venv .local/uv && .local/uv/bin/pip install -q "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) sync --locked --all-packages
+	@touch $@
+
+install: $(VENV)/.synced ## Install every package and dev tool into .venv (idempotent, cached)
+
+kafka-up: install ## Start the local Kafka broker (127.0.0.1:9092) and create the topics
+	scripts/kafka.sh up
+
+kafka-down: ## Stop the local Kafka broker
+	scripts/kafka.sh down
+
+test-kafka-up: install ## Start the test broker (127.0.0.1:$(TEST_KAFKA_PORT))
+	KAFKA_PORT=$(TEST_KAFKA_PORT) scripts/kafka.sh up
+
+test-kafka-down: ## Stop the test broker
+	KAFKA_PORT=$(TEST_KAFKA_PORT) scripts/kafka.sh down
+
+run: kafka-up ## Install what is missing and run the whole platform locally until Ctrl-C
+	$(VENV)/bin/honcho -f Procfile start
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## Apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: install ## mypy (strict on libs/common)
+	$(VENV)/bin/mypy libs/common/src services/*/src
+
+contracts: install ## Regenerate docs/events (JSON Schema + AsyncAPI) and docs/openapi
+	$(PY) scripts/gen_contracts.py
+
+pytest: install test-kafka-up ## Run the test suite against the real test broker
+	$(VENV)/bin/pytest
+
+test: lint typecheck pytest ## Install everything, then ruff, mypy and pytest
+
+bench-ingest: install kafka-up ## Benchmark ingest against Kafka's ProducerPerformance
+	$(PY) benchmarks/bench_ingest.py
+
+bench: bench-ingest ## Run every benchmark and print the figures
+
+clean: kafka-down test-kafka-down ## Stop brokers and remove local data
+	rm -rf .local/kafka-* $(VENV)

@@ -1,0 +1,1 @@
+"""Shared library of the feedloop services: contracts, Kafka runtime, settings, observability."""

@@ -1,0 +1,140 @@
+"""API keys per client system, stored as SHA-256 hashes, with scopes and per-key rate limits."""
+
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from fastapi import Request
+from feedloop.common.problems import Problem
+from pydantic import BaseModel, Field, TypeAdapter
+
+DEV_API_KEY = "fl_dev_local_only_key"
+"""The documented development key; every service refuses it outside local mode."""
+
+
+def hash_key(key: str) -> str:
+    """Returns the hex SHA-256 of an API key, the only form in which keys are stored."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+DEV_API_KEY_SHA256 = hash_key(DEV_API_KEY)
+
+
+class ApiClient(BaseModel):
+    """One client system allowed to call our APIs."""
+
+    client_id: str = Field(min_length=1, max_length=100)
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: frozenset[str]
+    rate_per_second: float = Field(default=200.0, gt=0)
+    burst: int = Field(default=400, ge=1)
+
+
+_CLIENTS = TypeAdapter(list[ApiClient])
+
+
+def load_clients(inline: str | None, path: str | None) -> list[ApiClient]:
+    """Reads client definitions from a JSON string and/or a YAML/JSON file."""
+    clients: list[ApiClient] = []
+    if inline:
+        clients += _CLIENTS.validate_python(orjson.loads(inline))
+    if path:
+        clients += _CLIENTS.validate_python(yaml.safe_load(Path(path).read_text()))
+    return clients
+
+
+def dev_client(scopes: frozenset[str]) -> ApiClient:
+    """The development client, used only in local mode when no client is configured."""
+    return ApiClient(
+        client_id="local-dev",
+        key_sha256=DEV_API_KEY_SHA256,
+        scopes=scopes,
+        rate_per_second=10_000,
+        burst=20_000,
+    )
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float = field(default_factory=time.monotonic)
+
+
+class ApiKeyAuth:
+    """Authenticates requests by key, checks scopes and applies a token bucket per key."""
+
+    def __init__(self, clients: list[ApiClient], *, allow_dev_key: bool) -> None:
+        if not allow_dev_key and any(c.key_sha256 == DEV_API_KEY_SHA256 for c in clients):
+            raise ValueError("the development API key is configured outside local mode")
+        self._by_hash = {c.key_sha256: c for c in clients}
+        self._buckets: dict[str, _Bucket] = {}
+
+    def authenticate(self, request: Request) -> ApiClient:
+        """Returns the client of the request's key, or raises 401."""
+        key = request.headers.get("x-api-key")
+        if key is None:
+            auth = request.headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                key = auth[7:].strip()
+        if not key:
+            raise Problem(
+                401,
+                "Unauthorized",
+                "an API key is required in the X-API-Key header",
+                headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+                field="X-API-Key",
+            )
+        digest = hash_key(key)
+        for known, client in self._by_hash.items():
+            if hmac.compare_digest(known, digest):
+                return client
+        raise Problem(
+            401,
+            "Unauthorized",
+            "the API key is not valid",
+            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+            field="X-API-Key",
+        )
+
+    def take(self, client: ApiClient, cost: int = 1) -> None:
+        """Consumes tokens from the client's bucket, or raises 429 with Retry-After."""
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(client.client_id, _Bucket(tokens=float(client.burst)))
+        bucket.tokens = min(
+            client.burst, bucket.tokens + (now - bucket.updated) * client.rate_per_second
+        )
+        bucket.updated = now
+        cost = min(cost, client.burst)
+        if bucket.tokens < cost:
+            wait = (cost - bucket.tokens) / client.rate_per_second
+            raise Problem(
+                429,
+                "Too many requests",
+                f"client {client.client_id!r} exceeded {client.rate_per_second:g} items/s",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        bucket.tokens -= cost
+
+    def require(self, scope: str) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
+        """Returns a FastAPI dependency that demands a valid key holding `scope`."""
+
+        async def dependency(request: Request) -> ApiClient:
+            client = self.authenticate(request)
+            if scope not in client.scopes:
+                raise Problem(
+                    403,
+                    "Forbidden",
+                    f"client {client.client_id!r} lacks the scope {scope!r}",
+                    required_scope=scope,
+                )
+            self.take(client)
+            return client
+
+        return dependency

@@ -1,0 +1,254 @@
+"""Event envelope and the versioned event contracts of every topic."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
+
+from feedloop.common import topics
+from feedloop.common.feedback import Channel, Customer, FeedbackItem
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# Fixed namespace so that the same input always yields the same event id (uuid5).
+EVENT_NAMESPACE: Final = uuid.UUID("6b1f0a8e-64a5-4bb7-9d7e-2f3f3f0c9a11")
+
+
+def deterministic_id(*parts: str) -> str:
+    """Returns a stable UUID derived from the given parts."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, "\x1f".join(parts)))
+
+
+def utcnow() -> datetime:
+    """Returns the current time in UTC."""
+    return datetime.now(UTC)
+
+
+class Contract(BaseModel):
+    """Base of event payloads: additive fields are allowed, consumers ignore what they don't know."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# ---------------------------------------------------------------- feedback.received (raw-feedback)
+class FeedbackReceived(Contract):
+    """Ingest accepted a feedback item; it is durable on `raw-feedback`."""
+
+    event_type: ClassVar[str] = "feedback.received"
+    topic: ClassVar[str] = topics.RAW_FEEDBACK
+
+    feedback_id: str = Field(
+        description="Stable id: the same source+external id gives the same id."
+    )
+    received_at: AwareDatetime
+    client_id: str = Field(description="The API client (system) that posted it.")
+    idempotency_key: str | None = None
+    item: FeedbackItem
+
+
+# ---------------------------------------------------------------- feedback.enriched (enriched)
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class Sentiment(Contract):
+    """Sentiment of a text or of one theme mention."""
+
+    label: SentimentLabel
+    score: float = Field(ge=-1, le=1, description="-1 most negative .. +1 most positive.")
+    confidence: float = Field(ge=0, le=1)
+
+
+class ThemeMatch(Contract):
+    """One theme found in the text, with the sentiment of its mention (aspect level)."""
+
+    theme: str
+    confidence: float = Field(ge=0, le=1)
+    sentiment: Sentiment | None = None
+    evidence: str | None = Field(default=None, description="The (redacted) sentence that matched.")
+
+
+class Language(Contract):
+    """Detected language of the text."""
+
+    code: str = Field(description="ISO 639-1 code, or 'und' when undetermined.")
+    confidence: float = Field(ge=0, le=1)
+
+
+class PiiSummary(Contract):
+    """What the PII redaction replaced, by kind (never the values)."""
+
+    redacted: bool
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class Enrichment(Contract):
+    """Everything enrich adds to a feedback item."""
+
+    sentiment: Sentiment
+    themes: list[ThemeMatch] = Field(default_factory=list)
+    primary_theme: str | None = None
+    language: Language
+    pii: PiiSummary
+    embedding: list[float] = Field(
+        default_factory=list, description="L2-normalised sentence vector."
+    )
+    embedding_model: str = ""
+    sentiment_model: str = ""
+    taxonomy_version: str = ""
+
+
+class FeedbackEnriched(Contract):
+    """A feedback item with its analysis; the text is PII-redacted."""
+
+    event_type: ClassVar[str] = "feedback.enriched"
+    topic: ClassVar[str] = topics.ENRICHED
+
+    feedback_id: str
+    received_at: AwareDatetime
+    item: FeedbackItem = Field(
+        description="The item as received, `text` replaced by its redaction."
+    )
+    enrichment: Enrichment
+
+
+# ---------------------------------------------------------------- prioritized
+class PriorityFactor(Contract):
+    """One factor's contribution to an issue's priority, with a readable reason."""
+
+    name: str
+    value: float
+    weight: float
+    contribution: float
+    reason: str
+
+
+class Priority(Contract):
+    """An issue's priority score and how it was composed."""
+
+    score: float
+    rank: int | None = None
+    factors: list[PriorityFactor] = Field(default_factory=list)
+    formula: str = ""
+
+
+IssueStatus = Literal["new", "acknowledged", "planned", "in_progress", "resolved", "wont_fix"]
+
+
+class FeedbackRef(Contract):
+    """What notify needs to know about one feedback item to reach its customer."""
+
+    feedback_id: str
+    source_system: str
+    external_id: str
+    channel: Channel
+    customer: Customer
+    locale: str | None = None
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
+    sentiment: Sentiment | None = None
+    survey_scores: dict[str, int] = Field(default_factory=dict)
+
+
+class FeedbackPrioritized(Contract):
+    """A feedback item was linked to an issue."""
+
+    event_type: ClassVar[str] = "feedback.prioritized"
+    topic: ClassVar[str] = topics.PRIORITIZED
+
+    feedback: FeedbackRef
+    issue_id: str
+    issue_status: IssueStatus
+    is_pattern: bool
+    severity: Literal["low", "medium", "high", "critical"]
+    priority: Priority
+
+
+class IssueUpdated(Contract):
+    """An issue changed: status, owner, priority, membership, resolution."""
+
+    event_type: ClassVar[str] = "issue.updated"
+    topic: ClassVar[str] = topics.PRIORITIZED
+
+    issue_id: str
+    version: int = Field(description="Increases by one with every change of the issue.")
+    title: str
+    theme: str | None = None
+    status: IssueStatus
+    owner: str | None = None
+    planned_action: str | None = None
+    resolution_message: str | None = None
+    is_pattern: bool
+    severity: Literal["low", "medium", "high", "critical"]
+    priority: Priority
+    feedback_count: int
+    distinct_customers: int
+    changes: list[str] = Field(default_factory=list, description="Fields changed in this version.")
+    resolved_at: AwareDatetime | None = None
+    merged_into: str | None = None
+
+
+# ---------------------------------------------------------------- feedback.closed (closed)
+class FeedbackClosed(Contract):
+    """The customer of a feedback item was told what was done (or could not be)."""
+
+    event_type: ClassVar[str] = "feedback.closed"
+    topic: ClassVar[str] = topics.CLOSED
+
+    feedback_id: str
+    issue_id: str
+    customer_id: str
+    channel: Literal["webhook", "email", "none"]
+    outcome: Literal["delivered", "opted_out", "erased", "capped", "no_channel", "failed"]
+    delivered_at: AwareDatetime | None = None
+    closed_at: AwareDatetime
+    time_to_close_seconds: float = Field(ge=0, description="From feedback received to closure.")
+
+
+EVENT_TYPES: Final[dict[str, type[Contract]]] = {
+    model.event_type: model  # type: ignore[attr-defined]
+    for model in (
+        FeedbackReceived,
+        FeedbackEnriched,
+        FeedbackPrioritized,
+        IssueUpdated,
+        FeedbackClosed,
+    )
+}
+SUPPORTED_SCHEMA_VERSIONS: Final = frozenset({1})
+
+P = TypeVar("P", bound=Contract)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """The one envelope of every event on every topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str = Field(description="Deterministic where the input is: same input, same id.")
+    event_type: str
+    schema_version: int = 1
+    occurred_at: AwareDatetime
+    producer: str
+    correlation_id: str
+    payload: P
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: P,
+        *,
+        event_id: str,
+        producer: str,
+        correlation_id: str,
+        occurred_at: datetime | None = None,
+    ) -> "Envelope[P]":
+        """Wraps a payload in an envelope of its event type."""
+        return Envelope[type(payload)](  # type: ignore[misc]
+            event_id=event_id,
+            event_type=type(payload).event_type,  # type: ignore[attr-defined]
+            occurred_at=occurred_at or utcnow(),
+            producer=producer,
+            correlation_id=correlation_id,
+            payload=payload,
+        )
+
+
+AnyEnvelope = Envelope[Any]

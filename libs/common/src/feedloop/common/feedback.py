@@ -1,0 +1,242 @@
+"""Channel-typed customer feedback items: what internal systems post and what `raw-feedback` carries."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Identifier = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/#+\-]+$"
+    ),
+]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+MAX_TEXT_CHARS = 20_000
+
+
+class StrictModel(BaseModel):
+    """Base of every input model: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Channel(StrEnum):
+    """Where a piece of feedback came from."""
+
+    SURVEY = "survey"
+    REVIEW = "review"
+    SUPPORT_TICKET = "support_ticket"
+    CHAT = "chat"
+    EMAIL = "email"
+    SOCIAL = "social"
+    IN_APP = "in_app"
+
+
+class CustomerTier(StrEnum):
+    """Commercial tier of a customer, used as a customer-value signal."""
+
+    FREE = "free"
+    STANDARD = "standard"
+    PREMIUM = "premium"
+    ENTERPRISE = "enterprise"
+
+
+class CustomerValue(StrictModel):
+    """Monetary value of a customer (annual recurring revenue or lifetime value)."""
+
+    arr: float | None = Field(default=None, ge=0, description="Annual recurring revenue.")
+    lifetime_value: float | None = Field(default=None, ge=0)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+
+
+class Customer(StrictModel):
+    """The customer who gave the feedback."""
+
+    id: Identifier
+    email: EmailStr | None = None
+    segment: ShortText | None = Field(default=None, description="e.g. 'b2c', 'smb', 'women'.")
+    tier: CustomerTier | None = None
+    value: CustomerValue | None = None
+
+
+class NpsAnswer(StrictModel):
+    """Net Promoter Score answer: 'How likely are you to recommend us?' 0-10."""
+
+    metric: Literal["nps"] = "nps"
+    score: int = Field(ge=0, le=10)
+
+
+class CsatAnswer(StrictModel):
+    """Customer satisfaction answer on a declared scale, scored by a declared method."""
+
+    metric: Literal["csat"] = "csat"
+    score: int
+    scale_min: int = 1
+    scale_max: int = Field(default=5, description="Usual scales: 1-3, 1-5, 1-7, 1-10.")
+    method: Literal["top_box", "top_2_box", "mean"] = Field(
+        default="top_2_box",
+        description="How CSAT is computed: share of top answer, share of top two, or mean score.",
+    )
+
+    @model_validator(mode="after")
+    def _score_within_scale(self) -> "CsatAnswer":
+        if not 1 < self.scale_max <= 10 or self.scale_min not in (0, 1):
+            raise ValueError("scale must start at 0 or 1 and end between 2 and 10")
+        if not self.scale_min <= self.score <= self.scale_max:
+            raise ValueError(f"score must lie within {self.scale_min}..{self.scale_max}")
+        return self
+
+
+class CesAnswer(StrictModel):
+    """Customer effort score on a declared scale and direction."""
+
+    metric: Literal["ces"] = "ces"
+    score: int
+    scale_max: Literal[5, 7] = 7
+    direction: Literal["higher_is_easier", "lower_is_easier"] = Field(
+        default="higher_is_easier",
+        description="CES 2.0 ('the company made it easy', 7 = agree) is higher_is_easier.",
+    )
+
+    @model_validator(mode="after")
+    def _score_within_scale(self) -> "CesAnswer":
+        if not 1 <= self.score <= self.scale_max:
+            raise ValueError(f"score must lie within 1..{self.scale_max}")
+        return self
+
+
+SurveyAnswer = Annotated[NpsAnswer | CsatAnswer | CesAnswer, Field(discriminator="metric")]
+
+
+class FeedbackBase(StrictModel):
+    """Fields every channel shares."""
+
+    source_system: Identifier = Field(description="The internal system that posts, e.g. 'shop'.")
+    external_id: Identifier = Field(description="The item's id in the source system.")
+    customer: Customer
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
+    locale: Locale | None = Field(default=None, description="BCP 47 tag, e.g. 'en-GB'.")
+    occurred_at: AwareDatetime = Field(description="When the customer gave it (ISO 8601 + zone).")
+    product_refs: list[Identifier] = Field(default_factory=list, max_length=50)
+    order_refs: list[Identifier] = Field(default_factory=list, max_length=50)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Free, small (<8 KiB).")
+
+    @model_validator(mode="after")
+    def _bounded_metadata(self) -> "FeedbackBase":
+        if len(repr(self.metadata)) > 8192:
+            raise ValueError("metadata must stay under 8 KiB")
+        return self
+
+
+class SurveyFeedback(FeedbackBase):
+    """A survey response: one or more scored answers (NPS, CSAT, CES) and a comment."""
+
+    channel: Literal[Channel.SURVEY] = Channel.SURVEY
+    survey_id: Identifier | None = None
+    answers: list[SurveyAnswer] = Field(min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _one_answer_per_metric(self) -> "SurveyFeedback":
+        metrics = [a.metric for a in self.answers]
+        if len(metrics) != len(set(metrics)):
+            raise ValueError("at most one answer per metric")
+        return self
+
+
+class ReviewFeedback(FeedbackBase):
+    """A product or store review with a star rating."""
+
+    channel: Literal[Channel.REVIEW] = Channel.REVIEW
+    rating: float
+    rating_scale: int = Field(default=5, ge=2, le=10)
+    platform: ShortText = Field(description="e.g. 'shop', 'trustpilot', 'app_store'.")
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _rating_within_scale(self) -> "ReviewFeedback":
+        if not 0 <= self.rating <= self.rating_scale:
+            raise ValueError(f"rating must lie within 0..{self.rating_scale}")
+        return self
+
+
+class SupportTicketFeedback(FeedbackBase):
+    """A support ticket (its description or a customer message on it)."""
+
+    channel: Literal[Channel.SUPPORT_TICKET] = Channel.SUPPORT_TICKET
+    ticket_id: Identifier
+    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    category: ShortText | None = None
+
+
+class ChatFeedback(FeedbackBase):
+    """A chat message or transcript from a support or sales chat."""
+
+    channel: Literal[Channel.CHAT] = Channel.CHAT
+    conversation_id: Identifier
+    agent_id: Identifier | None = None
+
+
+class EmailFeedback(FeedbackBase):
+    """An e-mail the customer sent."""
+
+    channel: Literal[Channel.EMAIL] = Channel.EMAIL
+    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
+    thread_id: Identifier | None = None
+
+
+class SocialFeedback(FeedbackBase):
+    """A public social media mention."""
+
+    channel: Literal[Channel.SOCIAL] = Channel.SOCIAL
+    platform: ShortText
+    handle: ShortText | None = None
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    followers: int | None = Field(default=None, ge=0)
+
+
+class InAppFeedback(FeedbackBase):
+    """Feedback given inside our app or website widget."""
+
+    channel: Literal[Channel.IN_APP] = Channel.IN_APP
+    app_platform: Literal["web", "ios", "android", "desktop"] = "web"
+    app_version: ShortText | None = None
+    screen: ShortText | None = None
+    rating: int | None = Field(default=None, ge=1, le=5)
+
+
+FeedbackItem = Annotated[
+    SurveyFeedback
+    | ReviewFeedback
+    | SupportTicketFeedback
+    | ChatFeedback
+    | EmailFeedback
+    | SocialFeedback
+    | InAppFeedback,
+    Field(discriminator="channel"),
+]
+
+
+def survey_scores(item: BaseModel) -> dict[str, int]:
+    """Returns {'nps': 9, 'csat': 4, ...} of a survey item, empty for other channels."""
+    answers = getattr(item, "answers", None) or []
+    return {a.metric: a.score for a in answers}
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Returns an aware datetime converted to UTC."""
+    from datetime import UTC
+
+    return moment.astimezone(UTC)

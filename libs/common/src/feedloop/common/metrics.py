@@ -1,0 +1,95 @@
+"""Prometheus metrics shared by every service, and the middleware and route that expose them."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import Match
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+HTTP_REQUESTS = Counter(
+    "feedloop_http_requests_total",
+    "HTTP requests handled, by route and status code.",
+    ["service", "method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "feedloop_http_request_duration_seconds",
+    "HTTP request latency, by route.",
+    ["service", "method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_RECORDS = Counter(
+    "feedloop_consumer_records_total",
+    "Records consumed, by outcome (processed, duplicate, dead_lettered).",
+    ["service", "topic", "outcome"],
+)
+CONSUMER_BATCH_SECONDS = Histogram(
+    "feedloop_consumer_batch_seconds",
+    "Time to process and commit one consumed batch.",
+    ["service", "topic"],
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "feedloop_consumer_lag",
+    "Records behind the partition's high watermark, as this consumer last saw it.",
+    ["service", "topic", "partition"],
+)
+DLQ_RECORDS = Counter(
+    "feedloop_dlq_records_total",
+    "Records sent to a dead-letter topic, by reason.",
+    ["service", "topic", "reason"],
+)
+PRODUCE_LATENCY = Histogram(
+    "feedloop_produce_latency_seconds",
+    "Time from send to broker acknowledgement.",
+    ["service", "topic"],
+    buckets=LATENCY_BUCKETS,
+)
+EVENT_LATENCY = Histogram(
+    "feedloop_event_age_seconds",
+    "Age of a consumed event (now minus its occurred_at) when a stage finished it.",
+    ["service", "topic"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def _route_of(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
+
+
+def instrument(app: FastAPI, *, service: str) -> None:
+    """Counts and times every request by route template (not raw path, to bound cardinality)."""
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = _route_of(request)
+            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
+            HTTP_LATENCY.labels(service, request.method, route).observe(
+                time.perf_counter() - started
+            )
+
+
+def metrics_router() -> APIRouter:
+    """Returns a router serving /metrics in the Prometheus text format."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,52 @@
+"""Topic names, consumer groups and header names: defined here once, used everywhere."""
+
+from typing import Final
+
+RAW_FEEDBACK: Final = "raw-feedback"
+ENRICHED: Final = "enriched"
+PRIORITIZED: Final = "prioritized"
+CLOSED: Final = "closed"
+NOTIFICATIONS_DLQ: Final = "notifications.dlq"
+
+PIPELINE_TOPICS: Final = (RAW_FEEDBACK, ENRICHED, PRIORITIZED, CLOSED)
+
+
+def dlq_topic(topic: str) -> str:
+    """Returns the dead-letter topic of a source topic."""
+    return f"{topic}.dlq"
+
+
+DLQ_TOPICS: Final = (
+    dlq_topic(RAW_FEEDBACK),
+    dlq_topic(ENRICHED),
+    dlq_topic(PRIORITIZED),
+    NOTIFICATIONS_DLQ,
+)
+ALL_TOPICS: Final = PIPELINE_TOPICS + DLQ_TOPICS
+
+CONSUMER_GROUP_ENRICH: Final = "feedloop-enrich"
+CONSUMER_GROUP_PRIORITIZE: Final = "feedloop-prioritize"
+CONSUMER_GROUP_NOTIFY: Final = "feedloop-notify"
+# Notify also reads `closed`-independent state from `prioritized` only; prioritize reads
+# `closed` in a second group to compute closure KPIs.
+CONSUMER_GROUP_PRIORITIZE_CLOSED: Final = "feedloop-prioritize-closed"
+
+# CloudEvents Kafka protocol binding (binary mode): attributes travel as ce_-prefixed headers.
+HEADER_ID: Final = "ce_id"
+HEADER_TYPE: Final = "ce_type"
+HEADER_SOURCE: Final = "ce_source"
+HEADER_TIME: Final = "ce_time"
+HEADER_SPECVERSION: Final = "ce_specversion"
+HEADER_SCHEMA_VERSION: Final = "ce_schemaversion"
+HEADER_CORRELATION_ID: Final = "ce_correlationid"
+HEADER_CONTENT_TYPE: Final = "content-type"
+
+# Dead-letter headers, added to the original record's headers.
+HEADER_DLQ_REASON: Final = "dlq_reason"
+HEADER_DLQ_ERROR: Final = "dlq_error"
+HEADER_DLQ_SOURCE_TOPIC: Final = "dlq_source_topic"
+HEADER_DLQ_SOURCE_PARTITION: Final = "dlq_source_partition"
+HEADER_DLQ_SOURCE_OFFSET: Final = "dlq_source_offset"
+HEADER_DLQ_CONSUMER_GROUP: Final = "dlq_consumer_group"
+HEADER_DLQ_FAILED_AT: Final = "dlq_failed_at"
+HEADER_DLQ_REPLAY_COUNT: Final = "dlq_replay_count"

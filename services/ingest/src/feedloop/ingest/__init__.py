@@ -1,0 +1,1 @@
+"""feedloop ingest: accepts feedback over REST and makes it durable on raw-feedback."""

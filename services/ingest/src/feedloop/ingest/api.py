@@ -1,0 +1,225 @@
+"""Routes of the ingest API: one item, or a batch answered per item."""
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import ORJSONResponse
+from feedloop.common.auth import ApiClient
+from feedloop.common.feedback import FeedbackItem
+from feedloop.common.problems import Problem
+from feedloop.ingest.deps import auth_write, ingestor_of, settings_of
+from feedloop.ingest.schemas import (
+    BatchItemResult,
+    BatchResult,
+    FeedbackAccepted,
+    FeedbackBatchCreate,
+)
+from feedloop.ingest.service import REJECTED, fingerprint, summarise, validate_item
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+_CHANNEL_MODELS = {
+    "survey": "SurveyFeedback",
+    "review": "ReviewFeedback",
+    "support_ticket": "SupportTicketFeedback",
+    "chat": "ChatFeedback",
+    "email": "EmailFeedback",
+    "social": "SocialFeedback",
+    "in_app": "InAppFeedback",
+}
+_ITEM_SCHEMA = {
+    "oneOf": [{"$ref": f"#/components/schemas/{m}"} for m in _CHANNEL_MODELS.values()],
+    "discriminator": {
+        "propertyName": "channel",
+        "mapping": {c: f"#/components/schemas/{m}" for c, m in _CHANNEL_MODELS.items()},
+    },
+}
+
+ClientDep = Annotated[ApiClient, Depends(auth_write)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retries with the same key and body are answered without a second record.",
+    ),
+]
+
+
+def _unavailable(settings_retry: int, detail: str, **extensions: Any) -> Problem:
+    REJECTED.labels("broker_unavailable").inc()
+    return Problem(
+        503,
+        "Service unavailable",
+        detail,
+        kind="broker-unavailable",
+        headers={"Retry-After": str(settings_retry)},
+        **extensions,
+    )
+
+
+def _check_key(request: Request, client: ApiClient, key: str | None, body: bytes) -> str | None:
+    if key is None:
+        return None
+    store = ingestor_of(request).store
+    digest = fingerprint(body)
+    if not store.check_key(client.client_id, key, digest):
+        REJECTED.labels("idempotency_conflict").inc()
+        raise Problem(
+            422,
+            "Idempotency key reused",
+            "this Idempotency-Key was used before with a different request body",
+            kind="idempotency-key-reused",
+            field="Idempotency-Key",
+        )
+    return digest
+
+
+@router.post(
+    "/feedback",
+    status_code=202,
+    response_model=FeedbackAccepted,
+    summary="Submit one feedback item",
+    responses={
+        200: {"model": FeedbackAccepted, "description": "Already accepted before (a retry)."},
+        401: {"description": "Missing or invalid API key"},
+        403: {"description": "Key lacks the feedback:write scope"},
+        413: {"description": "Body too large"},
+        422: {"description": "Invalid item; the problem names each field"},
+        429: {"description": "Rate limit exceeded"},
+        503: {"description": "Kafka unavailable; retry after Retry-After seconds"},
+    },
+)
+async def submit_feedback(
+    item: FeedbackItem,
+    request: Request,
+    client: ClientDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ORJSONResponse:
+    """Accepts one item once it is durable on raw-feedback (acks=all)."""
+    digest = _check_key(request, client, idempotency_key, await request.body())
+    ingestor = ingestor_of(request)
+    prepared = ingestor.prepare(
+        0, item, client_id=client.client_id, idempotency_key=idempotency_key
+    )
+    outcome = (await ingestor.submit([prepared]))[0]
+    if isinstance(outcome, BaseException):
+        raise _unavailable(
+            settings_of(request).retry_after_s,
+            "Kafka did not acknowledge the item in time; nothing was accepted, retry later",
+            feedback_id=prepared.feedback_id,
+        )
+    if idempotency_key and digest:
+        ingestor.store.remember_key(client.client_id, idempotency_key, digest)
+    body = FeedbackAccepted(feedback_id=prepared.feedback_id, status=outcome)  # type: ignore[arg-type]
+    headers = {"Location": f"/v1/feedback/{prepared.feedback_id}"}
+    if outcome == "duplicate":
+        headers["Idempotent-Replayed"] = "true"
+    return ORJSONResponse(
+        body.model_dump(), status_code=202 if outcome == "accepted" else 200, headers=headers
+    )
+
+
+@router.post(
+    "/feedback/batch",
+    status_code=202,
+    response_model=BatchResult,
+    summary="Submit many feedback items, answered per item",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["items"],
+                        "properties": {
+                            "items": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": _ITEM_SCHEMA,
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        207: {"model": BatchResult, "description": "Some items were rejected; see results."},
+        503: {"description": "Kafka unavailable for some items; they were not accepted"},
+    },
+)
+async def submit_batch(
+    request: Request, client: ClientDep, idempotency_key: IdempotencyKey = None
+) -> ORJSONResponse:
+    """Validates each item on its own; one bad item never sinks the others."""
+    raw_body = await request.body()
+    settings = settings_of(request)
+    try:
+        batch = FeedbackBatchCreate.model_validate(orjson.loads(raw_body))
+    except orjson.JSONDecodeError as exc:
+        raise Problem(
+            400, "Malformed JSON", str(exc), kind="malformed-json", field="(body)"
+        ) from exc
+    if len(batch.items) > settings.batch_max_items:
+        raise Problem(
+            413,
+            "Payload too large",
+            f"a batch holds at most {settings.batch_max_items} items, got {len(batch.items)}",
+            field="items",
+            max_items=settings.batch_max_items,
+        )
+    digest = _check_key(request, client, idempotency_key, raw_body)
+    request.app.state.auth.take(client, len(batch.items) - 1)
+    ingestor = ingestor_of(request)
+    results: dict[int, BatchItemResult] = {}
+    prepared = []
+    for index, raw in enumerate(batch.items):
+        item, errors = validate_item(raw)
+        if item is None:
+            REJECTED.labels("validation").inc()
+            external_id = raw.get("external_id") if isinstance(raw, dict) else None
+            results[index] = BatchItemResult(
+                index=index,
+                status="rejected",
+                external_id=external_id if isinstance(external_id, str) else None,
+                errors=errors,
+                reason=f"{errors[0].field}: {errors[0].message}" if errors else "invalid",
+            )
+        else:
+            prepared.append(
+                ingestor.prepare(
+                    index, item, client_id=client.client_id, idempotency_key=idempotency_key
+                )
+            )
+    outcomes = await ingestor.submit(prepared)
+    for p in prepared:
+        outcome = outcomes[p.index]
+        external_id: str = p.item.external_id  # type: ignore[attr-defined]
+        if isinstance(outcome, BaseException):
+            results[p.index] = BatchItemResult(
+                index=p.index,
+                status="unavailable",
+                feedback_id=p.feedback_id,
+                external_id=external_id,
+                reason="Kafka did not acknowledge in time; retry this item",
+            )
+        else:
+            results[p.index] = BatchItemResult(
+                index=p.index,
+                status=outcome,  # type: ignore[arg-type]
+                feedback_id=p.feedback_id,
+                external_id=external_id,
+            )
+    summary = summarise([results[i] for i in range(len(batch.items))])
+    if summary.unavailable:
+        raise _unavailable(
+            settings.retry_after_s,
+            f"{summary.unavailable} items were not acknowledged by Kafka; retry them",
+            **summary.model_dump(),
+        )
+    if idempotency_key and digest:
+        ingestor.store.remember_key(client.client_id, idempotency_key, digest)
+    return ORJSONResponse(summary.model_dump(), status_code=207 if summary.rejected else 202)

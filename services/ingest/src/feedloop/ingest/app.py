@@ -1,0 +1,79 @@
+"""The ingest app factory and its lifespan (producer, idempotency store, warm-up)."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
+from feedloop.common.kafka import kafka_reachable
+from feedloop.common.logs import configure_logging
+from feedloop.common.web import install_common
+from feedloop.ingest.api import router
+from feedloop.ingest.idempotency import IdempotencyStore
+from feedloop.ingest.limits import BodySizeLimit
+from feedloop.ingest.producer import DurableProducer
+from feedloop.ingest.service import REJECTED, Ingestor
+from feedloop.ingest.settings import SCOPE_WRITE, IngestSettings
+from feedloop.ingest.warmup import warm_store
+
+_REASONS = {401: "unauthenticated", 403: "forbidden", 413: "too_large", 429: "rate_limited"}
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    """Builds the ingest app; nothing connects until the lifespan starts."""
+    settings = settings or IngestSettings()
+    clients = load_clients(settings.api_keys, settings.api_keys_file)
+    if not clients and settings.is_local:
+        clients = [dev_client(frozenset({SCOPE_WRITE}))]
+    auth = ApiKeyAuth(clients, allow_dev_key=settings.is_local)
+    producer = DurableProducer(settings)
+    store = IdempotencyStore(
+        max_entries=settings.idempotency_cache_size, ttl_s=settings.idempotency_ttl_s
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service="ingest", level=settings.log_level, json=settings.log_json)
+        await producer.start()
+        warmup = asyncio.create_task(warm_store(settings, store))
+        try:
+            yield
+        finally:
+            warmup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warmup
+            await producer.stop()
+
+    app = FastAPI(
+        title="feedloop ingest API",
+        version="1.0.0",
+        summary="Submit customer feedback from any channel; durable on Kafka before 202.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.auth = auth
+    app.state.ingestor = Ingestor(producer=producer, store=store)
+
+    async def kafka_ready() -> bool:
+        return producer.connected or await kafka_reachable(settings)
+
+    install_common(app, service="ingest", checks={"kafka": kafka_ready})
+
+    @app.middleware("http")
+    async def _count_refusals(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        reason = _REASONS.get(response.status_code)
+        if reason and request.url.path.startswith("/v1/"):
+            REJECTED.labels(reason).inc()
+        return response
+
+    app.include_router(router)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        on_reject=lambda: REJECTED.labels("too_large").inc(),
+    )
+    return app

@@ -1,0 +1,141 @@
+"""A producer that answers within a bounded time and rebuilds itself after broker trouble."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+)
+from feedloop.common.codec import OutgoingRecord
+from feedloop.common.kafka import create_producer
+from feedloop.common.metrics import PRODUCE_LATENCY
+from feedloop.ingest.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+# Errors after which an idempotent producer's sequence state is wrong (aiokafka issue #1017).
+_POISONED = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge in time; nothing may be reported as accepted."""
+
+
+class DurableProducer:
+    """Sends records and waits for acks=all within `produce_timeout_s`, or raises BrokerUnavailable."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        self._failures = 0
+        self._rebuilt_at = 0.0
+        self.rebuilds = 0
+
+    async def start(self) -> None:
+        """Connects now if the broker answers; otherwise the first send retries."""
+        with contextlib.suppress(BrokerUnavailable):
+            await self._ensure()
+
+    async def stop(self) -> None:
+        """Flushes what is buffered and disconnects."""
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), self.settings.produce_timeout_s * 2)
+            self._producer = None
+
+    @property
+    def connected(self) -> bool:
+        """True while a started producer exists."""
+        return self._producer is not None
+
+    async def _ensure(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = create_producer(
+                    self.settings,
+                    linger_ms=self.settings.linger_ms,
+                    request_timeout_ms=max(1000, int(self.settings.produce_timeout_s * 1000)),
+                    retry_backoff_ms=100,
+                )
+                try:
+                    await asyncio.wait_for(producer.start(), self.settings.produce_timeout_s)
+                except (KafkaError, TimeoutError, OSError) as exc:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(producer.stop(), 1)
+                    raise BrokerUnavailable(f"cannot connect to Kafka: {exc!r}") from exc
+                self._producer = producer
+                self._rebuilt_at = time.monotonic()
+        assert self._producer is not None
+        return self._producer
+
+    async def _rebuild(self, reason: str) -> None:
+        old, self._producer = self._producer, None
+        self.rebuilds += 1
+        self._failures = 0
+        log.warning("rebuilding the Kafka producer: %s", reason)
+        if old is not None:
+            # Stopping waits for buffered records; do not make the caller wait for a dead broker.
+            asyncio.get_running_loop().create_task(_stop_quietly(old))
+
+    async def send_all(self, records: Sequence[OutgoingRecord]) -> list[BaseException | None]:
+        """Sends records; returns per record None (acknowledged) or the error. Bounded in time."""
+        started = time.perf_counter()
+        try:
+            producer = await self._ensure()
+        except BrokerUnavailable as exc:
+            return [exc] * len(records)
+        deadline = started + self.settings.produce_timeout_s
+        results: list[BaseException | None] = [None] * len(records)
+        futures: list[tuple[int, asyncio.Future[object]]] = []
+        for index, record in enumerate(records):
+            try:
+                future = await asyncio.wait_for(
+                    producer.send(
+                        record.topic, record.value, key=record.key, headers=record.headers
+                    ),
+                    max(0.001, deadline - time.perf_counter()),
+                )
+                futures.append((index, future))
+            except (KafkaError, TimeoutError) as exc:
+                results[index] = exc
+        if futures:
+            done, pending = await asyncio.wait(
+                [f for _, f in futures], timeout=max(0.0, deadline - time.perf_counter())
+            )
+            for index, future in futures:
+                if future in pending:
+                    results[index] = TimeoutError("no acknowledgement in time")
+                elif future.exception() is not None:
+                    results[index] = future.exception()
+        elapsed = time.perf_counter() - started
+        if records:
+            PRODUCE_LATENCY.labels("ingest", records[0].topic).observe(elapsed)
+        await self._after(results)
+        return results
+
+    async def _after(self, results: list[BaseException | None]) -> None:
+        errors = [r for r in results if r is not None]
+        if not errors:
+            self._failures = 0
+            return
+        self._failures += 1
+        if any(isinstance(e, _POISONED) for e in errors):
+            await self._rebuild(f"idempotent producer state lost: {errors[0]!r}")
+        elif self._failures >= 3 and time.monotonic() - self._rebuilt_at > 10:
+            # Timeouts after an outage can mean a wedged producer; a fresh one costs little.
+            await self._rebuild(f"{self._failures} failed sends in a row: {errors[0]!r}")
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), 30)

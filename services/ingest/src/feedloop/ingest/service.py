@@ -1,0 +1,145 @@
+"""Ingest logic: validate items one by one, assign stable ids, produce each exactly once."""
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from feedloop.common.codec import OutgoingRecord, encode
+from feedloop.common.events import Envelope, FeedbackReceived, deterministic_id, utcnow
+from feedloop.common.feedback import FeedbackItem
+from feedloop.common.logs import correlation_id_var
+from feedloop.common.problems import field_errors
+from feedloop.ingest.idempotency import IdempotencyStore
+from feedloop.ingest.producer import BrokerUnavailable, DurableProducer
+from feedloop.ingest.schemas import BatchItemResult, BatchResult, FieldError
+from prometheus_client import Counter
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+log = logging.getLogger(__name__)
+
+ITEMS = Counter("feedloop_ingest_items_total", "Feedback items by outcome.", ["outcome"])
+REJECTED = Counter(
+    "feedloop_ingest_rejected_total", "Items or requests refused, by reason.", ["reason"]
+)
+
+ITEM_ADAPTER: TypeAdapter[Any] = TypeAdapter(FeedbackItem)
+
+
+def feedback_id_of(source_system: str, external_id: str) -> str:
+    """Returns the stable feedback id of a source system's item."""
+    return deterministic_id("feedback", source_system, external_id)
+
+
+def fingerprint(body: bytes) -> str:
+    """Returns a digest of a request body, to detect a reused idempotency key."""
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass
+class Prepared:
+    """A validated item with its id and record."""
+
+    index: int
+    item: BaseModel
+    feedback_id: str
+    record: OutgoingRecord
+
+
+@dataclass
+class Ingestor:
+    """Turns validated items into feedback.received events on raw-feedback, once each."""
+
+    producer: DurableProducer
+    store: IdempotencyStore
+    results: list[BatchItemResult] = field(default_factory=list)
+
+    def prepare(
+        self, index: int, item: BaseModel, *, client_id: str, idempotency_key: str | None
+    ) -> Prepared:
+        """Builds the event of one validated item."""
+        source_system: str = item.source_system  # type: ignore[attr-defined]
+        external_id: str = item.external_id  # type: ignore[attr-defined]
+        feedback_id = feedback_id_of(source_system, external_id)
+        payload = FeedbackReceived(
+            feedback_id=feedback_id,
+            received_at=utcnow(),
+            client_id=client_id,
+            idempotency_key=idempotency_key,
+            item=item,  # type: ignore[arg-type]
+        )
+        envelope = Envelope.wrap(
+            payload,
+            event_id=feedback_id,
+            producer="ingest",
+            correlation_id=correlation_id_var.get() or feedback_id,
+        )
+        customer_id: str = item.customer.id  # type: ignore[attr-defined]
+        return Prepared(index, item, feedback_id, encode(envelope, key=customer_id))
+
+    async def submit(self, prepared: Sequence[Prepared]) -> dict[int, str | BaseException]:
+        """Produces each prepared item once; returns per index 'accepted'/'duplicate' or the error."""
+        outcomes: dict[int, str | BaseException] = {}
+        fresh: list[Prepared] = []
+        seen: set[str] = set()
+        for p in prepared:
+            if self.store.known(p.feedback_id) or p.feedback_id in seen:
+                outcomes[p.index] = "duplicate"
+            else:
+                seen.add(p.feedback_id)
+                fresh.append(p)
+        if len(fresh) == 1:
+            p = fresh[0]
+            try:
+                outcomes[p.index] = await self.store.once(
+                    p.feedback_id, lambda: self._send_one(p.record)
+                )
+            except BrokerUnavailable as exc:
+                outcomes[p.index] = exc
+        elif fresh:
+            outcomes |= await self._send_many(fresh)
+        for outcome in outcomes.values():
+            ITEMS.labels(outcome if isinstance(outcome, str) else "unavailable").inc()
+        return outcomes
+
+    async def _send_one(self, record: OutgoingRecord) -> None:
+        (error,) = await self.producer.send_all([record])
+        if error is not None:
+            raise BrokerUnavailable(str(error)) from error
+
+    async def _send_many(self, fresh: list[Prepared]) -> dict[int, str | BaseException]:
+        # Items go out together for throughput; ids another request is producing are awaited.
+        outcomes: dict[int, str | BaseException] = {}
+        claimed: list[Prepared] = []
+        waiting: list[Prepared] = []
+        for p in fresh:
+            (waiting if self.store.claim(p.feedback_id) is not None else claimed).append(p)
+        errors = await self.producer.send_all([p.record for p in claimed])
+        for p, error in zip(claimed, errors, strict=True):
+            self.store.settle(p.feedback_id, error)
+            outcomes[p.index] = "accepted" if error is None else BrokerUnavailable(str(error))
+        for p in waiting:
+            try:
+                outcomes[p.index] = await self.store.once(
+                    p.feedback_id, lambda p=p: self._send_one(p.record)
+                )
+            except BrokerUnavailable as exc:
+                outcomes[p.index] = exc
+        return outcomes
+
+
+def validate_item(raw: Any) -> tuple[BaseModel | None, list[FieldError]]:
+    """Validates one raw item; returns the model or its field errors."""
+    try:
+        return ITEM_ADAPTER.validate_python(raw), []
+    except ValidationError as exc:
+        return None, [FieldError(**e) for e in field_errors(list(exc.errors()))]
+
+
+def summarise(results: list[BatchItemResult]) -> BatchResult:
+    """Counts the per-item outcomes of a batch."""
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "unavailable": 0}
+    for result in results:
+        counts[result.status] += 1
+    return BatchResult(results=results, **counts)

@@ -1,0 +1,1 @@
+"""feedloop notify stage."""

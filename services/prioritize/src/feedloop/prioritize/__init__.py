@@ -1,0 +1,1 @@
+"""feedloop prioritize stage."""
