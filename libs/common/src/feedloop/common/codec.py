@@ -57,11 +57,11 @@ def event_headers(envelope: Envelope[Any]) -> Headers:
     ]
 
 
-def encode(envelope: Envelope[Any], *, key: str | None) -> OutgoingRecord:
-    """Serialises an envelope for its payload's topic."""
+def encode(envelope: Envelope[Any], *, key: str | None, prefix: str = "") -> OutgoingRecord:
+    """Serialises an envelope for its payload's topic (with the settings' topic prefix)."""
     topic: str = type(envelope.payload).topic
     return OutgoingRecord(
-        topic=topic,
+        topic=prefix + topic,
         key=key.encode() if key is not None else None,
         value=orjson.dumps(envelope.model_dump(mode="json")),
         headers=event_headers(envelope),

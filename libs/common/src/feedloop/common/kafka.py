@@ -317,7 +317,8 @@ async def ensure_topics(
     partitions: int = 6,
     replication: int = 1,
 ) -> list[str]:
-    """Creates missing topics with explicit partition counts; returns those created."""
+    """Creates missing topics (with the settings' prefix) and explicit partition counts."""
+    names = [settings.topic(name) for name in names]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:

@@ -27,6 +27,13 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_request_timeout_ms: int = Field(default=15_000, ge=1_000)
+    kafka_topic_prefix: str = Field(
+        default="", description="Prepended to every topic name (isolated tests, shared clusters)."
+    )
+
+    def topic(self, name: str) -> str:
+        """Returns the physical name of a logical topic (e.g. 'raw-feedback')."""
+        return f"{self.kafka_topic_prefix}{name}"
 
     @property
     def is_local(self) -> bool:

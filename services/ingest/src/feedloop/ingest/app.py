@@ -53,7 +53,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.auth = auth
-    app.state.ingestor = Ingestor(producer=producer, store=store)
+    app.state.ingestor = Ingestor(
+        producer=producer, store=store, topic_prefix=settings.kafka_topic_prefix
+    )
 
     async def kafka_ready() -> bool:
         return producer.connected or await kafka_reachable(settings)

@@ -53,6 +53,7 @@ class Ingestor:
 
     producer: DurableProducer
     store: IdempotencyStore
+    topic_prefix: str = ""
     results: list[BatchItemResult] = field(default_factory=list)
 
     def prepare(
@@ -76,7 +77,9 @@ class Ingestor:
             correlation_id=correlation_id_var.get() or feedback_id,
         )
         customer_id: str = item.customer.id  # type: ignore[attr-defined]
-        return Prepared(index, item, feedback_id, encode(envelope, key=customer_id))
+        return Prepared(
+            index, item, feedback_id, encode(envelope, key=customer_id, prefix=self.topic_prefix)
+        )
 
     async def submit(self, prepared: Sequence[Prepared]) -> dict[int, str | BaseException]:
         """Produces each prepared item once; returns per index 'accepted'/'duplicate' or the error."""

@@ -21,10 +21,12 @@ async def warm_store(settings: IngestSettings, store: IdempotencyStore) -> int:
         return 0
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
     loaded = 0
+    raw_topic = settings.topic(topics.RAW_FEEDBACK)
     try:
         await asyncio.wait_for(consumer.start(), 10)
-        partitions = consumer.partitions_for_topic(topics.RAW_FEEDBACK) or set()
-        tps = [TopicPartition(topics.RAW_FEEDBACK, p) for p in partitions]
+        await consumer.topics()  # loads metadata for every topic
+        partitions = consumer.partitions_for_topic(raw_topic) or set()
+        tps = [TopicPartition(raw_topic, p) for p in partitions]
         if not tps:
             return 0
         consumer.assign(tps)
