@@ -5,14 +5,16 @@ import sys
 from pathlib import Path
 
 import orjson
-
 from feedloop.common.contracts import write_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # (service, settings-free factory module) of every REST API whose OpenAPI we publish.
-APIS = [("ingest", "feedloop.ingest.app"), ("prioritize", "feedloop.prioritize.app"),
-        ("notify", "feedloop.notify.app")]
+APIS = [
+    ("ingest", "feedloop.ingest.app"),
+    ("prioritize", "feedloop.prioritize.app"),
+    ("notify", "feedloop.notify.app"),
+]
 
 
 def openapi_documents() -> dict[str, bytes]:
@@ -24,9 +26,9 @@ def openapi_documents() -> dict[str, bytes]:
         except ModuleNotFoundError:
             continue
         app = module.create_app()
-        out[f"openapi/{service}.json"] = orjson.dumps(
-            app.openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-        ) + b"\n"
+        out[f"openapi/{service}.json"] = (
+            orjson.dumps(app.openapi(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
     return out
 
 

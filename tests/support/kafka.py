@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-
 from feedloop.common.kafka import ensure_topics, kafka_reachable
 from feedloop.common.settings import ServiceSettings
 
@@ -98,8 +97,8 @@ async def read_topic(
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     for _ in range(50):
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(topic)
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(topic)
         if partitions:
             return partitions
         await asyncio.sleep(0.1)

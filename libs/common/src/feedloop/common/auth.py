@@ -33,8 +33,8 @@ class ApiClient(BaseModel):
     client_id: str = Field(min_length=1, max_length=100)
     key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     scopes: frozenset[str]
-    rate_per_second: float = Field(default=200.0, gt=0)
-    burst: int = Field(default=400, ge=1)
+    rate_per_second: float = Field(default=2000.0, gt=0, description="Items per second.")
+    burst: int = Field(default=10_000, ge=1, description="Items allowed at once (a batch).")
 
 
 _CLIENTS = TypeAdapter(list[ApiClient])

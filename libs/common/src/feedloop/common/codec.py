@@ -97,7 +97,8 @@ def decode(value: bytes | None, *, accept: Sequence[type[Contract]]) -> Envelope
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise PoisonRecord(
             DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION,
-            f"schema_version {version!r} of {event_type} is not in {sorted(SUPPORTED_SCHEMA_VERSIONS)}",
+            f"schema_version {version!r} of {event_type} is not one of "
+            f"{sorted(SUPPORTED_SCHEMA_VERSIONS)}",
         )
     try:
         return Envelope[model].model_validate(raw)  # type: ignore[valid-type]

@@ -1,4 +1,4 @@
-"""Channel-typed customer feedback items: what internal systems post and what `raw-feedback` carries."""
+"""Channel-typed customer feedback: what internal systems post and `raw-feedback` carries."""
 
 from datetime import datetime
 from enum import StrEnum

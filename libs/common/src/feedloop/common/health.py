@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from feedloop.common.responses import FastJSONResponse
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -18,7 +18,7 @@ def health_router(checks: dict[str, ReadinessCheck], *, timeout_s: float = 2.0) 
         return {"status": "ok"}
 
     @router.get("/readyz", summary="Readiness: Kafka (and the database) are reachable")
-    async def readyz() -> ORJSONResponse:
+    async def readyz() -> FastJSONResponse:
         async def run(check: ReadinessCheck) -> bool:
             try:
                 return await asyncio.wait_for(check(), timeout_s)
@@ -29,7 +29,7 @@ def health_router(checks: dict[str, ReadinessCheck], *, timeout_s: float = 2.0) 
         results = await asyncio.gather(*(run(checks[name]) for name in names))
         status = dict(zip(names, results, strict=True))
         ready = all(results)
-        return ORJSONResponse(
+        return FastJSONResponse(
             {"status": "ready" if ready else "not_ready", "checks": status},
             status_code=200 if ready else 503,
         )

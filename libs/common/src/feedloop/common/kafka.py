@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -25,7 +25,7 @@ from feedloop.common.settings import ConsumerSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 def client_options(settings: ServiceSettings) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def create_producer(
 def create_consumer(
     settings: ConsumerSettings, *subscribe_to: str, group_id: str | None = None
 ) -> AIOKafkaConsumer:
-    """Returns a read_committed consumer with manual commits; subscribe() is done by BatchConsumer."""
+    """Returns a read_committed consumer with manual commits (BatchConsumer subscribes it)."""
     del subscribe_to
     return AIOKafkaConsumer(
         **client_options(settings),
@@ -283,10 +283,10 @@ class BatchConsumer:
                 await emitter.flush()
                 await self.producer.send_offsets_to_transaction(offsets, self.group_id)
         else:
-            emitter = Emitter(self.producer, service=self.service) if self.producer else None
-            await self.handler(records, emitter)  # type: ignore[arg-type]
-            if emitter is not None:
-                await emitter.flush()
+            plain = Emitter(self.producer, service=self.service) if self.producer else None
+            await self.handler(records, plain)  # type: ignore[arg-type]
+            if plain is not None:
+                await plain.flush()
             await self.consumer.commit(offsets)
 
     def _observe_lag(self, batches: dict[TopicPartition, list[Record]]) -> None:
@@ -325,12 +325,10 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [name for name in names if name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [NewTopic(name, partitions, replication) for name in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass
         return missing
     finally:
         await admin.close()
@@ -338,9 +336,8 @@ async def ensure_topics(
 
 async def kafka_reachable(settings: ServiceSettings, timeout_s: float = 2.0) -> bool:
     """True when the cluster answers a metadata request in time."""
-    admin = AIOKafkaAdminClient(
-        **client_options(settings), request_timeout_ms=int(timeout_s * 1000)
-    )
+    options = client_options(settings) | {"request_timeout_ms": int(timeout_s * 1000)}
+    admin = AIOKafkaAdminClient(**options)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         await asyncio.wait_for(admin.list_topics(), timeout_s)

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from feedloop.common.responses import FastJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -36,7 +36,7 @@ class Problem(Exception):
         self.extensions = extensions
 
 
-def problem_response(problem: Problem, instance: str | None = None) -> ORJSONResponse:
+def problem_response(problem: Problem, instance: str | None = None) -> FastJSONResponse:
     """Renders a Problem as a response."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + problem.kind,
@@ -47,9 +47,29 @@ def problem_response(problem: Problem, instance: str | None = None) -> ORJSONRes
     if instance:
         body["instance"] = instance
     body.update(problem.extensions)
-    return ORJSONResponse(
+    return FastJSONResponse(
         body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+# Discriminator tags pydantic puts into error locations; they are not fields the client sent.
+_CHANNEL_TAGS = frozenset(
+    {"survey", "review", "support_ticket", "chat", "email", "social", "in_app"}
+)
+_ANSWER_TAGS = frozenset({"nps", "csat", "ces"})
+
+
+def _without_tags(loc: list[str]) -> list[str]:
+    kept = []
+    for i, part in enumerate(loc):
+        if i == 0 and part in _CHANNEL_TAGS and len(loc) > 1:
+            continue
+        if i >= 2 and loc[i - 2] == "answers" and part in _ANSWER_TAGS:
+            continue
+        if part.startswith("function-"):
+            continue
+        kept.append(part)
+    return kept
 
 
 def field_errors(errors: list[Any]) -> list[dict[str, str]]:
@@ -59,6 +79,10 @@ def field_errors(errors: list[Any]) -> list[dict[str, str]]:
         loc = [str(part) for part in error.get("loc", ())]
         if loc and loc[0] in ("body", "query", "path", "header"):
             loc = loc[1:]
+        loc = _without_tags(loc)
+        discriminator = (error.get("ctx") or {}).get("discriminator")
+        if error.get("type") == "union_tag_invalid" and discriminator:
+            loc = [*loc, str(discriminator).strip("'")]
         out.append(
             {
                 "field": ".".join(loc) or "(body)",
@@ -73,11 +97,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Makes every error of the app a problem+json response."""
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> ORJSONResponse:
+    async def _problem(request: Request, exc: Problem) -> FastJSONResponse:
         return problem_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> FastJSONResponse:
         errors = field_errors(list(exc.errors()))
         first = errors[0] if errors else {"field": "(body)", "message": "invalid"}
         return problem_response(
@@ -92,7 +116,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> FastJSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
         return problem_response(
             Problem(
@@ -105,7 +129,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return problem_response(
             Problem(500, "Internal error", "an unexpected error occurred; it was logged"),

@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import ORJSONResponse
 from feedloop.common.auth import ApiClient
 from feedloop.common.feedback import FeedbackItem
 from feedloop.common.problems import Problem
+from feedloop.common.responses import FastJSONResponse
 from feedloop.ingest.deps import auth_write, ingestor_of, settings_of
 from feedloop.ingest.schemas import (
     BatchItemResult,
@@ -96,7 +96,7 @@ async def submit_feedback(
     request: Request,
     client: ClientDep,
     idempotency_key: IdempotencyKey = None,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Accepts one item once it is durable on raw-feedback (acks=all)."""
     digest = _check_key(request, client, idempotency_key, await request.body())
     ingestor = ingestor_of(request)
@@ -112,11 +112,11 @@ async def submit_feedback(
         )
     if idempotency_key and digest:
         ingestor.store.remember_key(client.client_id, idempotency_key, digest)
-    body = FeedbackAccepted(feedback_id=prepared.feedback_id, status=outcome)  # type: ignore[arg-type]
+    body = FeedbackAccepted(feedback_id=prepared.feedback_id, status=outcome)
     headers = {"Location": f"/v1/feedback/{prepared.feedback_id}"}
     if outcome == "duplicate":
         headers["Idempotent-Replayed"] = "true"
-    return ORJSONResponse(
+    return FastJSONResponse(
         body.model_dump(), status_code=202 if outcome == "accepted" else 200, headers=headers
     )
 
@@ -153,7 +153,7 @@ async def submit_feedback(
 )
 async def submit_batch(
     request: Request, client: ClientDep, idempotency_key: IdempotencyKey = None
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Validates each item on its own; one bad item never sinks the others."""
     raw_body = await request.body()
     settings = settings_of(request)
@@ -197,21 +197,21 @@ async def submit_batch(
     outcomes = await ingestor.submit(prepared)
     for p in prepared:
         outcome = outcomes[p.index]
-        external_id: str = p.item.external_id  # type: ignore[attr-defined]
+        item_external_id: str = p.item.external_id  # type: ignore[attr-defined]
         if isinstance(outcome, BaseException):
             results[p.index] = BatchItemResult(
                 index=p.index,
                 status="unavailable",
                 feedback_id=p.feedback_id,
-                external_id=external_id,
+                external_id=item_external_id,
                 reason="Kafka did not acknowledge in time; retry this item",
             )
         else:
             results[p.index] = BatchItemResult(
                 index=p.index,
-                status=outcome,  # type: ignore[arg-type]
+                status=outcome,
                 feedback_id=p.feedback_id,
-                external_id=external_id,
+                external_id=item_external_id,
             )
     summary = summarise([results[i] for i in range(len(batch.items))])
     if summary.unavailable:
@@ -222,4 +222,4 @@ async def submit_batch(
         )
     if idempotency_key and digest:
         ingestor.store.remember_key(client.client_id, idempotency_key, digest)
-    return ORJSONResponse(summary.model_dump(), status_code=207 if summary.rejected else 202)
+    return FastJSONResponse(summary.model_dump(), status_code=207 if summary.rejected else 202)

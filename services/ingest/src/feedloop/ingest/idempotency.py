@@ -1,4 +1,4 @@
-"""Remembers which feedback ids and idempotency keys were already accepted, and coalesces retries."""
+"""Remembers accepted feedback ids and idempotency keys, and coalesces concurrent retries."""
 
 import asyncio
 import time

@@ -29,7 +29,7 @@ class BrokerUnavailable(Exception):
 
 
 class DurableProducer:
-    """Sends records and waits for acks=all within `produce_timeout_s`, or raises BrokerUnavailable."""
+    """Sends records and waits for acks=all within `produce_timeout_s`, or reports the error."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
@@ -109,7 +109,7 @@ class DurableProducer:
             except (KafkaError, TimeoutError) as exc:
                 results[index] = exc
         if futures:
-            done, pending = await asyncio.wait(
+            _, pending = await asyncio.wait(
                 [f for _, f in futures], timeout=max(0.0, deadline - time.perf_counter())
             )
             for index, future in futures:

@@ -1,5 +1,6 @@
 """Ingest logic: validate items one by one, assign stable ids, produce each exactly once."""
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -68,7 +69,7 @@ class Ingestor:
             received_at=utcnow(),
             client_id=client_id,
             idempotency_key=idempotency_key,
-            item=item,  # type: ignore[arg-type]
+            item=item,
         )
         envelope = Envelope.wrap(
             payload,
@@ -82,7 +83,7 @@ class Ingestor:
         )
 
     async def submit(self, prepared: Sequence[Prepared]) -> dict[int, str | BaseException]:
-        """Produces each prepared item once; returns per index 'accepted'/'duplicate' or the error."""
+        """Produces each item once; returns per index 'accepted', 'duplicate' or the error."""
         outcomes: dict[int, str | BaseException] = {}
         fresh: list[Prepared] = []
         seen: set[str] = set()
@@ -125,7 +126,7 @@ class Ingestor:
         for p in waiting:
             try:
                 outcomes[p.index] = await self.store.once(
-                    p.feedback_id, lambda p=p: self._send_one(p.record)
+                    p.feedback_id, functools.partial(self._send_one, p.record)
                 )
             except BrokerUnavailable as exc:
                 outcomes[p.index] = exc

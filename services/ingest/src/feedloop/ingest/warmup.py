@@ -14,6 +14,8 @@ from feedloop.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
+WARMUP_LIMIT_S = 120.0
+
 
 async def warm_store(settings: IngestSettings, store: IdempotencyStore) -> int:
     """Loads the event ids of the last hours of raw-feedback (headers only); returns how many."""
@@ -24,8 +26,8 @@ async def warm_store(settings: IngestSettings, store: IdempotencyStore) -> int:
     raw_topic = settings.topic(topics.RAW_FEEDBACK)
     try:
         await asyncio.wait_for(consumer.start(), 10)
-        await consumer.topics()  # loads metadata for every topic
-        partitions = consumer.partitions_for_topic(raw_topic) or set()
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(raw_topic) or set()
         tps = [TopicPartition(raw_topic, p) for p in partitions]
         if not tps:
             return 0
@@ -40,18 +42,18 @@ async def warm_store(settings: IngestSettings, store: IdempotencyStore) -> int:
                 continue
             consumer.seek(tp, start.offset)
             remaining[tp] = ends[tp]
-        while remaining:
+        deadline = time.monotonic() + WARMUP_LIMIT_S
+        while remaining and time.monotonic() < deadline:
             batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
-            if not batches:
-                break
-            for tp, records in batches.items():
+            for records in batches.values():
                 for record in records:
                     event_id = header(record.headers, topics.HEADER_ID)
                     if event_id:
                         store.remember(event_id)
                         loaded += 1
-                if records and records[-1].offset + 1 >= remaining.get(tp, 0):
-                    remaining.pop(tp, None)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= remaining[tp]:
+                    del remaining[tp]
         log.info("idempotency store warmed", extra={"ids": loaded})
         return loaded
     except Exception:
