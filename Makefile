@@ -11,7 +11,7 @@ TEST_KAFKA_PORT ?= 19092
 export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 
 .PHONY: help install kafka-up kafka-down test-kafka-up test-kafka-down run test lint format typecheck \
-        contracts pytest bench bench-ingest clean
+        contracts pytest bench bench-ingest bench-prioritize k8s-validate postgres clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -55,15 +55,24 @@ typecheck: install ## mypy (strict on libs/common)
 contracts: install ## Regenerate docs/events (JSON Schema + AsyncAPI) and docs/openapi
 	$(PY) scripts/gen_contracts.py
 
-pytest: install test-kafka-up ## Run the test suite against the real test broker
+pytest: install postgres test-kafka-up ## Run the test suite against the real test broker
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest ## Install everything, then ruff, mypy and pytest
 
-bench-ingest: install kafka-up ## Benchmark ingest against Kafka's ProducerPerformance
-	$(PY) benchmarks/bench_ingest.py
+bench-ingest: install kafka-up ## Ingest items/s and latency beside Kafka's ProducerPerformance
+	$(PY) -m benchmarks.bench_ingest
 
-bench: bench-ingest ## Run every benchmark and print the figures
+bench-prioritize: install kafka-up ## Prioritize stage items/s on SQLite and PostgreSQL, p99 latency
+	$(PY) -m benchmarks.bench_prioritize
+
+k8s-validate: install ## Render the deploy/k8s overlays and validate them (no cluster needed)
+	PYTEST=$(VENV)/bin/pytest scripts/k8s-validate.sh
+
+postgres: ## Install the PostgreSQL server from Debian's packages if missing (tests start their own)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+
+bench: bench-ingest bench-prioritize ## Run every benchmark and print the figures
 
 clean: kafka-down test-kafka-down ## Stop brokers and remove local data
 	rm -rf .local/kafka-* $(VENV)

@@ -63,7 +63,7 @@ def encode(envelope: Envelope[Any], *, key: str | None, prefix: str = "") -> Out
     return OutgoingRecord(
         topic=prefix + topic,
         key=key.encode() if key is not None else None,
-        value=orjson.dumps(envelope.model_dump(mode="json")),
+        value=envelope.model_dump_json().encode(),
         headers=event_headers(envelope),
     )
 

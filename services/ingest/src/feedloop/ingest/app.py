@@ -2,9 +2,9 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
 from feedloop.common.kafka import kafka_reachable
 from feedloop.common.logs import configure_logging
@@ -60,18 +60,12 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     async def kafka_ready() -> bool:
         return producer.connected or await kafka_reachable(settings)
 
-    install_common(app, service="ingest", checks={"kafka": kafka_ready})
-
-    @app.middleware("http")
-    async def _count_refusals(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        reason = _REASONS.get(response.status_code)
-        if reason and request.url.path.startswith("/v1/"):
+    def count_refusals(path: str, status: int) -> None:
+        reason = _REASONS.get(status)
+        if reason and path.startswith("/v1/"):
             REJECTED.labels(reason).inc()
-        return response
 
+    install_common(app, service="ingest", checks={"kafka": kafka_ready}, on_status=count_refusals)
     app.include_router(router)
     app.add_middleware(
         BodySizeLimit,

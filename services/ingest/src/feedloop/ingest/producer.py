@@ -94,25 +94,25 @@ class DurableProducer:
             producer = await self._ensure()
         except BrokerUnavailable as exc:
             return [exc] * len(records)
-        deadline = started + self.settings.produce_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.produce_timeout_s
         results: list[BaseException | None] = [None] * len(records)
-        futures: list[tuple[int, asyncio.Future[object]]] = []
-        for index, record in enumerate(records):
-            try:
-                future = await asyncio.wait_for(
-                    producer.send(
-                        record.topic, record.value, key=record.key, headers=record.headers
-                    ),
-                    max(0.001, deadline - time.perf_counter()),
-                )
-                futures.append((index, future))
-            except (KafkaError, TimeoutError) as exc:
+        futures: list[asyncio.Future[object]] = []
+        try:
+            # send() only waits when metadata is missing or the buffer is full: bound it too.
+            async with asyncio.timeout_at(deadline):
+                for record in records:
+                    futures.append(
+                        await producer.send(
+                            record.topic, record.value, key=record.key, headers=record.headers
+                        )
+                    )
+        except (KafkaError, TimeoutError) as exc:
+            for index in range(len(futures), len(records)):
                 results[index] = exc
         if futures:
-            _, pending = await asyncio.wait(
-                [f for _, f in futures], timeout=max(0.0, deadline - time.perf_counter())
-            )
-            for index, future in futures:
+            _, pending = await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
+            for index, future in enumerate(futures):
                 if future in pending:
                     results[index] = TimeoutError("no acknowledgement in time")
                 elif future.exception() is not None:

@@ -64,18 +64,22 @@ class Ingestor:
         source_system: str = item.source_system  # type: ignore[attr-defined]
         external_id: str = item.external_id  # type: ignore[attr-defined]
         feedback_id = feedback_id_of(source_system, external_id)
-        payload = FeedbackReceived(
+        # The item was validated at the door: build the event without validating it again.
+        payload = FeedbackReceived.model_construct(
             feedback_id=feedback_id,
             received_at=utcnow(),
             client_id=client_id,
             idempotency_key=idempotency_key,
             item=item,
         )
-        envelope = Envelope.wrap(
-            payload,
+        envelope = Envelope[FeedbackReceived].model_construct(
             event_id=feedback_id,
+            event_type=FeedbackReceived.event_type,
+            schema_version=1,
+            occurred_at=payload.received_at,
             producer="ingest",
             correlation_id=correlation_id_var.get() or feedback_id,
+            payload=payload,
         )
         customer_id: str = item.customer.id  # type: ignore[attr-defined]
         return Prepared(

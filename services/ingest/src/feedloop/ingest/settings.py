@@ -31,6 +31,9 @@ class IngestSettings(ServiceSettings):
         default=24.0, ge=0, description="Re-read this much of raw-feedback at start (0: off)."
     )
     linger_ms: int = Field(default=2, ge=0)
+    workers: int = Field(
+        default=1, ge=1, le=64, description="uvicorn worker processes (ingest is stateless)."
+    )
 
     @model_validator(mode="after")
     def _keys_required_outside_local(self) -> Self:

@@ -1,0 +1,107 @@
+"""The Kafka loops: `enriched` into the store (and outbox), `closed` into closure KPIs."""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from feedloop.common import topics
+from feedloop.common.codec import PoisonRecord, decode
+from feedloop.common.events import FeedbackClosed, FeedbackEnriched, utcnow
+from feedloop.common.kafka import (
+    BatchHandler,
+    Emitter,
+    Record,
+    count,
+    count_dead_letter,
+    dead_letter_record,
+)
+from feedloop.common.metrics import EVENT_LATENCY
+from feedloop.prioritize.issues.assign import Incoming, feedback_t, store_batch
+from feedloop.prioritize.settings import PrioritizeSettings
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
+SERVICE = "prioritize"
+
+
+def enriched_handler(
+    *, engine: AsyncEngine, settings: PrioritizeSettings, on_commit: Callable[[], None]
+) -> BatchHandler:
+    """Returns the batch handler of `enriched`: poison to the DLQ, the rest in one DB commit."""
+    topic = settings.topic(topics.ENRICHED)
+
+    async def handle(records: Sequence[Record], emitter: Emitter) -> None:
+        batch: list[Incoming] = []
+        for record in records:
+            try:
+                envelope = decode(record.value, accept=[FeedbackEnriched])
+            except PoisonRecord as exc:
+                log.warning("dead-lettering a record: %s", exc, extra={"offset": record.offset})
+                await emitter.send(
+                    dead_letter_record(
+                        record,
+                        reason=exc.reason,
+                        detail=exc.detail,
+                        group_id=settings.consumer_group,
+                        dlq=settings.topic(topics.dlq_topic(topics.ENRICHED)),
+                    )
+                )
+                count_dead_letter(SERVICE, topic, str(exc.reason))
+                count(SERVICE, topic, "dead_lettered")
+                continue
+            batch.append(
+                Incoming(
+                    event=envelope.payload,
+                    correlation_id=envelope.correlation_id,
+                    event_id=envelope.event_id,
+                )
+            )
+        if not batch:
+            return
+        started = time.time()
+        async with engine.begin() as conn:
+            result = await store_batch(conn, batch, settings, now=utcnow())
+        on_commit()
+        count(SERVICE, topic, "processed", result.stored)
+        count(SERVICE, topic, "duplicate", result.duplicates)
+        for inc in batch:
+            EVENT_LATENCY.labels(SERVICE, topic).observe(
+                max(0.0, started - inc.event.received_at.timestamp())
+            )
+        if result.reopened:
+            log.warning("regression: issues reopened", extra={"issues": result.reopened})
+
+    return handle
+
+
+def closed_handler(*, engine: AsyncEngine, settings: PrioritizeSettings) -> BatchHandler:
+    """Returns the batch handler of `closed`: records closure time and outcome per feedback."""
+    topic = settings.topic(topics.CLOSED)
+
+    async def handle(records: Sequence[Record], emitter: Emitter) -> None:
+        del emitter
+        closures: list[FeedbackClosed] = []
+        for record in records:
+            try:
+                closures.append(decode(record.value, accept=[FeedbackClosed]).payload)
+            except PoisonRecord as exc:
+                # Only a KPI is lost; the closed topic has no DLQ of ours. Logged and counted.
+                log.warning("skipping an unreadable closed record: %s", exc)
+                count(SERVICE, topic, "skipped")
+        if not closures:
+            return
+        async with engine.begin() as conn:
+            for closed in closures:
+                await conn.execute(
+                    update(feedback_t)
+                    .where(feedback_t.c.id == closed.feedback_id, feedback_t.c.closed_at.is_(None))
+                    .values(
+                        closed_at=closed.closed_at,
+                        time_to_close_s=closed.time_to_close_seconds,
+                        close_outcome=closed.outcome,
+                    )
+                )
+        count(SERVICE, topic, "processed", len(closures))
+
+    return handle

@@ -1,0 +1,124 @@
+"""Routes of the issues API: list, detail, patch, merge, split."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from feedloop.common.events import IssueStatus, utcnow
+from feedloop.prioritize.deps import EngineDep, ReaderDep, RelayDep, SettingsDep, WriterDep
+from feedloop.prioritize.issues import regroup, service
+from feedloop.prioritize.issues.schemas import (
+    IssueDetail,
+    IssueList,
+    IssueMerge,
+    IssuePatch,
+    IssueRead,
+    IssueSort,
+    IssueSplit,
+)
+
+router = APIRouter(prefix="/v1/issues", tags=["issues"])
+
+
+@router.get("", response_model=IssueList, summary="List, filter and sort issues")
+async def list_issues(
+    engine: EngineDep,
+    _client: ReaderDep,
+    status: Annotated[list[IssueStatus] | None, Query()] = None,
+    theme: str | None = None,
+    pattern: Annotated[bool | None, Query(description="true: patterns, false: one-offs")] = None,
+    min_priority: float | None = None,
+    since: Annotated[datetime | None, Query(description="Last reported at or after")] = None,
+    until: Annotated[datetime | None, Query(description="First reported before")] = None,
+    include_merged: bool = False,
+    sort: IssueSort = "-priority",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        items, total = await service.list_issues(
+            conn=conn,
+            status=list(status) if status else None,
+            theme=theme,
+            pattern=pattern,
+            min_priority=min_priority,
+            since=since,
+            until=until,
+            include_merged=include_merged,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{issue_id}", response_model=IssueDetail, summary="An issue with evidence")
+async def get_issue(issue_id: str, engine: EngineDep, _client: ReaderDep) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return await service.get_issue(conn=conn, issue_id=issue_id)
+
+
+@router.patch("/{issue_id}", response_model=IssueRead, summary="Set owner, status, action")
+async def patch_issue(
+    issue_id: str,
+    patch: IssuePatch,
+    engine: EngineDep,
+    settings: SettingsDep,
+    relay: RelayDep,
+    client: WriterDep,
+) -> dict[str, Any]:
+    async with engine.begin() as conn:
+        issue = await service.patch_issue(
+            conn=conn,
+            issue_id=issue_id,
+            patch=patch,
+            by=client.client_id,
+            settings=settings,
+            now=utcnow(),
+        )
+    if relay is not None:
+        relay.wake()
+    return issue
+
+
+@router.post("/{issue_id}/merge", response_model=IssueRead, summary="Merge into another issue")
+async def merge_issue(
+    issue_id: str,
+    body: IssueMerge,
+    engine: EngineDep,
+    settings: SettingsDep,
+    relay: RelayDep,
+    _client: WriterDep,
+) -> dict[str, Any]:
+    async with engine.begin() as conn:
+        target = await regroup.merge_issues(
+            conn=conn, source_id=issue_id, into_id=body.into, settings=settings, now=utcnow()
+        )
+    if relay is not None:
+        relay.wake()
+    return target
+
+
+@router.post(
+    "/{issue_id}/split", response_model=IssueRead, status_code=201, summary="Split off feedback"
+)
+async def split_issue(
+    issue_id: str,
+    body: IssueSplit,
+    engine: EngineDep,
+    settings: SettingsDep,
+    relay: RelayDep,
+    _client: WriterDep,
+) -> dict[str, Any]:
+    async with engine.begin() as conn:
+        new = await regroup.split_issue(
+            conn=conn,
+            issue_id=issue_id,
+            feedback_ids=body.feedback_ids,
+            title=body.title,
+            settings=settings,
+            now=utcnow(),
+        )
+    if relay is not None:
+        relay.wake()
+    return new

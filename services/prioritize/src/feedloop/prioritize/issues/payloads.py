@@ -1,0 +1,77 @@
+"""The events prioritize emits about issues, built from issue rows."""
+
+from datetime import datetime
+from typing import Any
+
+from feedloop.common.events import (
+    FeedbackPrioritized,
+    FeedbackRef,
+    IssueUpdated,
+    Priority,
+    deterministic_id,
+)
+from feedloop.prioritize.outbox import outbox_row
+
+
+def issue_updated(issue: dict[str, Any], changes: list[str]) -> IssueUpdated:
+    """Returns the issue.updated payload of an issue row (at its current version)."""
+    return IssueUpdated(
+        issue_id=issue["id"],
+        version=issue["version"],
+        title=issue["title"],
+        theme=issue["theme"],
+        status=issue["status"],
+        owner=issue["owner"],
+        planned_action=issue["planned_action"],
+        resolution_message=issue["resolution_message"],
+        is_pattern=issue["is_pattern"],
+        severity=issue["severity"],
+        priority=Priority.model_validate(issue["priority"]),
+        feedback_count=issue["feedback_count"],
+        distinct_customers=issue["distinct_customers"],
+        changes=sorted(set(changes)),
+        resolved_at=issue["resolved_at"],
+        merged_into=issue["merged_into"],
+    )
+
+
+def issue_updated_row(
+    issue: dict[str, Any], changes: list[str], *, prefix: str, now: datetime
+) -> dict[str, Any]:
+    """Returns the outbox row of an issue.updated event; its id is issue id + version."""
+    return outbox_row(
+        issue_updated(issue, changes),
+        event_id=deterministic_id("issue.updated", issue["id"], str(issue["version"])),
+        key=issue["id"],
+        correlation_id=issue["id"],
+        prefix=prefix,
+        now=now,
+    )
+
+
+def feedback_prioritized_row(
+    feedback: dict[str, Any],
+    issue: dict[str, Any],
+    *,
+    correlation_id: str,
+    prefix: str,
+    now: datetime,
+    priority: Priority | None = None,
+) -> dict[str, Any]:
+    """Returns the outbox row of a feedback.prioritized event; its id is feedback id + issue."""
+    payload = FeedbackPrioritized(
+        feedback=FeedbackRef.model_validate(feedback["ref"]),
+        issue_id=issue["id"],
+        issue_status=issue["status"],
+        is_pattern=issue["is_pattern"],
+        severity=issue["severity"],
+        priority=priority or Priority.model_validate(issue["priority"]),
+    )
+    return outbox_row(
+        payload,
+        event_id=deterministic_id("feedback.prioritized", feedback["id"], issue["id"]),
+        key=issue["id"],
+        correlation_id=correlation_id,
+        prefix=prefix,
+        now=now,
+    )

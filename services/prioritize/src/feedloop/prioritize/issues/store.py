@@ -1,0 +1,103 @@
+"""Issue rows: creating, reading with a lock, saving with a new version and an event."""
+
+from datetime import datetime
+from typing import Any
+
+from feedloop.common.problems import Problem
+from feedloop.prioritize import outbox
+from feedloop.prioritize.db import is_postgres, lock_keys
+from feedloop.prioritize.issues.evidence import empty_stats
+from feedloop.prioritize.issues.payloads import issue_updated_row
+from feedloop.prioritize.models import Issue, IssueStatusChange, table_of
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+issue_t = table_of(Issue)
+history_t = table_of(IssueStatusChange)
+
+
+def new_issue(
+    *, issue_id: str, theme: str, title: str, at: datetime, now: datetime
+) -> dict[str, Any]:
+    """Returns the row of a new, empty issue (version 0: saving it makes version 1)."""
+    return {
+        "id": issue_id,
+        "version": 0,
+        "title": title[:300],
+        "theme": theme,
+        "status": "new",
+        "owner": None,
+        "planned_action": None,
+        "resolution_message": None,
+        "effort": None,
+        "is_pattern": False,
+        "severity": "low",
+        "priority_score": 0.0,
+        "priority": {"score": 0.0, "factors": [], "formula": ""},
+        "stats": empty_stats(),
+        "feedback_count": 0,
+        "distinct_customers": 0,
+        "centroid": b"",
+        "first_seen": at,
+        "last_seen": at,
+        "created_at": now,
+        "updated_at": now,
+        "resolved_at": None,
+        "merged_into": None,
+    }
+
+
+def history_row(
+    issue_id: str,
+    status: str,
+    previous: str | None,
+    *,
+    by: str,
+    now: datetime,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Returns a status history entry."""
+    return {
+        "issue_id": issue_id,
+        "status": status,
+        "previous": previous,
+        "changed_by": by,
+        "note": note,
+        "at": now,
+    }
+
+
+async def lock_issue(conn: AsyncConnection, issue_id: str) -> dict[str, Any]:
+    """Reads an issue for update (its theme's lock first, as the consumer takes it); or 404."""
+    theme = await conn.scalar(select(issue_t.c.theme).where(issue_t.c.id == issue_id))
+    if theme is None:
+        raise Problem(
+            404, "Not found", f"issue {issue_id!r} does not exist", kind="issue-not-found"
+        )
+    await lock_keys(conn, [f"theme:{theme}"])
+    query = select(issue_t).where(issue_t.c.id == issue_id)
+    if is_postgres(conn):
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one()
+    issue = dict(row._mapping)
+    issue["stats"] = dict(issue["stats"])
+    return issue
+
+
+async def save_issue(
+    conn: AsyncConnection,
+    issue: dict[str, Any],
+    changes: list[str],
+    *,
+    prefix: str,
+    now: datetime,
+    created: bool = False,
+) -> None:
+    """Writes the issue at the next version and its issue.updated event to the outbox."""
+    issue["version"] += 1
+    issue["updated_at"] = now
+    if created:
+        await conn.execute(insert(issue_t), [issue])
+    else:
+        await conn.execute(update(issue_t).where(issue_t.c.id == issue["id"]).values(**issue))
+    await outbox.write(conn, [issue_updated_row(issue, changes, prefix=prefix, now=now)])

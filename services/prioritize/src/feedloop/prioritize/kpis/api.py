@@ -1,0 +1,83 @@
+"""Routes of the KPI API."""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from feedloop.common.events import utcnow
+from feedloop.prioritize.deps import EngineDep, ReaderDep, SettingsDep
+from feedloop.prioritize.kpis import service
+from feedloop.prioritize.kpis.service import Dimension
+
+router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
+Since = Annotated[datetime | None, Query(description="Default: 30 days ago")]
+Until = Annotated[datetime | None, Query(description="Default: now")]
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    until = until or utcnow() + timedelta(seconds=1)
+    return since or until - timedelta(days=30), until
+
+
+@router.get("/scores", summary="NPS, CSAT by method, CES by scale; by segment, channel, theme")
+async def scores(
+    engine: EngineDep,
+    _client: ReaderDep,
+    since: Since = None,
+    until: Until = None,
+    by: Annotated[list[Dimension] | None, Query()] = None,
+) -> dict[str, Any]:
+    start, end = _range(since, until)
+    async with engine.connect() as conn:
+        return await service.scores(
+            conn=conn, since=start, until=end, dimensions=by or ["segment", "channel", "theme"]
+        )
+
+
+@router.get("/themes", summary="Volume and sentiment per theme over time")
+async def themes(
+    engine: EngineDep,
+    _client: ReaderDep,
+    since: Since = None,
+    until: Until = None,
+    bucket: Literal["day", "week"] = "day",
+) -> dict[str, Any]:
+    start, end = _range(since, until)
+    async with engine.connect() as conn:
+        return await service.themes_over_time(conn=conn, since=start, until=end, bucket=bucket)
+
+
+@router.get("/spikes", summary="Theme volume spikes (z >= 2 against the baseline)")
+async def spikes(
+    engine: EngineDep,
+    settings: SettingsDep,
+    _client: ReaderDep,
+    since: Since = None,
+    until: Until = None,
+) -> dict[str, Any]:
+    start, end = _range(since, until)
+    async with engine.connect() as conn:
+        found = await service.spikes(
+            conn=conn, since=start.date(), until=end.date(), baseline_days=settings.baseline_days
+        )
+    return {"spikes": found}
+
+
+@router.get("/closure", summary="Closure rate and time to close")
+async def closure(
+    engine: EngineDep, _client: ReaderDep, since: Since = None, until: Until = None
+) -> dict[str, Any]:
+    start, end = _range(since, until)
+    async with engine.connect() as conn:
+        return await service.closure(conn=conn, since=start, until=end)
+
+
+@router.get("/issues/{issue_id}/impact", summary="Complaint rate before and after a resolution")
+async def impact(
+    issue_id: str,
+    engine: EngineDep,
+    _client: ReaderDep,
+    days: Annotated[int, Query(ge=1, le=365)] = 14,
+) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return await service.impact(conn=conn, issue_id=issue_id, days=days, now=utcnow())

@@ -1,0 +1,152 @@
+"""initial schema
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-01-01
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Applies this revision."""
+
+    op.create_table(
+        "feedback",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("issue_id", sa.String(length=64), nullable=True),
+        sa.Column("duplicate_of", sa.String(length=64), nullable=True),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("segment", sa.String(length=200), nullable=True),
+        sa.Column("tier", sa.String(length=20), nullable=True),
+        sa.Column("arr", sa.Float(), nullable=True),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("theme", sa.String(length=200), nullable=True),
+        sa.Column("sentiment_label", sa.String(length=10), nullable=False),
+        sa.Column("sentiment_score", sa.Float(), nullable=False),
+        sa.Column("is_complaint", sa.Boolean(), nullable=False),
+        sa.Column("nps", sa.Integer(), nullable=True),
+        sa.Column("csat", sa.JSON(), nullable=True),
+        sa.Column("ces", sa.JSON(), nullable=True),
+        sa.Column("rating", sa.Float(), nullable=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("enrichment", sa.JSON(), nullable=False),
+        sa.Column("ref", sa.JSON(), nullable=False),
+        sa.Column("embedding", sa.LargeBinary(), nullable=True),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("time_to_close_s", sa.Float(), nullable=True),
+        sa.Column("close_outcome", sa.String(length=20), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("feedback", schema=None) as batch_op:
+        batch_op.create_index("ix_feedback_issue_id", ["issue_id"], unique=False)
+        batch_op.create_index("ix_feedback_occurred", ["occurred_at"], unique=False)
+        batch_op.create_index("ix_feedback_theme_occurred", ["theme", "occurred_at"], unique=False)
+
+    op.create_table(
+        "issue",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("theme", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("owner", sa.String(length=200), nullable=True),
+        sa.Column("planned_action", sa.Text(), nullable=True),
+        sa.Column("resolution_message", sa.Text(), nullable=True),
+        sa.Column("effort", sa.Float(), nullable=True),
+        sa.Column("is_pattern", sa.Boolean(), nullable=False),
+        sa.Column("severity", sa.String(length=10), nullable=False),
+        sa.Column("priority_score", sa.Float(), nullable=False),
+        sa.Column("priority", sa.JSON(), nullable=False),
+        sa.Column("stats", sa.JSON(), nullable=False),
+        sa.Column("feedback_count", sa.Integer(), nullable=False),
+        sa.Column("distinct_customers", sa.Integer(), nullable=False),
+        sa.Column("centroid", sa.LargeBinary(), nullable=False),
+        sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("merged_into", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("issue", schema=None) as batch_op:
+        batch_op.create_index("ix_issue_theme_last_seen", ["theme", "last_seen"], unique=False)
+
+    op.create_table(
+        "issue_customer",
+        sa.Column("issue_id", sa.String(length=64), nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("reports", sa.Integer(), nullable=False),
+        sa.Column("last_feedback_id", sa.String(length=64), nullable=False),
+        sa.Column("last_embedding", sa.LargeBinary(), nullable=True),
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("issue_id", "customer_id"),
+    )
+    op.create_table(
+        "issue_status_change",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("issue_id", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("previous", sa.String(length=20), nullable=True),
+        sa.Column("changed_by", sa.String(length=200), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("issue_status_change", schema=None) as batch_op:
+        batch_op.create_index("ix_issue_status_change_issue", ["issue_id"], unique=False)
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=300), nullable=False),
+        sa.Column("key", sa.String(length=300), nullable=True),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "theme_day",
+        sa.Column("theme", sa.String(length=200), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("complaints", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("theme", "day"),
+    )
+
+
+def downgrade() -> None:
+    """Reverts this revision."""
+
+    op.drop_table("theme_day")
+    op.drop_table("outbox")
+    with op.batch_alter_table("issue_status_change", schema=None) as batch_op:
+        batch_op.drop_index("ix_issue_status_change_issue")
+
+    op.drop_table("issue_status_change")
+    op.drop_table("issue_customer")
+    with op.batch_alter_table("issue", schema=None) as batch_op:
+        batch_op.drop_index("ix_issue_theme_last_seen")
+
+    op.drop_table("issue")
+    with op.batch_alter_table("feedback", schema=None) as batch_op:
+        batch_op.drop_index("ix_feedback_theme_occurred")
+        batch_op.drop_index("ix_feedback_occurred")
+        batch_op.drop_index("ix_feedback_issue_id")
+
+    op.drop_table("feedback")

@@ -1,0 +1,142 @@
+"""Tables: feedback, issues and their customers, status history, closures, daily counts, outbox."""
+
+from datetime import datetime
+from typing import Any, cast
+
+from feedloop.prioritize.db import UtcDateTime
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every prioritize table."""
+
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Feedback(Base):
+    """One enriched feedback item (text redacted), kept for grouping and KPIs."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_issue_id", "issue_id"),
+        Index("ix_feedback_theme_occurred", "theme", "occurred_at"),
+        Index("ix_feedback_occurred", "occurred_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    issue_id: Mapped[str | None] = mapped_column(String(64))
+    duplicate_of: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(200))
+    segment: Mapped[str | None] = mapped_column(String(200))
+    tier: Mapped[str | None] = mapped_column(String(20))
+    arr: Mapped[float | None] = mapped_column(Float)
+    channel: Mapped[str] = mapped_column(String(20))
+    theme: Mapped[str | None] = mapped_column(String(200))
+    sentiment_label: Mapped[str] = mapped_column(String(10))
+    sentiment_score: Mapped[float] = mapped_column(Float)
+    is_complaint: Mapped[bool] = mapped_column(Boolean)
+    nps: Mapped[int | None] = mapped_column(Integer)
+    csat: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ces: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    rating: Mapped[float | None] = mapped_column(Float, doc="Review/in-app rating scaled to 0..1.")
+    text: Mapped[str] = mapped_column(Text)
+    enrichment: Mapped[dict[str, Any]] = mapped_column(JSON, doc="Without the embedding.")
+    ref: Mapped[dict[str, Any]] = mapped_column(JSON, doc="events.FeedbackRef as JSON.")
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, doc="float32 vector.")
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    stored_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    time_to_close_s: Mapped[float | None] = mapped_column(Float)
+    close_outcome: Mapped[str | None] = mapped_column(String(20))
+
+
+class Issue(Base):
+    """A group of complaints: a recurring pattern or a one-off incident."""
+
+    __tablename__ = "issue"
+    __table_args__ = (Index("ix_issue_theme_last_seen", "theme", "last_seen"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    theme: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    planned_action: Mapped[str | None] = mapped_column(Text)
+    resolution_message: Mapped[str | None] = mapped_column(Text)
+    effort: Mapped[float | None] = mapped_column(Float)
+    is_pattern: Mapped[bool] = mapped_column(Boolean)
+    severity: Mapped[str] = mapped_column(String(10))
+    priority_score: Mapped[float] = mapped_column(Float)
+    priority: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, doc="Running sums behind the priority.")
+    feedback_count: Mapped[int] = mapped_column(Integer)
+    distinct_customers: Mapped[int] = mapped_column(Integer)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    merged_into: Mapped[str | None] = mapped_column(String(64))
+
+
+class IssueCustomer(Base):
+    """A customer who reported an issue: counts each customer once, spots near-duplicates."""
+
+    __tablename__ = "issue_customer"
+
+    issue_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reports: Mapped[int] = mapped_column(Integer)
+    last_feedback_id: Mapped[str] = mapped_column(String(64))
+    last_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    first_at: Mapped[datetime]
+
+
+class IssueStatusChange(Base):
+    """One status transition of an issue, kept as history."""
+
+    __tablename__ = "issue_status_change"
+    __table_args__ = (Index("ix_issue_status_change_issue", "issue_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issue_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    previous: Mapped[str | None] = mapped_column(String(20))
+    changed_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class ThemeDay(Base):
+    """Feedback volume per theme and day: the trend baseline and the volume denominator."""
+
+    __tablename__ = "theme_day"
+
+    theme: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer)
+    complaints: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxEvent(Base):
+    """An event written in the same transaction as the change it reports; relayed to Kafka."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(300))
+    key: Mapped[str | None] = mapped_column(String(300))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+def table_of(model: type[Base]) -> Table:
+    """Returns the Core table of a model (typed for insert/update/delete)."""
+    return cast(Table, model.__table__)

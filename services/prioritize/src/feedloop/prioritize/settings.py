@@ -1,0 +1,60 @@
+"""Prioritize settings, read from FEEDLOOP_PRIORITIZE_* variables."""
+
+from typing import Self
+
+from feedloop.common import topics
+from feedloop.common.settings import ConsumerSettings
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+SCOPE_READ = "issues:read"
+SCOPE_WRITE = "issues:write"
+
+
+class PrioritizeSettings(ConsumerSettings):
+    """How prioritize stores, groups, scores and serves issues."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEEDLOOP_PRIORITIZE_", frozen=True, extra="ignore", env_nested_delimiter="__"
+    )
+
+    service_name: str = "prioritize"
+    port: int = 8003
+    consumer_group: str = topics.CONSUMER_GROUP_PRIORITIZE
+    closed_consumer_group: str = topics.CONSUMER_GROUP_PRIORITIZE_CLOSED
+    database_url: str = "sqlite+aiosqlite:///.local/prioritize.db"
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    migrate_on_start: bool | None = Field(
+        default=None, description="Run `alembic upgrade head` at start; default: in local mode."
+    )
+    api_keys: str | None = Field(default=None, description="JSON list of API clients.")
+    api_keys_file: str | None = None
+    consume: bool = Field(default=True, description="Run the Kafka consumers (off: API only).")
+
+    # Grouping
+    window_days: float = Field(default=14.0, gt=0, description="An issue stays open this long.")
+    similarity_threshold: float = Field(default=0.55, ge=-1, le=1)
+    duplicate_similarity: float = Field(default=0.92, ge=-1, le=1)
+    pattern_min_customers: int = Field(default=3, ge=1)
+    regression_min_customers: int = Field(default=3, ge=1)
+    regression_window_days: float = Field(default=30.0, gt=0)
+
+    # Priority
+    effort_by_theme: dict[str, float] = Field(
+        default_factory=dict, description="Taxonomy effort per theme (1 = a small fix)."
+    )
+    default_effort: float = Field(default=1.0, gt=0)
+    baseline_days: int = Field(default=28, ge=3)
+    outbox_batch: int = Field(default=1000, ge=1)
+    outbox_poll_s: float = Field(default=0.5, gt=0)
+
+    @property
+    def migrate(self) -> bool:
+        """True when the app upgrades the schema at start."""
+        return self.is_local if self.migrate_on_start is None else self.migrate_on_start
+
+    @model_validator(mode="after")
+    def _keys_required_outside_local(self) -> Self:
+        if not self.is_local and not (self.api_keys or self.api_keys_file):
+            raise ValueError("FEEDLOOP_PRIORITIZE_API_KEYS or _API_KEYS_FILE is required")
+        return self

@@ -1,0 +1,81 @@
+"""Prioritize test fixtures: apps on SQLite or PostgreSQL, driven through their lifespan."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from asgi_lifespan import LifespanManager
+from feedloop.common.auth import DEV_API_KEY
+from feedloop.common.codec import OutgoingRecord
+from feedloop.prioritize.app import create_app
+from feedloop.prioritize.settings import PrioritizeSettings
+
+AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file for one test."""
+    return f"sqlite+aiosqlite:///{tmp_path}/prioritize.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/prioritize.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def make_settings(**overrides: Any) -> PrioritizeSettings:
+    """Settings for a test app (fast batches and outbox polling)."""
+    defaults: dict[str, Any] = {
+        "environment": "test",
+        "log_json": False,
+        "batch_timeout_ms": 50,
+        "outbox_poll_s": 0.1,
+        "session_timeout_ms": 6000,
+    }
+    return PrioritizeSettings(**(defaults | overrides))
+
+
+@pytest.fixture
+def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
+    """Builds a prioritize app on the test broker and yields an HTTP client (dev key)."""
+
+    @asynccontextmanager
+    async def factory(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = make_settings(
+            kafka_bootstrap_servers=kafka_bootstrap,
+            kafka_topic_prefix=topic_prefix,
+            database_url=database_url,
+            **overrides,
+        )
+        app = create_app(settings)
+        async with (
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app),
+                base_url="http://prioritize",
+                headers={"X-API-Key": DEV_API_KEY},
+                timeout=30,
+            ) as client,
+        ):
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+    return factory
+
+
+async def send_all(producer: AIOKafkaProducer, records: list[OutgoingRecord]) -> None:
+    """Produces records and waits for every acknowledgement."""
+    futures = [
+        await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
+    ]
+    for future in futures:
+        await future

@@ -1,0 +1,63 @@
+"""A crash between the DB commit and the produce neither loses nor doubles an event."""
+
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+from feedloop.common import topics
+from feedloop.common.codec import decode
+from feedloop.common.events import FeedbackPrioritized, IssueUpdated
+from feedloop.prioritize.db import create_engine
+from feedloop.prioritize.issues.assign import Incoming, store_batch
+from feedloop.prioritize.migrate import upgrade
+from feedloop.prioritize.models import OutboxEvent, table_of
+from feedloop.prioritize.outbox import OutboxRelay
+from sqlalchemy import insert, select, text
+
+from tests.support.kafka import read_topic
+
+from .conftest import AppClient, make_settings, send_all
+from .factory import enriched, record
+
+
+async def test_events_committed_before_a_crash_are_sent_once_after_restart(
+    app_client: AppClient,
+    sqlite_url: str,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    items = [enriched(f"o{i}", customer=f"c-{i}") for i in range(3)]
+    settings = make_settings(kafka_topic_prefix=topic_prefix, database_url=sqlite_url)
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    # The consumer committed its batch, then died before the relay produced anything.
+    async with engine.begin() as conn:
+        batch = [Incoming(event=i, correlation_id="c", event_id=i.feedback_id) for i in items]
+        await store_batch(conn, batch, settings, now=datetime.now(UTC))
+    outbox = table_of(OutboxEvent)
+    async with engine.connect() as conn:
+        saved = [dict(r._mapping) for r in await conn.execute(select(outbox))]
+    assert len(saved) == 4  # three feedback.prioritized + one issue.updated
+
+    # A relay that produced and died before deleting: the same events go out again.
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    assert await OutboxRelay(engine=engine, producer=producer).relay_once() == 4
+    await producer.stop()
+    async with engine.begin() as conn:
+        await conn.execute(insert(outbox), saved)
+    await engine.dispose()
+
+    async with app_client(sqlite_url) as client:
+        # Kafka redelivers the enriched records too (their offsets were never committed).
+        await send_all(raw_producer, [record(i, prefix=topic_prefix) for i in items])
+        out = await read_topic(
+            kafka_bootstrap, topic_prefix + topics.PRIORITIZED, until=lambda rs: len(rs) >= 8
+        )
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        async with engine.connect() as conn:
+            stored = await conn.scalar(text("SELECT count(*) FROM feedback"))
+    ids = [decode(r.value, accept=[FeedbackPrioritized, IssueUpdated]).event_id for r in out]
+    assert stored == 3
+    assert len(ids) == 8, "the relay repeat doubles records on the wire ..."
+    assert len(set(ids)) == 4, "... with the same event ids, which consumers drop"

@@ -1,0 +1,1 @@
+"""feedloop SRE command line: consumer lag, dead letters, pipeline health."""
