@@ -6,13 +6,12 @@ import uuid
 from collections.abc import Callable
 
 from fastapi import FastAPI
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from feedloop.common.health import ReadinessCheck, health_router
 from feedloop.common.logs import correlation_id_var
 from feedloop.common.metrics import HTTP_LATENCY, HTTP_REQUESTS, metrics_router
 from feedloop.common.problems import install_problem_handlers
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")

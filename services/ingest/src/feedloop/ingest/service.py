@@ -70,7 +70,7 @@ class Ingestor:
             received_at=utcnow(),
             client_id=client_id,
             idempotency_key=idempotency_key,
-            item=item,
+            item=item,  # type: ignore[arg-type]
         )
         envelope = Envelope[FeedbackReceived].model_construct(
             event_id=feedback_id,

@@ -1,0 +1,158 @@
+"""The whole platform as real processes on loopback, isolated by topic prefix and temp databases."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+STAGES = ("ingest", "enrich", "prioritize", "notify")
+
+
+def free_port() -> int:
+    """Returns a free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    """One service process, restartable."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Starts the process, appending to its log."""
+        handle = self.log.open("ab")
+        self.popen = subprocess.Popen(
+            self.command,
+            env=os.environ | self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def signal(self, sig: int) -> None:
+        """Sends a signal to the process."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout_s: float = 30.0) -> int | None:
+        """Waits for exit; returns the exit code, or None if still running."""
+        if self.popen is None:
+            return None
+        try:
+            return self.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill9(self) -> None:
+        """Kills the process without letting it clean up."""
+        self.signal(signal.SIGKILL)
+        self.wait(10)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 30 s."""
+        self.signal(signal.SIGTERM)
+        code = self.wait(30)
+        if code is None:
+            self.kill9()
+        return code
+
+    @property
+    def url(self) -> str:
+        """Base URL of the process' HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Platform:
+    """Ingest, enrich, prioritize and notify on one test broker, with their own state."""
+
+    bootstrap: str
+    prefix: str
+    workdir: Path
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def env_for(self, stage: str, port: int) -> dict[str, str]:
+        """Settings of one stage as environment variables."""
+        p = f"FEEDLOOP_{stage.upper()}_"
+        env = {
+            p + "ENVIRONMENT": "test",
+            p + "PORT": str(port),
+            p + "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            p + "KAFKA_TOPIC_PREFIX": self.prefix,
+            p + "LOG_LEVEL": "INFO",
+        }
+        if stage in ("prioritize", "notify"):
+            env[p + "DATABASE_URL"] = f"sqlite+aiosqlite:///{self.workdir / stage}.db"
+        if stage == "enrich":
+            env[p + "INTRA_OP_THREADS"] = "1"
+        if stage == "ingest":
+            env[p + "IDEMPOTENCY_WARMUP_HOURS"] = "1"
+        return env | self.extra_env.get(stage, {})
+
+    def add(self, stage: str, *, replica: int = 0) -> Process:
+        """Creates (not starts) one replica of a stage."""
+        port = free_port()
+        name = stage if replica == 0 else f"{stage}-{replica}"
+        process = Process(
+            name=name,
+            command=[str(BIN / f"feedloop-{stage}")],
+            env=self.env_for(stage, port),
+            port=port,
+            log=self.workdir / f"{name}.log",
+        )
+        self.processes[name] = process
+        return process
+
+    async def start(self, *stages: str) -> None:
+        """Starts stages and waits until each is ready."""
+        for stage in stages or STAGES:
+            process = self.processes.get(stage) or self.add(stage)
+            process.start()
+        await asyncio.gather(*(self.ready(self.processes[s]) for s in stages or STAGES))
+
+    async def ready(self, process: Process, timeout_s: float = 90.0) -> None:
+        """Waits until the process answers /readyz with 200."""
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                if process.popen is not None and process.popen.poll() is not None:
+                    raise AssertionError(f"{process.name} exited: {self.tail(process.name)}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(process.url + "/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.3)
+        raise AssertionError(f"{process.name} not ready: {self.tail(process.name)}")
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        """The end of a process' log, for failure messages."""
+        log = self.processes[name].log
+        return (
+            "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+        )
+
+    def stop_all(self) -> None:
+        """Stops every process (SIGTERM, then SIGKILL)."""
+        for process in self.processes.values():
+            process.stop()
+
+    def topic(self, name: str) -> str:
+        """The physical name of a logical topic."""
+        return self.prefix + name
