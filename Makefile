@@ -20,7 +20,7 @@ $(UV):
 	@echo "installing uv $(UV_VERSION) from PyPI into .local/uv"
 	python3 -m venv .local/uv && .local/uv/bin/pip install -q "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
 	$(UV) sync --locked --all-packages
 	@touch $@
 
@@ -50,7 +50,7 @@ format: install ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 typecheck: install ## mypy (strict on libs/common)
-	$(VENV)/bin/mypy libs/common/src services/*/src
+	$(VENV)/bin/mypy libs/common/src services/*/src tools/*/src
 
 contracts: install ## Regenerate docs/events (JSON Schema + AsyncAPI) and docs/openapi
 	$(PY) scripts/gen_contracts.py

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
-from click.testing import Result
 from feedloop.cli.app import app
 from feedloop.common.codec import DeadLetterReason
 from feedloop.common.kafka import dead_letter_record
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 Invoke = Callable[..., Awaitable[Result]]
 
@@ -24,7 +23,8 @@ def cli(kafka_bootstrap: str, topic_prefix: str) -> Invoke:
 
     async def invoke(*args: str) -> Result:
         argv = ["--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix, *args]
-        return await asyncio.to_thread(CliRunner().invoke, app, argv, catch_exceptions=False)
+        runner = CliRunner()
+        return await asyncio.to_thread(lambda: runner.invoke(app, argv, catch_exceptions=False))
 
     return invoke
 

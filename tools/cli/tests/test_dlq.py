@@ -41,8 +41,9 @@ async def test_show_decodes_headers_and_values_from_a_position(
     )
 
     shown = as_json(await cli("dlq", "show", "raw-feedback.dlq", "--json"))["records"]
-    from_second = as_json(await cli("--json", "dlq", "show", "--topic", "raw-feedback.dlq",
-                                    "--offset", "0:1"))["records"]  # fmt: skip
+    from_second = as_json(
+        await cli("--json", "dlq", "show", "--topic", "raw-feedback.dlq", "--offset", "0:1")
+    )["records"]
 
     assert [(r["partition"], r["offset"]) for r in shown] == [(0, 0), (0, 1)]
     first = shown[0]

@@ -10,7 +10,9 @@ from .conftest import Invoke, as_json
 
 async def commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
     """Commits offsets for a group the way a stage's consumer would."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign(list(offsets))

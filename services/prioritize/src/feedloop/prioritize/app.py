@@ -38,6 +38,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         relay = OutboxRelay(
             engine=engine,
             producer=producer,
+            settings=settings,
             batch=settings.outbox_batch,
             poll_s=settings.outbox_poll_s,
         )

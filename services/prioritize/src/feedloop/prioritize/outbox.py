@@ -1,28 +1,39 @@
 """Transactional outbox: events are written with the change they report, then relayed to Kafka.
 
-A crash after the DB commit leaves the events in the outbox, so they are sent on restart; a crash
-after the produce and before the delete sends them again with the same deterministic event ids,
-which consumers drop. Only one relay sends at a time (an advisory lock on PostgreSQL), so the
-events of one issue keep their order.
+A crash after the DB commit leaves the events in the outbox, so they are sent on restart. A crash
+after the produce and before the delete would send them twice: so before relaying rows an earlier
+run (or a failed attempt) may already have sent, the relay looks them up in the topic's recent
+tail by event id (feedloop.common.reconcile) and deletes those instead of sending them again.
+Event ids are deterministic besides, and consumers drop repeats. Only one relay sends at a time
+(an advisory lock on PostgreSQL), so the events of one issue keep their order.
 """
 
 import asyncio
 import contextlib
 import functools
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from feedloop.common.codec import OutgoingRecord, encode
 from feedloop.common.events import Contract, Envelope
 from feedloop.common.kafka import Emitter
+from feedloop.common.reconcile import events_on_topics
+from feedloop.common.settings import ServiceSettings
 from feedloop.prioritize.db import is_postgres
 from feedloop.prioritize.models import OutboxEvent, table_of
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the outbox stores UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 outbox_t = table_of(OutboxEvent)
 RELAY_LOCK = 0x5F0B0C5  # advisory lock id of the relay
 
@@ -76,11 +87,16 @@ class OutboxRelay:
         *,
         engine: AsyncEngine,
         producer: AIOKafkaProducer,
+        settings: ServiceSettings | None = None,
         batch: int = 1000,
         poll_s: float = 0.5,
     ) -> None:
         self.engine = engine
         self.producer = producer
+        self.settings = settings
+        # Rows present when the relay starts, or after a failed send, may be on Kafka already.
+        self._suspect = True
+        self.reconciled = 0
         self.batch = batch
         self.poll_s = poll_s
         self.sent = 0
@@ -116,6 +132,7 @@ class OutboxRelay:
                 raise
             except Exception:
                 failures += 1
+                self._suspect = True
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(min(10.0, 0.2 * 2**failures))
 
@@ -128,11 +145,19 @@ class OutboxRelay:
                 )
                 if not got:
                     return 0
-            rows = (
-                await conn.execute(select(outbox_t).order_by(outbox_t.c.id).limit(self.batch))
-            ).all()
+            rows = list(
+                (
+                    await conn.execute(select(outbox_t).order_by(outbox_t.c.id).limit(self.batch))
+                ).all()
+            )
             if not rows:
+                self._suspect = False
                 return 0
+            if self._suspect and self.settings is not None:
+                rows = await self._drop_already_sent(conn, rows)
+                self._suspect = False
+                if not rows:
+                    return 0
             emitter = Emitter(self.producer, service="prioritize")
             for row in rows:
                 await emitter.send(
@@ -147,6 +172,20 @@ class OutboxRelay:
             await conn.execute(delete(outbox_t).where(outbox_t.c.id.in_([r.id for r in rows])))
         self.sent += len(rows)
         return len(rows)
+
+    async def _drop_already_sent(self, conn: AsyncConnection, rows: list[Any]) -> list[Any]:
+        assert self.settings is not None
+        sent = await events_on_topics(
+            self.settings,
+            {row.topic for row in rows},
+            since=min(_aware(row.created_at) for row in rows),
+            candidates=[row.event_id for row in rows],
+        )
+        if sent:
+            await conn.execute(delete(outbox_t).where(outbox_t.c.event_id.in_(sent)))
+            self.reconciled += len(sent)
+            log.warning("outbox rows already on Kafka dropped", extra={"count": len(sent)})
+        return [row for row in rows if row.event_id not in sent]
 
     async def pending(self) -> int:
         """Returns how many events wait in the outbox."""

@@ -36,7 +36,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     except TopicMissing as exc:
         raise failure(f"topic {exc} does not exist (is --topic-prefix right?)") from exc
     except (KafkaError, TimeoutError, OSError) as exc:
-        raise failure(f"Kafka unavailable: {type(exc).__name__}: {exc}") from exc
+        raise failure(f"Kafka unavailable: {exc or type(exc).__name__}") from exc
 
 
 def failure(message: str, code: int = 2) -> typer.Exit:

@@ -8,10 +8,12 @@ from feedloop.cli.context import JsonFlag, failure, options, run
 from feedloop.cli.dlq import count_dead_letters, read_dead_letters
 from feedloop.cli.replay import DEFAULT_GROUP, MAX_REPLAYS, ReplayUnsupported, replay_dead_letters
 from feedloop.common import topics
+from feedloop.common.codec import DeadLetterReason
 
 dlq_app = typer.Typer(help="List, show and replay dead-letter records.", no_args_is_help=True)
 
 NAMES = ", ".join(topics.DLQ_TOPICS)
+REASONS = ", ".join(DeadLetterReason)
 TopicArg = Annotated[
     str | None, typer.Argument(help=f"Dead-letter topic: {NAMES}.", show_default=False)
 ]
@@ -79,7 +81,9 @@ def replay(
     ctx: typer.Context,
     topic: TopicArg = None,
     topic_option: TopicOpt = None,
-    reason: Annotated[str | None, typer.Option(help="Only records with this dlq_reason.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help=f"Only records with this dlq_reason ({REASONS}).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, send nothing.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many records.")] = None,
     group: Annotated[

@@ -13,10 +13,13 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
+PIPE_WIDTH = 160
+
 
 def console() -> Console:
-    """Returns a console on the current stdout (so test runners can capture it)."""
-    return Console(highlight=False, soft_wrap=False)
+    """Returns a console on the current stdout; piped output is wide, so rows stay on one line."""
+    out = Console(highlight=False)
+    return out if out.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
 
 
 def print_json(data: Any) -> None:
@@ -108,11 +111,12 @@ def render_replay(report: ReplayReport) -> None:
     for refused in report.refused:
         out.print(f"[yellow]refused[/] {refused.partition}:{refused.offset}: {refused.why}")
     out.print(
-        f"{verb} {len(report.replayed)} record(s) from {report.topic}, refused "
-        f"{len(report.refused)}, skipped {report.skipped} with another reason "
-        f"(cursor group {report.group}"
-        + (", not moved: dry run)" if report.dry_run else f", now at {report.cursor or 'same'})")
+        f"{verb} {len(report.replayed)} record(s) from {report.topic}; refused "
+        f"{len(report.refused)}; skipped {report.skipped} with another reason"
     )
+    moved = ", ".join(f"partition {p} -> {o}" for p, o in sorted(report.cursor.items()))
+    state = "not moved (dry run)" if report.dry_run else (moved or "unchanged")
+    out.print(f"cursor ({report.group}): {state}")
 
 
 def render_health(checks: list[Check]) -> None:
