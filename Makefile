@@ -11,7 +11,8 @@ TEST_KAFKA_PORT ?= 19092
 export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 
 .PHONY: help install kafka-up kafka-down test-kafka-up test-kafka-down run test lint format typecheck \
-        contracts pytest bench bench-ingest bench-prioritize k8s-validate postgres clean
+        contracts pytest bench bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e demo \
+        k8s-validate postgres clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -63,6 +64,18 @@ test: lint typecheck pytest ## Install everything, then ruff, mypy and pytest
 bench-ingest: install kafka-up ## Ingest items/s and latency beside Kafka's ProducerPerformance
 	$(PY) -m benchmarks.bench_ingest
 
+bench-enrich: install kafka-up ## Enrich items/s beside the bare model (ceiling) and a naive loop; peak RSS
+	$(PY) -m benchmarks.bench_enrich
+
+bench-notify: install kafka-up ## Notify notifications/s to a local webhook receiver and SMTP server
+	$(PY) -m benchmarks.bench_notify
+
+bench-e2e: install kafka-up ## End-to-end items/s and POST->enriched/prioritized/closed latency; names the bottleneck
+	$(PY) -m benchmarks.bench_e2e
+
+demo: install ## Play the apparel-shop story through the running platform (start `make run` first)
+	$(PY) -m scripts.demo.run
+
 bench-prioritize: install kafka-up ## Prioritize stage items/s on SQLite and PostgreSQL, p99 latency
 	$(PY) -m benchmarks.bench_prioritize
 
@@ -72,7 +85,7 @@ k8s-validate: install ## Render the deploy/k8s overlays and validate them (no cl
 postgres: ## Install the PostgreSQL server from Debian's packages if missing (tests start their own)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 
-bench: bench-ingest bench-prioritize ## Run every benchmark and print the figures
+bench: bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e ## Run every benchmark and print the figures
 
 clean: kafka-down test-kafka-down ## Stop brokers and remove local data
 	rm -rf .local/kafka-* $(VENV)
