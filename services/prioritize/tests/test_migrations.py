@@ -4,7 +4,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from feedloop.prioritize.db import create_engine
+from feedloop.common.db import create_engine
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.models import Base
 from sqlalchemy.engine import Connection

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from feedloop.common import topics
 from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
+from feedloop.common.db import create_engine, db_reachable
 from feedloop.common.kafka import BatchConsumer, create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
 from feedloop.common.web import install_common
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
-from feedloop.prioritize.db import create_engine, db_reachable
 from feedloop.prioritize.issues.api import router as issues_router
 from feedloop.prioritize.kpis.api import router as kpis_router
 from feedloop.prioritize.migrate import upgrade

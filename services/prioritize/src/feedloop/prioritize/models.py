@@ -3,7 +3,8 @@
 from datetime import datetime
 from typing import Any, cast
 
-from feedloop.prioritize.db import UtcDateTime
+from feedloop.common.db import UtcDateTime
+from feedloop.common.outbox import OutboxColumns
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -123,18 +124,10 @@ class ThemeDay(Base):
     complaints: Mapped[int] = mapped_column(Integer)
 
 
-class OutboxEvent(Base):
+class OutboxEvent(OutboxColumns, Base):
     """An event written in the same transaction as the change it reports; relayed to Kafka."""
 
     __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64))
-    topic: Mapped[str] = mapped_column(String(300))
-    key: Mapped[str | None] = mapped_column(String(300))
-    value: Mapped[bytes] = mapped_column(LargeBinary)
-    headers: Mapped[list[Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime]
 
 
 def table_of(model: type[Base]) -> Table:

@@ -1,47 +1,17 @@
-"""Transactional outbox: events are written with the change they report, then relayed to Kafka.
+"""Prioritize's transactional outbox: the shared relay (feedloop.common.outbox) on its table."""
 
-A crash after the DB commit leaves the events in the outbox, so they are sent on restart. A crash
-after the produce and before the delete would send them twice: so before relaying rows an earlier
-run (or a failed attempt) may already have sent, the relay looks them up in the topic's recent
-tail by event id (feedloop.common.reconcile) and deletes those instead of sending them again.
-Event ids are deterministic besides, and consumers drop repeats. Only one relay sends at a time
-(an advisory lock on PostgreSQL), so the events of one issue keep their order.
-"""
-
-import asyncio
-import contextlib
-import functools
-import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from feedloop.common.codec import OutgoingRecord, encode
-from feedloop.common.events import Contract, Envelope
-from feedloop.common.kafka import Emitter
-from feedloop.common.reconcile import events_on_topics
+from feedloop.common import outbox
+from feedloop.common.events import Contract
 from feedloop.common.settings import ServiceSettings
-from feedloop.prioritize.db import is_postgres
 from feedloop.prioritize.models import OutboxEvent, table_of
-from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-log = logging.getLogger(__name__)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the outbox stores UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
 
 outbox_t = table_of(OutboxEvent)
 RELAY_LOCK = 0x5F0B0C5  # advisory lock id of the relay
-
-
-@functools.cache
-def _envelope_class(model: type[Contract]) -> type[Envelope[Any]]:
-    # Envelope.wrap parametrises the generic per call; that lookup costs more than the event.
-    return Envelope[model]  # type: ignore[valid-type]
 
 
 def outbox_row(
@@ -53,34 +23,25 @@ def outbox_row(
     prefix: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """Returns an outbox row holding the encoded event."""
-    envelope = _envelope_class(type(payload))(
+    """Returns an outbox row holding the encoded event, produced by prioritize."""
+    return outbox.outbox_row(
+        payload,
         event_id=event_id,
-        event_type=payload.event_type,  # type: ignore[attr-defined]
-        occurred_at=now,
-        producer="prioritize",
+        key=key,
         correlation_id=correlation_id,
-        payload=payload,
+        prefix=prefix,
+        now=now,
+        producer="prioritize",
     )
-    record = encode(envelope, key=key, prefix=prefix)
-    return {
-        "event_id": event_id,
-        "topic": record.topic,
-        "key": key,
-        "value": record.value,
-        "headers": [[name, value.decode()] for name, value in record.headers],
-        "created_at": now,
-    }
 
 
 async def write(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Adds events to the outbox inside the caller's transaction."""
-    if rows:
-        await conn.execute(insert(outbox_t), rows)
+    await outbox.write(conn, outbox_t, rows)
 
 
-class OutboxRelay:
-    """Sends outbox events with the idempotent producer and deletes them once acknowledged."""
+class OutboxRelay(outbox.OutboxRelay):
+    """The shared relay on prioritize's outbox table."""
 
     def __init__(
         self,
@@ -91,103 +52,13 @@ class OutboxRelay:
         batch: int = 1000,
         poll_s: float = 0.5,
     ) -> None:
-        self.engine = engine
-        self.producer = producer
-        self.settings = settings
-        # Rows present when the relay starts, or after a failed send, may be on Kafka already.
-        self._suspect = True
-        self.reconciled = 0
-        self.batch = batch
-        self.poll_s = poll_s
-        self.sent = 0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        """Asks the relay to look at the outbox now (after a commit)."""
-        self._wake.set()
-
-    def start(self) -> None:
-        """Runs the relay as a background task."""
-        self._task = asyncio.create_task(self._run(), name="prioritize-outbox")
-
-    async def stop(self) -> None:
-        """Stops the relay; what is left stays in the outbox for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            self._wake.clear()
-            try:
-                while await self.relay_once() == self.batch:
-                    pass
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                self._suspect = True
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(min(10.0, 0.2 * 2**failures))
-
-    async def relay_once(self) -> int:
-        """Sends one batch of the oldest events; returns how many were sent."""
-        async with self.engine.begin() as conn:
-            if is_postgres(conn):
-                got = await conn.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}
-                )
-                if not got:
-                    return 0
-            rows = list(
-                (
-                    await conn.execute(select(outbox_t).order_by(outbox_t.c.id).limit(self.batch))
-                ).all()
-            )
-            if not rows:
-                self._suspect = False
-                return 0
-            if self._suspect and self.settings is not None:
-                rows = await self._drop_already_sent(conn, rows)
-                self._suspect = False
-                if not rows:
-                    return 0
-            emitter = Emitter(self.producer, service="prioritize")
-            for row in rows:
-                await emitter.send(
-                    OutgoingRecord(
-                        topic=row.topic,
-                        key=row.key.encode() if row.key is not None else None,
-                        value=row.value,
-                        headers=[(name, value.encode()) for name, value in row.headers],
-                    )
-                )
-            await emitter.flush()
-            await conn.execute(delete(outbox_t).where(outbox_t.c.id.in_([r.id for r in rows])))
-        self.sent += len(rows)
-        return len(rows)
-
-    async def _drop_already_sent(self, conn: AsyncConnection, rows: list[Any]) -> list[Any]:
-        assert self.settings is not None
-        sent = await events_on_topics(
-            self.settings,
-            {row.topic for row in rows},
-            since=min(_aware(row.created_at) for row in rows),
-            candidates=[row.event_id for row in rows],
+        super().__init__(
+            engine=engine,
+            producer=producer,
+            table=outbox_t,
+            service="prioritize",
+            lock_id=RELAY_LOCK,
+            settings=settings,
+            batch=batch,
+            poll_s=poll_s,
         )
-        if sent:
-            await conn.execute(delete(outbox_t).where(outbox_t.c.event_id.in_(sent)))
-            self.reconciled += len(sent)
-            log.warning("outbox rows already on Kafka dropped", extra={"count": len(sent)})
-        return [row for row in rows if row.event_id not in sent]
-
-    async def pending(self) -> int:
-        """Returns how many events wait in the outbox."""
-        async with self.engine.connect() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(outbox_t)) or 0)

@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from feedloop.common.db import is_postgres, lock_keys
 from feedloop.common.events import FeedbackEnriched, FeedbackRef, Priority, deterministic_id
 from feedloop.common.feedback import survey_scores
 from feedloop.prioritize import outbox
-from feedloop.prioritize.db import is_postgres, lock_keys
 from feedloop.prioritize.grouping import Candidate, best_match, similarity, to_vector
 from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.payloads import feedback_prioritized_row, issue_updated_row

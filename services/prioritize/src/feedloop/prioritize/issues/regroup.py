@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from feedloop.common.db import lock_keys
 from feedloop.common.events import deterministic_id
 from feedloop.common.problems import Problem
 from feedloop.prioritize import outbox
-from feedloop.prioritize.db import lock_keys
 from feedloop.prioritize.grouping import normalised, to_vector
 from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.payloads import feedback_prioritized_row

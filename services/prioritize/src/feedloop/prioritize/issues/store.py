@@ -3,9 +3,9 @@
 from datetime import datetime
 from typing import Any
 
+from feedloop.common.db import is_postgres, lock_keys
 from feedloop.common.problems import Problem
 from feedloop.prioritize import outbox
-from feedloop.prioritize.db import is_postgres, lock_keys
 from feedloop.prioritize.issues.evidence import empty_stats
 from feedloop.prioritize.issues.payloads import issue_updated_row
 from feedloop.prioritize.models import Issue, IssueStatusChange, table_of

@@ -1,10 +1,15 @@
-"""The async engine (SQLite by default, PostgreSQL for several replicas) and its helpers."""
+"""Async database engines (SQLite by default, PostgreSQL for several replicas) and helpers.
+
+Needs the `db` extra of feedloop-common (SQLAlchemy); only the stateful stages install it.
+"""
 
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, Table, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -17,12 +22,14 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Converts to UTC (naive on SQLite, which has no zones)."""
         if value is None:
             return None
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Returns an aware UTC datetime."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -76,3 +83,12 @@ async def db_reachable(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return True
+
+
+async def insert_ignoring_conflicts(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]
+) -> None:
+    """Inserts rows, silently skipping those whose primary or unique key already exists."""
+    if rows:
+        dialect_insert = pg_insert if is_postgres(conn) else sqlite_insert
+        await conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)

@@ -1,0 +1,216 @@
+"""Transactional outbox: events are written with the change they report, then relayed to Kafka.
+
+A crash after the DB commit leaves the events in the outbox, so they are sent on restart. A crash
+after the produce and before the delete would send them twice: so before relaying rows an earlier
+run (or a failed attempt) may already have sent, the relay looks them up in the topic's recent
+tail by event id (feedloop.common.reconcile) and deletes those instead of sending them again.
+Event ids are deterministic besides, and consumers drop repeats. Only one relay sends at a time
+(an advisory lock on PostgreSQL), so the events of one key keep their order.
+
+Needs the `db` extra. A service maps the table with `OutboxColumns` on its own declarative base.
+"""
+
+import asyncio
+import contextlib
+import functools
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from feedloop.common.codec import OutgoingRecord, encode
+from feedloop.common.db import UtcDateTime, is_postgres
+from feedloop.common.events import Contract, Envelope
+from feedloop.common.kafka import Emitter
+from feedloop.common.reconcile import events_on_topics
+from feedloop.common.settings import ServiceSettings
+from sqlalchemy import JSON, Integer, LargeBinary, String, Table, delete, func, insert, select, text
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import Mapped, mapped_column
+
+log = logging.getLogger(__name__)
+
+
+class OutboxColumns:
+    """Declarative mixin: the columns of a service's `outbox` table."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(300))
+    key: Mapped[str | None] = mapped_column(String(300))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the outbox stores UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@functools.cache
+def _envelope_class(model: type[Contract]) -> type[Envelope[Any]]:
+    # Envelope.wrap parametrises the generic per call; that lookup costs more than the event.
+    return Envelope[model]  # type: ignore[valid-type]
+
+
+def record_row(record: OutgoingRecord, *, event_id: str, now: datetime) -> dict[str, Any]:
+    """Returns an outbox row holding an already encoded record (e.g. a dead letter)."""
+    return {
+        "event_id": event_id,
+        "topic": record.topic,
+        "key": record.key.decode() if record.key is not None else None,
+        "value": record.value,
+        "headers": [[name, value.decode()] for name, value in record.headers],
+        "created_at": now,
+    }
+
+
+def outbox_row(
+    payload: Contract,
+    *,
+    event_id: str,
+    key: str,
+    correlation_id: str,
+    prefix: str,
+    now: datetime,
+    producer: str,
+) -> dict[str, Any]:
+    """Returns an outbox row holding the encoded event."""
+    envelope = _envelope_class(type(payload))(
+        event_id=event_id,
+        event_type=payload.event_type,  # type: ignore[attr-defined]
+        occurred_at=now,
+        producer=producer,
+        correlation_id=correlation_id,
+        payload=payload,
+    )
+    return record_row(encode(envelope, key=key, prefix=prefix), event_id=event_id, now=now)
+
+
+async def write(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Adds events to the outbox inside the caller's transaction."""
+    if rows:
+        await conn.execute(insert(table), rows)
+
+
+class OutboxRelay:
+    """Sends outbox events with the idempotent producer and deletes them once acknowledged."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        table: Table,
+        service: str,
+        lock_id: int,
+        settings: ServiceSettings | None = None,
+        batch: int = 1000,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.engine = engine
+        self.producer = producer
+        self.table = table
+        self.service = service
+        self.lock_id = lock_id
+        self.settings = settings
+        # Rows present when the relay starts, or after a failed send, may be on Kafka already.
+        self._suspect = True
+        self.reconciled = 0
+        self.batch = batch
+        self.poll_s = poll_s
+        self.sent = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Asks the relay to look at the outbox now (after a commit)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Runs the relay as a background task."""
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox")
+
+    async def stop(self) -> None:
+        """Stops the relay; what is left stays in the outbox for the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+            try:
+                while await self.relay_once() == self.batch:
+                    pass
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                self._suspect = True
+                log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(min(10.0, 0.2 * 2**failures))
+
+    async def relay_once(self) -> int:
+        """Sends one batch of the oldest events; returns how many were sent."""
+        outbox = self.table
+        async with self.engine.begin() as conn:
+            if is_postgres(conn):
+                got = await conn.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self.lock_id}
+                )
+                if not got:
+                    return 0
+            rows = list(
+                (await conn.execute(select(outbox).order_by(outbox.c.id).limit(self.batch))).all()
+            )
+            if not rows:
+                self._suspect = False
+                return 0
+            if self._suspect and self.settings is not None:
+                rows = await self._drop_already_sent(conn, rows)
+                self._suspect = False
+                if not rows:
+                    return 0
+            emitter = Emitter(self.producer, service=self.service)
+            for row in rows:
+                await emitter.send(
+                    OutgoingRecord(
+                        topic=row.topic,
+                        key=row.key.encode() if row.key is not None else None,
+                        value=row.value,
+                        headers=[(name, value.encode()) for name, value in row.headers],
+                    )
+                )
+            await emitter.flush()
+            await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+        self.sent += len(rows)
+        return len(rows)
+
+    async def _drop_already_sent(
+        self, conn: AsyncConnection, rows: list[Row[Any]]
+    ) -> list[Row[Any]]:
+        assert self.settings is not None
+        sent = await events_on_topics(
+            self.settings,
+            {row.topic for row in rows},
+            since=min(_aware(row.created_at) for row in rows),
+            candidates=[row.event_id for row in rows],
+        )
+        if sent:
+            await conn.execute(delete(self.table).where(self.table.c.event_id.in_(sent)))
+            self.reconciled += len(sent)
+            log.warning("outbox rows already on Kafka dropped", extra={"count": len(sent)})
+        return [row for row in rows if row.event_id not in sent]
+
+    async def pending(self) -> int:
+        """Returns how many events wait in the outbox."""
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(self.table)) or 0)

@@ -1,0 +1,167 @@
+"""initial schema
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-01-01
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Applies this revision."""
+    op.create_table(
+        "cap_counter",
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("sent", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", "day"),
+    )
+    op.create_table(
+        "customer",
+        sa.Column("id", sa.String(length=200), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("locale", sa.String(length=35), nullable=True),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "delivery",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("issue_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("source_system", sa.String(length=200), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lease_token", sa.String(length=32), nullable=True),
+        sa.Column("cap_day", sa.String(length=10), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("resends", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "customer_id", "issue_id", "kind", "round", name="uq_delivery_customer_issue_kind"
+        ),
+    )
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_customer", ["customer_id"], unique=False)
+        batch_op.create_index("ix_delivery_due", ["status", "next_attempt_at"], unique=False)
+
+    op.create_table(
+        "feedback_link",
+        sa.Column("feedback_id", sa.String(length=64), nullable=False),
+        sa.Column("issue_id", sa.String(length=64), nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("source_system", sa.String(length=200), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=False),
+        sa.Column("channel", sa.String(length=20), nullable=False),
+        sa.Column("correlation_id", sa.String(length=100), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("close_outcome", sa.String(length=20), nullable=True),
+        sa.PrimaryKeyConstraint("feedback_id"),
+    )
+    with op.batch_alter_table("feedback_link", schema=None) as batch_op:
+        batch_op.create_index("ix_feedback_link_customer", ["customer_id"], unique=False)
+        batch_op.create_index("ix_feedback_link_issue", ["issue_id"], unique=False)
+
+    op.create_table(
+        "issue_state",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("severity", sa.String(length=10), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=True),
+        sa.Column("resolution_message", sa.Text(), nullable=True),
+        sa.Column("resolutions", sa.Integer(), nullable=False),
+        sa.Column("merged_into", sa.String(length=64), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "notification",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("feedback_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("issue_id", sa.String(length=64), nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("delivery_id", sa.String(length=64), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("feedback_id", "kind", name="uq_notification_feedback_kind"),
+    )
+    with op.batch_alter_table("notification", schema=None) as batch_op:
+        batch_op.create_index("ix_notification_customer", ["customer_id"], unique=False)
+        batch_op.create_index("ix_notification_delivery", ["delivery_id"], unique=False)
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=300), nullable=False),
+        sa.Column("key", sa.String(length=300), nullable=True),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "preference",
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("opted_out", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", "channel"),
+    )
+    op.create_table(
+        "processed_event",
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
+
+
+def downgrade() -> None:
+    """Reverts this revision."""
+    op.drop_table("processed_event")
+    op.drop_table("preference")
+    op.drop_table("outbox")
+    with op.batch_alter_table("notification", schema=None) as batch_op:
+        batch_op.drop_index("ix_notification_delivery")
+        batch_op.drop_index("ix_notification_customer")
+
+    op.drop_table("notification")
+    op.drop_table("issue_state")
+    with op.batch_alter_table("feedback_link", schema=None) as batch_op:
+        batch_op.drop_index("ix_feedback_link_issue")
+        batch_op.drop_index("ix_feedback_link_customer")
+
+    op.drop_table("feedback_link")
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_due")
+        batch_op.drop_index("ix_delivery_customer")
+
+    op.drop_table("delivery")
+    op.drop_table("customer")
+    op.drop_table("cap_counter")

@@ -1,0 +1,31 @@
+"""Notify's transactional outbox: `feedback.closed` events and dead letters, relayed to Kafka."""
+
+from aiokafka import AIOKafkaProducer
+from feedloop.common.outbox import OutboxRelay
+from feedloop.common.settings import ServiceSettings
+from feedloop.notify.models import outbox_t
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+SERVICE = "notify"
+RELAY_LOCK = 0x5F0B0D5  # advisory lock id of notify's relay
+
+
+def create_relay(
+    *,
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    settings: ServiceSettings,
+    batch: int,
+    poll_s: float,
+) -> OutboxRelay:
+    """Returns the shared relay working on notify's outbox table."""
+    return OutboxRelay(
+        engine=engine,
+        producer=producer,
+        table=outbox_t,
+        service=SERVICE,
+        lock_id=RELAY_LOCK,
+        settings=settings,
+        batch=batch,
+        poll_s=poll_s,
+    )

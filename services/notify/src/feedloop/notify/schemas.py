@@ -1,0 +1,69 @@
+"""Request and response models of the notify API."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PreferenceChannel = Literal["webhook", "email", "all"]
+
+
+class NotificationRead(BaseModel):
+    """What a feedback item is owed, and how far its delivery got."""
+
+    id: str
+    feedback_id: str
+    kind: Literal["acknowledgement", "resolution"]
+    issue_id: str
+    customer_id: str
+    delivery_id: str = Field(
+        description="Shared by one customer's items on one issue; the "
+        "idempotency key of the webhook and the e-mail Message-ID."
+    )
+    channel: Literal["webhook", "email", "none"]
+    status: Literal["pending", "sending", "done"]
+    outcome: str | None = Field(
+        description="delivered, opted_out, erased, capped, no_channel, failed or superseded; "
+        "null while pending."
+    )
+    attempts: int
+    resends: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    closed_at: datetime | None
+
+
+class NotificationList(BaseModel):
+    """A page of notifications, newest first."""
+
+    items: list[NotificationRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class PreferencesRead(BaseModel):
+    """A customer's opt-outs by channel ("all" stops every message)."""
+
+    customer_id: str
+    opted_out: dict[PreferenceChannel, bool]
+    erased: bool
+
+
+class PreferencesUpdate(BaseModel):
+    """Opt-outs to set; channels left out keep their setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    opted_out: dict[PreferenceChannel, bool] = Field(min_length=1)
+
+
+class ErasureRead(BaseModel):
+    """The result of erasing a customer: no PII kept, nothing sent any more."""
+
+    customer_id: str
+    erased_at: datetime
+    cancelled_deliveries: int = Field(description="Messages that were waiting and now never go.")

@@ -1,0 +1,188 @@
+"""Notify settings, read from FEEDLOOP_NOTIFY_* variables."""
+
+import functools
+from pathlib import Path
+from typing import Literal, Self
+
+import orjson
+import yaml
+from feedloop.common import topics
+from feedloop.common.feedback import Channel
+from feedloop.common.settings import ConsumerSettings
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, TypeAdapter, model_validator
+from pydantic_settings import SettingsConfigDict
+
+SCOPE_READ = "notifications:read"
+SCOPE_WRITE = "notifications:write"
+
+DeliveryChannel = Literal["webhook", "email"]
+Severity = Literal["low", "medium", "high", "critical"]
+
+# `make run` with no configuration: the demo sinks (scripts/demo/sinks.py) receive everything.
+DEMO_SINKS_URL = "http://127.0.0.1:8025"
+DEMO_SOURCE_SYSTEMS = ("shop",)
+DEMO_WEBHOOK_SECRET = "fl_dev_local_only_webhook_secret"
+DEMO_SMTP = ("127.0.0.1", 2525)
+
+
+class SourceSystem(BaseModel):
+    """How to call an originating system back: its webhook URL and signing secret."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    callback_url: HttpUrl | None = Field(default=None, description="None: no webhook channel.")
+    secret: SecretStr | None = Field(
+        default=None, description="HMAC key; defaults to webhook_signing_secret."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+
+class AckPolicy(BaseModel):
+    """Who gets an immediate "we hear you" with a promised follow-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    severities: frozenset[Severity] = Field(
+        default=frozenset({"high", "critical"}), description="Issues this severe: every reporter."
+    )
+    nps_detractor_max: int | None = Field(
+        default=6, ge=0, le=10, description="NPS answers at most this (detractors); None: off."
+    )
+    sentiment_at_most: float | None = Field(
+        default=None, ge=-1, le=1, description="Sentiment score at most this; None: off."
+    )
+
+
+_SYSTEMS = TypeAdapter(dict[str, SourceSystem])
+
+
+class NotifySettings(ConsumerSettings):
+    """How notify stores, routes, sends and retries customer notifications."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEEDLOOP_NOTIFY_", frozen=True, extra="ignore", env_nested_delimiter="__"
+    )
+
+    service_name: str = "notify"
+    port: int = 8004
+    consumer_group: str = topics.CONSUMER_GROUP_NOTIFY
+    database_url: str = "sqlite+aiosqlite:///.local/notify.db"
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    migrate_on_start: bool | None = Field(
+        default=None, description="Run `alembic upgrade head` at start; default: in local mode."
+    )
+    api_keys: str | None = Field(default=None, description="JSON list of API clients.")
+    api_keys_file: str | None = None
+    consume: bool = Field(default=True, description="Run the Kafka consumer (off: API only).")
+    send: bool = Field(default=True, description="Run the sender (off: queue only).")
+
+    # Routing
+    source_systems: dict[str, SourceSystem] = Field(
+        default_factory=dict, description="Webhook per source system (JSON object)."
+    )
+    source_systems_file: str | None = Field(
+        default=None, description="YAML or JSON file of the same mapping (merged over it)."
+    )
+    webhook_signing_secret: SecretStr | None = None
+    channel_order: tuple[DeliveryChannel, ...] = Field(
+        default=("webhook", "email"), min_length=1, description="First available channel wins."
+    )
+    email_first_for: frozenset[Channel] = Field(
+        default=frozenset({Channel.EMAIL}),
+        description="Feedback from these channels is answered by e-mail first, when known.",
+    )
+
+    # E-mail
+    smtp_host: str | None = Field(default=None, description="None: no e-mail (local: demo sink).")
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    mail_from: str = "Customer care <care@feedloop.example>"
+    message_id_domain: str = "notify.feedloop.example"
+
+    # Content and policy
+    templates_dir: str | None = Field(default=None, description="Overrides shipped templates.")
+    default_locale: str = "en"
+    ack: AckPolicy = AckPolicy()
+    daily_cap: int | None = Field(
+        default=3, ge=1, description="Messages per customer per UTC day; None: no cap."
+    )
+
+    # Sending
+    max_attempts: int = Field(default=10, ge=1, le=100)
+    backoff_base_s: float = Field(default=5.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    lease_s: float = Field(default=120.0, gt=0, description="A claim older than this is retried.")
+    send_concurrency: int = Field(default=32, ge=1, le=1000)
+    send_poll_s: float = Field(default=1.0, gt=0)
+    stop_grace_s: float = Field(default=15.0, ge=0)
+    outbox_batch: int = Field(default=1000, ge=1)
+    outbox_poll_s: float = Field(default=0.5, gt=0)
+
+    @property
+    def migrate(self) -> bool:
+        """True when the app upgrades the schema at start."""
+        return self.is_local if self.migrate_on_start is None else self.migrate_on_start
+
+    @functools.cached_property
+    def webhooks(self) -> dict[str, SourceSystem]:
+        """Source systems by name: inline, then the file; the demo sinks in local mode."""
+        systems = dict(self.source_systems)
+        if self.source_systems_file:
+            raw = Path(self.source_systems_file).read_text()
+            loaded = (
+                orjson.loads(raw)
+                if self.source_systems_file.endswith(".json")
+                else yaml.safe_load(raw)
+            )
+            systems |= _SYSTEMS.validate_python(loaded or {})
+        if not systems and self.environment == "local":
+            systems = {
+                name: SourceSystem(callback_url=HttpUrl(f"{DEMO_SINKS_URL}/webhooks/{name}"))
+                for name in DEMO_SOURCE_SYSTEMS
+            }
+        return systems
+
+    def secret_of(self, system: str) -> str | None:
+        """Returns the signing secret of a source system's webhook."""
+        config = self.webhooks.get(system)
+        secret = (config.secret if config else None) or self.webhook_signing_secret
+        if secret is None and self.environment == "local":
+            return DEMO_WEBHOOK_SECRET
+        return secret.get_secret_value() if secret else None
+
+    @property
+    def smtp_server(self) -> tuple[str, int] | None:
+        """(host, port) of the SMTP server, or None when e-mail is off."""
+        if self.smtp_host is None:
+            return DEMO_SMTP if self.environment == "local" else None
+        default_port = {"none": 25, "starttls": 587, "tls": 465}[self.smtp_security]
+        return self.smtp_host, self.smtp_port or default_port
+
+    @property
+    def effective_smtp_security(self) -> str:
+        """The SMTP security in use: the local demo sink speaks plain SMTP."""
+        if self.smtp_host is None and self.environment == "local":
+            return "none"
+        return self.smtp_security
+
+    @model_validator(mode="after")
+    def _consistent_and_safe(self) -> Self:
+        timeouts = [self.smtp_timeout_s, *(s.timeout_s for s in self.webhooks.values())]
+        if self.lease_s <= max(timeouts):
+            raise ValueError("lease_s must exceed every SMTP and webhook timeout")
+        if self.is_local:
+            return self
+        if not (self.api_keys or self.api_keys_file):
+            raise ValueError("FEEDLOOP_NOTIFY_API_KEYS or _API_KEYS_FILE is required")
+        for name, system in self.webhooks.items():
+            if system.callback_url is None:
+                continue
+            if self.secret_of(name) is None:
+                raise ValueError(f"source system {name!r} has a callback but no signing secret")
+            if self.environment == "prod" and system.callback_url.scheme != "https":
+                raise ValueError(f"source system {name!r}: callbacks must use https in prod")
+        return self

@@ -1,0 +1,169 @@
+"""Notify test fixtures: the app on SQLite or PostgreSQL, real receivers, bounded waits."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from asgi_lifespan import LifespanManager
+from feedloop.common import topics
+from feedloop.common.auth import DEV_API_KEY
+from feedloop.common.codec import OutgoingRecord, decode
+from feedloop.common.events import FeedbackClosed
+from feedloop.notify.app import create_app
+from feedloop.notify.settings import NotifySettings
+
+from tests.support.kafka import read_topic
+
+from .receivers import SmtpServer, WebhookReceiver
+
+SECRET = "test-webhook-secret"
+AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file for one test."""
+    return f"sqlite+aiosqlite:///{tmp_path}/notify.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/notify.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    """A webhook receiver on loopback that verifies signatures."""
+    hooks = WebhookReceiver(secret=SECRET)
+    await hooks.start()
+    yield hooks
+    await hooks.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """An SMTP server on loopback."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def make_settings(**overrides: Any) -> NotifySettings:
+    """Settings for a test app: fast batches, polling and retries."""
+    defaults: dict[str, Any] = {
+        "environment": "test",
+        "log_json": False,
+        "batch_timeout_ms": 50,
+        "session_timeout_ms": 6000,
+        "outbox_poll_s": 0.1,
+        "send_poll_s": 0.05,
+        "backoff_base_s": 0.05,
+        "backoff_max_s": 0.4,
+        "max_attempts": 4,
+        "lease_s": 5.0,
+        "smtp_timeout_s": 2.0,
+        "smtp_security": "none",
+        "stop_grace_s": 2.0,
+        "webhook_signing_secret": SECRET,
+    }
+    return NotifySettings(**(defaults | overrides))
+
+
+def systems(receiver: WebhookReceiver, *names: str, timeout_s: float = 2.0) -> dict[str, Any]:
+    """Source systems whose webhooks point at the receiver."""
+    return {n: {"callback_url": receiver.url(n), "timeout_s": timeout_s} for n in names}
+
+
+@pytest.fixture
+def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
+    """Builds a notify app on the test broker and yields an HTTP client (dev key)."""
+
+    @asynccontextmanager
+    async def factory(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = make_settings(
+            kafka_bootstrap_servers=kafka_bootstrap,
+            kafka_topic_prefix=topic_prefix,
+            database_url=database_url,
+            **overrides,
+        )
+        app = create_app(settings)
+        async with (
+            LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app),
+                base_url="http://notify",
+                headers={"X-API-Key": DEV_API_KEY},
+                timeout=30,
+            ) as client,
+        ):
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+    return factory
+
+
+async def send_all(producer: AIOKafkaProducer, records: list[OutgoingRecord]) -> None:
+    """Produces records and waits for every acknowledgement."""
+    futures = [
+        await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
+    ]
+    for future in futures:
+        await future
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout_s: float = 30.0, every_s: float = 0.05
+) -> Any:
+    """Polls an async check until it returns something truthy; fails after timeout_s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s:.0f}s (last: {result!r})")
+        await asyncio.sleep(every_s)
+
+
+async def closed_events(
+    bootstrap: str, prefix: str, *, expect: int, timeout_s: float = 30.0
+) -> list[tuple[str, FeedbackClosed]]:
+    """Reads `closed` until `expect` records are there; returns (event id, payload) pairs."""
+    records = await read_topic(
+        bootstrap,
+        prefix + topics.CLOSED,
+        until=lambda rs: len(rs) >= expect,
+        timeout_s=timeout_s,
+    )
+    # A little longer, so that a duplicate would show.
+    records += await read_topic(bootstrap, prefix + topics.CLOSED, idle_s=1.0, timeout_s=5)
+    seen: dict[tuple[int, int], Any] = {(r.partition, r.offset): r for r in records}
+    out = []
+    for record in seen.values():
+        envelope = decode(record.value, accept=[FeedbackClosed])
+        out.append((envelope.event_id, envelope.payload))
+    return out
+
+
+async def notifications_of(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    """Every notification matching the filters, through the API."""
+    response = await client.get("/v1/notifications", params={"limit": 500, **params})
+    response.raise_for_status()
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def settled(items: list[dict[str, Any]], n: int) -> bool:
+    """True when n notifications all have their outcome."""
+    return len(items) == n and all(i["outcome"] for i in items)

@@ -1,0 +1,183 @@
+"""Resolving an issue tells every linked customer once, through the right channel, and closes
+every feedback item once."""
+
+from collections import Counter
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from .conftest import (
+    AppClient,
+    closed_events,
+    eventually,
+    notifications_of,
+    send_all,
+    settled,
+    systems,
+)
+from .factory import issue, linked, records
+from .receivers import SmtpServer, WebhookReceiver
+
+MESSAGE = "We re-measured every product and updated the size charts."
+
+
+async def test_resolving_an_issue_tells_each_customer_once_through_the_right_channel(
+    app_client: AppClient,
+    database_url: str,
+    receiver: WebhookReceiver,
+    smtp: SmtpServer,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    events = [
+        # Three items of one customer from the shop (which has a webhook): one message.
+        linked("f1", "i1", "c1"),
+        linked("f2", "i1", "c1"),
+        linked("f3", "i1", "c1", channel="chat"),
+        # Feedback that came as an e-mail is answered by e-mail.
+        linked("f4", "i1", "c2", channel="email", email="c2@example.com"),
+        # The CRM has no webhook: e-mail when the address is known, else no channel.
+        linked("f5", "i1", "c3", source="crm", email="c3@example.com"),
+        linked("f6", "i1", "c4", source="crm"),
+        # German speakers get German.
+        linked("f7", "i1", "c5", locale="de-DE"),
+        issue("i1", 1, "in_progress"),
+        issue("i1", 2, "resolved", message=MESSAGE),
+    ]
+    async with app_client(
+        database_url,
+        source_systems=systems(receiver, "shop"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+    ) as client:
+        await send_all(raw_producer, records(events, topic_prefix))
+        await eventually(lambda: _settled(client, 7), timeout_s=60)
+        items = await notifications_of(client, kind="resolution")
+        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=7)
+
+    by_feedback = {i["feedback_id"]: i for i in items}
+    assert {f: i["outcome"] for f, i in by_feedback.items()} == {
+        "f1": "delivered",
+        "f2": "delivered",
+        "f3": "delivered",
+        "f4": "delivered",
+        "f5": "delivered",
+        "f6": "no_channel",
+        "f7": "delivered",
+    }
+    assert {f: i["channel"] for f, i in by_feedback.items()} == {
+        "f1": "webhook",
+        "f2": "webhook",
+        "f3": "webhook",
+        "f4": "email",
+        "f5": "email",
+        "f6": "none",
+        "f7": "webhook",
+    }
+    assert len({by_feedback[f]["delivery_id"] for f in ("f1", "f2", "f3")}) == 1
+
+    hooks = receiver.delivered()
+    assert Counter(h.body["customer_id"] for h in hooks) == {"c1": 1, "c5": 1}
+    assert all(h.verified and h.event == "notification.resolution" for h in hooks)
+    assert len({h.key for h in hooks}) == 2
+    c1 = next(h.body for h in hooks if h.body["customer_id"] == "c1")
+    assert [f["external_id"] for f in c1["feedback"]] == ["ext-f1", "ext-f2", "ext-f3"]
+    assert c1["message"] == MESSAGE and c1["locale"] == "en"
+    c5 = next(h.body for h in hooks if h.body["customer_id"] == "c5")
+    assert c5["locale"] == "de" and c5["subject"] == "Was wir mit Ihrem Feedback gemacht haben"
+
+    mails = smtp.handler.accepted
+    assert sorted((m.to, m.kind, m.customer_id) for m in mails) == [
+        ("c2@example.com", "resolution", "c2"),
+        ("c3@example.com", "resolution", "c3"),
+    ]
+    assert all(MESSAGE in m.text for m in mails)
+    assert {m.message_id for m in mails} == {
+        f"<{by_feedback[f]['delivery_id']}@notify.feedloop.example>" for f in ("f4", "f5")
+    }
+
+    assert sorted(c.feedback_id for _, c in closed) == [f"f{n}" for n in range(1, 8)]
+    assert len({event_id for event_id, _ in closed}) == 7
+    assert {c.feedback_id: c.outcome for _, c in closed}["f6"] == "no_channel"
+    assert all(c.issue_id == "i1" and c.time_to_close_seconds > 0 for _, c in closed)
+    assert all((c.delivered_at is not None) == (c.outcome == "delivered") for _, c in closed)
+
+
+async def _settled(client: httpx.AsyncClient, n: int, kind: str = "resolution") -> bool:
+    return settled(await notifications_of(client, kind=kind), n)
+
+
+async def test_feedback_linked_after_the_resolution_gets_the_resolution_message(
+    app_client: AppClient,
+    sqlite_url: str,
+    receiver: WebhookReceiver,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
+        await send_all(
+            raw_producer,
+            records(
+                [linked("f1", "i1", "c1"), issue("i1", 1, "resolved", message=MESSAGE)],
+                topic_prefix,
+            ),
+        )
+        await eventually(lambda: _settled(client, 1))
+        # Prioritize links fresh feedback to the (still resolved) issue.
+        await send_all(
+            raw_producer,
+            records(
+                [
+                    linked("f2", "i1", "c2", status="resolved"),
+                    linked("f3", "i1", "c1", status="resolved"),
+                ],
+                topic_prefix,
+            ),
+        )
+        await eventually(lambda: _settled(client, 3))
+        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=3)
+    assert sorted((h.body["customer_id"], h.body["message"]) for h in receiver.delivered()) == [
+        ("c1", MESSAGE),
+        ("c2", MESSAGE),
+    ], "c1 heard of the fix already; f3 shares that message"
+    assert sorted((c.feedback_id, c.outcome) for _, c in closed) == [
+        ("f1", "delivered"),
+        ("f2", "delivered"),
+        ("f3", "delivered"),
+    ]
+
+
+async def test_detractors_and_severe_issues_get_an_acknowledgement_before_the_resolution(
+    app_client: AppClient,
+    sqlite_url: str,
+    receiver: WebhookReceiver,
+    raw_producer: AIOKafkaProducer,
+    topic_prefix: str,
+) -> None:
+    events = [
+        linked("f1", "i1", "detractor", nps=3),
+        linked("f2", "i1", "promoter", nps=9),
+        linked("f3", "i1", "quiet"),
+        linked("f4", "i2", "quiet-on-critical", severity="critical"),
+    ]
+    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
+        await send_all(raw_producer, records(events, topic_prefix))
+        await eventually(lambda: _settled(client, 2, "acknowledgement"))
+        await send_all(
+            raw_producer,
+            records([issue("i1", 1, "resolved", message=MESSAGE)], topic_prefix),
+        )
+        await eventually(lambda: _settled(client, 3))
+    sent = [(h.body["customer_id"], h.body["kind"]) for h in receiver.delivered()]
+    assert sorted(sent) == [
+        ("detractor", "acknowledgement"),
+        ("detractor", "resolution"),
+        ("promoter", "resolution"),
+        ("quiet", "resolution"),
+        ("quiet-on-critical", "acknowledgement"),
+    ]
+    assert sent.index(("detractor", "acknowledgement")) < sent.index(("detractor", "resolution"))
+    ack = next(h.body for h in receiver.delivered() if h.body["kind"] == "acknowledgement")
+    assert "let you know" in ack["message"]
