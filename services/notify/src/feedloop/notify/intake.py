@@ -2,27 +2,24 @@
 
 Idempotent by event id (processed_event) and by content: a feedback item is linked once, an
 issue version older than the stored one changes nothing, a notification exists once per
-(feedback id, kind) and a delivery once per (customer, issue, kind, round).
+(feedback id, kind) and a delivery once per (customer, issue, kind, round). A batch is read and
+written set-based (feedloop.notify.staging) but applied in event order: whatever `owe` reads
+from the store is written before it runs.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from feedloop.common.db import insert_ignoring_conflicts, lock_keys
+from feedloop.common.db import lock_keys
 from feedloop.common.events import FeedbackPrioritized, IssueUpdated
-from feedloop.notify.models import (
-    customer_t,
-    issue_t,
-    link_t,
-    notification_t,
-    processed_t,
-)
+from feedloop.notify.models import link_t, notification_t
 from feedloop.notify.owed import owe
 from feedloop.notify.routing import wants_acknowledgement
 from feedloop.notify.settings import NotifySettings
-from sqlalchemy import and_, exists, select, update
+from feedloop.notify.staging import IssueRow, LinkRow, Staging
+from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -45,203 +42,177 @@ class IntakeResult:
     queued: int = 0
 
 
+@dataclass(slots=True)
+class _Owed:
+    """Consecutive feedback items of one issue owed the same message, owed in one go."""
+
+    state: IssueRow
+    kind: str
+    links: list[LinkRow] = field(default_factory=list)
+    customers: set[str] = field(default_factory=set)
+
+    def takes(self, state: IssueRow, kind: str, link: LinkRow) -> bool:
+        """True when the item joins this group without changing what anyone is owed."""
+        return (state.id, state.resolutions, state.resolution_message, kind) == (
+            self.state.id,
+            self.state.resolutions,
+            self.state.resolution_message,
+            self.kind,
+        ) and link.customer_id not in self.customers
+
+
+class _Applier:
+    """Applies one batch's events in order against its staging."""
+
+    def __init__(
+        self, conn: AsyncConnection, staging: Staging, settings: NotifySettings, now: datetime
+    ) -> None:
+        self.conn = conn
+        self.staging = staging
+        self.settings = settings
+        self.now = now
+        self.result = IntakeResult()
+        self._owed: _Owed | None = None
+
+    async def apply(self, item: Incoming) -> None:
+        """Applies one event (or counts it as a repeat or stale)."""
+        if item.event_id in self.staging.seen:
+            self.result.duplicates += 1
+            return
+        self.staging.processed(item.event_id, self.now)
+        if isinstance(item.event, FeedbackPrioritized):
+            await self._link(item, item.event)
+        elif not await self._update_issue(item.event):
+            self.result.stale += 1
+            return
+        self.result.applied += 1
+
+    async def finish(self) -> IntakeResult:
+        """Writes what is left; returns what the batch changed."""
+        await self._settle()
+        return self.result
+
+    async def _settle(self) -> None:
+        """Writes the staged changes, then owes what the pending group is owed."""
+        await self.staging.flush(self.conn)
+        group, self._owed = self._owed, None
+        if group is not None:
+            self.result.queued += await owe(
+                self.conn,
+                group.state,
+                group.links,
+                group.kind,
+                settings=self.settings,
+                now=self.now,
+            )
+
+    async def _owe_one(self, state: IssueRow, kind: str, link: LinkRow) -> None:
+        if self._owed is None or not self._owed.takes(state, kind, link):
+            await self._settle()
+            self._owed = _Owed(replace(state), kind)
+        self._owed.links.append(replace(link))
+        self._owed.customers.add(link.customer_id)
+        if kind == "resolution":
+            self.staging.resolved.add(link.feedback_id)
+
+    async def _link(self, item: Incoming, event: FeedbackPrioritized) -> None:
+        ref = event.feedback
+        if self._owed is not None and ref.customer.id in self._owed.customers:
+            await self._settle()  # routing reads the customer as it was when it was owed
+        self.staging.remember_customer(ref.customer.id, ref.customer.email, ref.locale, self.now)
+        existing = self.staging.links.get(ref.feedback_id)
+        if existing is not None:
+            if existing.issue_id == event.issue_id or ref.feedback_id in self.staging.resolved:
+                return
+            # Regrouped into another issue (a merge): it now waits on that one.
+            self.staging.move_link(ref.feedback_id, event.issue_id, self.now)
+        else:
+            self.staging.add_link(
+                LinkRow(
+                    feedback_id=ref.feedback_id,
+                    issue_id=event.issue_id,
+                    customer_id=ref.customer.id,
+                    source_system=ref.source_system,
+                    external_id=ref.external_id,
+                    channel=str(ref.channel),
+                    correlation_id=item.correlation_id[:100],
+                    received_at=ref.received_at,
+                    linked_at=self.now,
+                )
+            )
+        # Events of one issue arrive in order, so the status it carries is the newest.
+        state = self._set_status(event.issue_id, event.issue_status, {"severity": event.severity})
+        link = self.staging.links[ref.feedback_id]
+        if state.status == "resolved":
+            await self._owe_one(state, "resolution", link)
+        elif wants_acknowledgement(event, self.settings):
+            await self._owe_one(state, "acknowledgement", link)
+
+    def _set_status(self, issue_id: str, status: str, values: dict[str, Any]) -> IssueRow:
+        """Changes an issue's state; counts a new resolution when it turns resolved."""
+        state = self.staging.issue(issue_id, values.get("severity", "low"), self.now)
+        if status == "resolved" and state.status != "resolved":
+            state.resolutions += 1
+        state.status, state.updated_at = status, self.now
+        for name, value in values.items():
+            setattr(state, name, value)
+        return state
+
+    async def _update_issue(self, event: IssueUpdated) -> bool:
+        """Applies an issue version; False when it is not newer than the stored one."""
+        state = self.staging.issues.get(event.issue_id)
+        if state is not None and event.version <= state.version:
+            return False
+        values = {
+            "version": event.version,
+            "severity": event.severity,
+            "title": event.title[:300],
+            "resolution_message": event.resolution_message,
+            "merged_into": event.merged_into,
+        }
+        state = self._set_status(event.issue_id, event.status, values)
+        if state.status == "resolved":
+            await self._settle()
+            waiting = list(
+                (
+                    await self.conn.execute(
+                        select(link_t).where(
+                            link_t.c.issue_id == event.issue_id,
+                            ~exists().where(
+                                and_(
+                                    notification_t.c.feedback_id == link_t.c.feedback_id,
+                                    notification_t.c.kind == "resolution",
+                                )
+                            ),
+                        )
+                    )
+                ).all()
+            )
+            self.result.queued += await owe(
+                self.conn, state, waiting, "resolution", settings=self.settings, now=self.now
+            )
+            self.staging.resolved.update(link.feedback_id for link in waiting)
+        return True
+
+
 async def apply_batch(
     conn: AsyncConnection, batch: Sequence[Incoming], *, settings: NotifySettings, now: datetime
 ) -> IntakeResult:
     """Applies a batch in order, in the caller's transaction."""
-    result = IntakeResult()
-    ids = list({item.event_id for item in batch})
-    await lock_keys(conn, [_issue_of(item.event) for item in batch])
-    seen = set(
-        await conn.scalars(select(processed_t.c.event_id).where(processed_t.c.event_id.in_(ids)))
-    )
-    for item in batch:
-        if item.event_id in seen:
-            result.duplicates += 1
-            continue
-        seen.add(item.event_id)
-        await conn.execute(processed_t.insert().values(event_id=item.event_id, processed_at=now))
-        if isinstance(item.event, FeedbackPrioritized):
-            await _link(conn, item, result, settings=settings, now=now)
-        elif not await _update_issue(conn, item.event, result, settings=settings, now=now):
-            result.stale += 1
-            continue
-        result.applied += 1
-    return result
-
-
-def _issue_of(event: FeedbackPrioritized | IssueUpdated) -> str:
-    return event.issue_id
-
-
-async def _issue(conn: AsyncConnection, issue_id: str) -> Any:
-    return (await conn.execute(select(issue_t).where(issue_t.c.id == issue_id))).first()
-
-
-async def _set_status(
-    conn: AsyncConnection, issue_id: str, status: str, values: dict[str, Any], now: datetime
-) -> Any:
-    """Writes an issue's state; counts a new resolution when it turns resolved."""
-    state = await _issue(conn, issue_id)
-    if state is None:
-        await insert_ignoring_conflicts(
-            conn,
-            issue_t,
-            [
-                {
-                    "id": issue_id,
-                    "version": 0,
-                    "status": "new",
-                    "severity": values.get("severity", "low"),
-                    "title": None,
-                    "resolution_message": None,
-                    "resolutions": 0,
-                    "merged_into": None,
-                    "updated_at": now,
-                }
-            ],
-        )
-        state = await _issue(conn, issue_id)
-    turned_resolved = status == "resolved" and state.status != "resolved"
-    await conn.execute(
-        update(issue_t)
-        .where(issue_t.c.id == issue_id)
-        .values(
-            status=status,
-            resolutions=state.resolutions + (1 if turned_resolved else 0),
-            updated_at=now,
-            **values,
-        )
-    )
-    return await _issue(conn, issue_id)
-
-
-async def _link(
-    conn: AsyncConnection,
-    item: Incoming,
-    result: IntakeResult,
-    *,
-    settings: NotifySettings,
-    now: datetime,
-) -> None:
-    event = item.event
-    assert isinstance(event, FeedbackPrioritized)
-    ref = event.feedback
-    await _remember_customer(conn, ref.customer.id, ref.customer.email, ref.locale, now)
-    existing = (
-        await conn.execute(select(link_t).where(link_t.c.feedback_id == ref.feedback_id))
-    ).first()
-    if existing is not None:
-        resolved_already = await conn.scalar(
-            select(
-                exists().where(
-                    notification_t.c.feedback_id == ref.feedback_id,
-                    notification_t.c.kind == "resolution",
-                )
-            )
-        )
-        if existing.issue_id == event.issue_id or resolved_already:
-            return
-        # Regrouped into another issue (a merge): it now waits on that one.
-        await conn.execute(
-            update(link_t)
-            .where(link_t.c.feedback_id == ref.feedback_id)
-            .values(issue_id=event.issue_id, linked_at=now)
-        )
-    else:
-        await conn.execute(
-            link_t.insert().values(
-                feedback_id=ref.feedback_id,
-                issue_id=event.issue_id,
-                customer_id=ref.customer.id,
-                source_system=ref.source_system,
-                external_id=ref.external_id,
-                channel=str(ref.channel),
-                correlation_id=item.correlation_id[:100],
-                received_at=ref.received_at,
-                linked_at=now,
-                closed_at=None,
-                close_outcome=None,
-            )
-        )
-    # Events of one issue arrive in order, so the status it carries is the newest.
-    state = await _set_status(
-        conn, event.issue_id, event.issue_status, {"severity": event.severity}, now
-    )
-    links = [await _link_row(conn, ref.feedback_id)]
-    if state.status == "resolved":
-        result.queued += await owe(conn, state, links, "resolution", settings=settings, now=now)
-    elif wants_acknowledgement(event, settings):
-        result.queued += await owe(
-            conn, state, links, "acknowledgement", settings=settings, now=now
-        )
-
-
-async def _link_row(conn: AsyncConnection, feedback_id: str) -> Any:
-    return (await conn.execute(select(link_t).where(link_t.c.feedback_id == feedback_id))).one()
-
-
-async def _remember_customer(
-    conn: AsyncConnection, customer_id: str, email: str | None, locale: str | None, now: datetime
-) -> None:
-    """Stores the newest contact data, except for customers who asked to be erased."""
-    await insert_ignoring_conflicts(
+    await lock_keys(conn, [item.event.issue_id for item in batch])
+    staging = await Staging.load(
         conn,
-        customer_t,
-        [
+        event_ids=list({item.event_id for item in batch}),
+        issue_ids=list({item.event.issue_id for item in batch}),
+        feedback_ids=list(
             {
-                "id": customer_id,
-                "email": email,
-                "locale": locale,
-                "erased_at": None,
-                "updated_at": now,
+                item.event.feedback.feedback_id
+                for item in batch
+                if isinstance(item.event, FeedbackPrioritized)
             }
-        ],
+        ),
     )
-    changes = {k: v for k, v in (("email", email), ("locale", locale)) if v is not None}
-    if changes:
-        await conn.execute(
-            update(customer_t)
-            .where(customer_t.c.id == customer_id, customer_t.c.erased_at.is_(None))
-            .values(updated_at=now, **changes)
-        )
-
-
-async def _update_issue(
-    conn: AsyncConnection,
-    event: IssueUpdated,
-    result: IntakeResult,
-    *,
-    settings: NotifySettings,
-    now: datetime,
-) -> bool:
-    """Applies an issue version; False when it is not newer than the stored one."""
-    state = await _issue(conn, event.issue_id)
-    if state is not None and event.version <= state.version:
-        return False
-    values = {
-        "version": event.version,
-        "severity": event.severity,
-        "title": event.title[:300],
-        "resolution_message": event.resolution_message,
-        "merged_into": event.merged_into,
-    }
-    state = await _set_status(conn, event.issue_id, event.status, values, now)
-    if state.status == "resolved":
-        waiting = list(
-            (
-                await conn.execute(
-                    select(link_t).where(
-                        link_t.c.issue_id == event.issue_id,
-                        ~exists().where(
-                            and_(
-                                notification_t.c.feedback_id == link_t.c.feedback_id,
-                                notification_t.c.kind == "resolution",
-                            )
-                        ),
-                    )
-                )
-            ).all()
-        )
-        result.queued += await owe(conn, state, waiting, "resolution", settings=settings, now=now)
-    return True
+    applier = _Applier(conn, staging, settings, now)
+    for item in batch:
+        await applier.apply(item)
+    return await applier.finish()

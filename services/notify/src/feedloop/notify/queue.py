@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from feedloop.common.db import insert_ignoring_conflicts, is_postgres
+from feedloop.common.db import is_postgres
+from feedloop.notify.cap import take_cap_slots
 from feedloop.notify.channels import Outgoing, SendResult
 from feedloop.notify.models import (
-    cap_t,
     customer_t,
     delivery_t,
     link_t,
@@ -28,7 +28,7 @@ from feedloop.notify.models import (
 )
 from feedloop.notify.outcomes import finish
 from feedloop.notify.settings import NotifySettings
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
@@ -97,10 +97,11 @@ async def claim(
                 ending["opted_out"].append(delivery)
             elif delivery.channel == "email" and (customer is None or customer.email is None):
                 ending["erased"].append(delivery)
-            elif not await _take_cap_slot(conn, delivery, settings, now):
-                ending["capped"].append(delivery)
             else:
                 sendable.append(delivery)
+        granted = await take_cap_slots(conn, sendable, settings=settings, now=now)
+        ending["capped"] = [d for d in sendable if d.id not in granted]
+        sendable = [d for d in sendable if d.id in granted]
         for outcome, rows in ending.items():
             await finish(conn, rows, outcome=outcome, settings=settings, now=now)
         await finish(
@@ -114,32 +115,6 @@ async def claim(
         outgoing = await _lease(conn, sendable, customers, settings=settings, now=now)
     ending["failed"] = abandoned
     return Claimed(outgoing, {k: len(v) for k, v in ending.items() if v})
-
-
-async def _take_cap_slot(
-    conn: AsyncConnection, delivery: Any, settings: NotifySettings, now: datetime
-) -> bool:
-    """Reserves one of the customer's messages of today (kept across retries)."""
-    if settings.daily_cap is None or delivery.cap_day is not None:
-        return True
-    day = now.date().isoformat()
-    await insert_ignoring_conflicts(
-        conn, cap_t, [{"customer_id": delivery.customer_id, "day": day, "sent": 0}]
-    )
-    # Conditional increment: atomic, so concurrent senders never exceed the cap together.
-    taken = await conn.execute(
-        update(cap_t)
-        .where(
-            cap_t.c.customer_id == delivery.customer_id,
-            cap_t.c.day == day,
-            cap_t.c.sent < settings.daily_cap,
-        )
-        .values(sent=cap_t.c.sent + 1)
-    )
-    if taken.rowcount != 1:
-        return False
-    await conn.execute(update(delivery_t).where(delivery_t.c.id == delivery.id).values(cap_day=day))
-    return True
 
 
 async def _lease(
@@ -265,6 +240,29 @@ async def record(
                 by_verdict["retry"].append((item, result))
         await finish(conn, delivered, outcome="delivered", settings=settings, now=now)
     return by_verdict
+
+
+async def release(engine: AsyncEngine, items: Sequence[Outgoing], *, now: datetime) -> None:
+    """Gives back claimed deliveries that were never attempted: due now, the claim uncounted."""
+    if not items:
+        return
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(delivery_t)
+            .where(
+                delivery_t.c.id == bindparam("b_id"),
+                delivery_t.c.lease_token == bindparam("b_token"),
+                delivery_t.c.status == "sending",
+            )
+            .values(
+                status="pending",
+                lease_token=None,
+                attempts=delivery_t.c.attempts - 1,
+                next_attempt_at=now,
+                updated_at=now,
+            ),
+            [{"b_id": item.delivery_id, "b_token": item.lease_token} for item in items],
+        )
 
 
 async def depth(engine: AsyncEngine) -> int:

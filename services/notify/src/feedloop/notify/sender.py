@@ -1,7 +1,10 @@
 """The sender: claims due deliveries, sends them concurrently, records each result.
 
-Claiming stops while `send_concurrency` attempts are in flight. Results are recorded in small
-batches as they arrive, so one slow receiver holds up nobody else's bookkeeping. On shutdown
+At most `send_concurrency` attempts are in flight. Up to as many more claimed deliveries wait
+ready beside them, so a finished attempt is followed at once by the next one instead of by a
+record and a claim; a ready delivery starts only while its lease outlasts a whole attempt
+(otherwise it is given back). Results are recorded in batches as they arrive, so one slow
+receiver holds up nobody else's bookkeeping. On shutdown the ready deliveries are given back,
 in-flight attempts get `stop_grace_s` to finish and be recorded; the rest are retried by
 whichever sender finds their lease expired.
 """
@@ -10,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -51,6 +55,13 @@ class Sender:
         self.healthy = True
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        # Claimed, not yet attempted: (monotonic end of the lease, delivery).
+        self._ready: deque[tuple[float, Outgoing]] = deque()
+        self._expired: list[Outgoing] = []
+        self._stopping = False
+        self._longest_send_s = max(
+            [settings.smtp_timeout_s, *(s.timeout_s for s in settings.webhooks.values())]
+        )
         self._results: asyncio.Queue[tuple[Outgoing, SendResult]] = asyncio.Queue()
         self._claimer: asyncio.Task[None] | None = None
         self._recorder: asyncio.Task[None] | None = None
@@ -67,7 +78,12 @@ class Sender:
 
     async def stop(self) -> None:
         """Stops claiming, lets in-flight attempts finish and be recorded, within the grace."""
+        self._stopping = True
         await _cancel(self._claimer)
+        unsent = self._expired + [item for _, item in self._ready]
+        self._ready.clear()
+        with contextlib.suppress(Exception):  # if not given back, their leases run out
+            await queue.release(self.engine, unsent, now=utcnow())
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=self.settings.stop_grace_s)
         for task in list(self._inflight):
@@ -78,12 +94,17 @@ class Sender:
 
     async def _claim_loop(self) -> None:
         failures = 0
+        concurrency = self.settings.send_concurrency
         while True:
-            free = self.settings.send_concurrency - len(self._inflight)
-            if free > 0:
+            room = 2 * concurrency - len(self._inflight) - len(self._ready)
+            # Claim in batches of at least half the concurrency, unless the senders starve.
+            if room >= max(1, concurrency // 2) or (room > 0 and not self._ready):
                 try:
+                    if self._expired:
+                        expired, self._expired = self._expired, []
+                        await queue.release(self.engine, expired, now=utcnow())
                     claimed = await queue.claim(
-                        self.engine, limit=free, settings=self.settings, now=utcnow()
+                        self.engine, limit=room, settings=self.settings, now=utcnow()
                     )
                     failures = 0
                     self.healthy = True
@@ -100,16 +121,35 @@ class Sender:
                         metrics.SUPPRESSED.labels(outcome).inc(n)
                 if claimed.suppressed:
                     self.on_commit()
-                for item in claimed.outgoing:
-                    task = asyncio.create_task(self._attempt(item))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
-                if len(claimed.outgoing) == free:
-                    continue  # more may be due: claim again once slots free up
+                lease_end = time.monotonic() + self.settings.lease_s
+                self._ready.extend((lease_end, item) for item in claimed.outgoing)
+                self._start_ready()
+                if len(claimed.outgoing) == room:
+                    continue  # more may be due: claim again once there is room
             await self._observe_depth()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.send_poll_s)
             self._wake.clear()
+
+    def _start_ready(self) -> None:
+        """Starts ready deliveries while attempts may be added and their leases allow."""
+        while self._ready and not self._stopping:
+            if len(self._inflight) >= self.settings.send_concurrency:
+                return
+            lease_end, item = self._ready.popleft()
+            if time.monotonic() + self._longest_send_s >= lease_end:
+                # It could outlive its lease and race a retry of itself: give it back instead.
+                self._expired.append(item)
+                self._wake.set()
+                continue
+            task = asyncio.create_task(self._attempt(item))
+            self._inflight.add(task)
+            task.add_done_callback(self._attempted)
+
+    def _attempted(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._start_ready()
+        self._wake.set()  # there may be room to claim
 
     async def _attempt(self, item: Outgoing) -> None:
         try:
@@ -143,7 +183,6 @@ class Sender:
             for _ in batch:
                 self._results.task_done()
             self.on_commit()
-            self._wake.set()  # slots are free again
 
     async def _record(self, batch: list[tuple[Outgoing, SendResult]]) -> None:
         failures = 0
