@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (service, settings-free factory module) of every REST API whose OpenAPI we publish.
 APIS = [
     ("ingest", "feedloop.ingest.app"),
+    ("enrich", "feedloop.enrich.app"),
     ("prioritize", "feedloop.prioritize.app"),
     ("notify", "feedloop.notify.app"),
 ]

@@ -1,0 +1,291 @@
+"""Quality of the enrich stage on our labelled feedback: sentiment, themes, language.
+
+    python services/enrich/quality/evaluate.py             # figures on dev, test and all
+    python services/enrich/quality/evaluate.py --calibrate # sweep the theme calibration on dev
+    python services/enrich/quality/evaluate.py --write docs/enrich-quality.md
+
+Runs the stage's own code path (redaction, segmentation, both models, the taxonomy) through
+`Enricher`, exactly as the consumer does, on the items of feedback_labelled.yaml.
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from feedloop.common.events import Enrichment
+from feedloop.enrich.language import DEFAULT_LANGUAGES, LanguageDetector
+from feedloop.enrich.pii import redact
+from feedloop.enrich.service import Enricher
+from feedloop.enrich.settings import EnrichSettings
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "feedback_labelled.yaml"
+LABELS = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled feedback item."""
+
+    id: str
+    channel: str
+    lang: str
+    sentiment: str
+    themes: frozenset[str]
+    text: str
+
+    @property
+    def split(self) -> str:
+        """'dev' (even id number: calibration) or 'test' (odd: reported)."""
+        return "dev" if int("".join(c for c in self.id if c.isdigit())) % 2 == 0 else "test"
+
+
+def load_items(path: Path = DATA) -> list[Item]:
+    """Reads the labelled set."""
+    raw = yaml.safe_load(path.read_text())["items"]
+    return [
+        Item(r["id"], r["channel"], r["lang"], r["sentiment"], frozenset(r["themes"]), r["text"])
+        for r in raw
+    ]
+
+
+def analyse(enricher: Enricher, items: Sequence[Item]) -> list[Enrichment]:
+    """Runs the stage's analysis on the items' redacted texts."""
+    documents = []
+    for item in items:
+        redaction = redact(item.text)
+        documents.append(enricher.document(redaction.text, pii=redaction.counts))
+    return enricher.analyse(documents, source="quality")
+
+
+def f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 (0 when undefined)."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    score = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, score
+
+
+def score(
+    items: Sequence[Item], results: Sequence[Enrichment], themes: Sequence[str]
+) -> dict[str, Any]:
+    """Sentiment accuracy and macro-F1, theme P/R/F1 per theme, language accuracy."""
+    gold = [i.sentiment for i in items]
+    pred = [r.sentiment.label for r in results]
+    per_label = {}
+    for label in LABELS:
+        tp = sum(g == p == label for g, p in zip(gold, pred, strict=True))
+        fp = sum(p == label != g for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == label != p for g, p in zip(gold, pred, strict=True))
+        per_label[label] = f1(tp, fp, fn)[2]
+    polar = [(g, p) for g, p in zip(gold, pred, strict=True) if g != "neutral"]
+    per_theme: dict[str, dict[str, float]] = {}
+    totals = [0, 0, 0]
+    for theme in themes:
+        tp = fp = fn = 0
+        for item, result in zip(items, results, strict=True):
+            found = {t.theme for t in result.themes}
+            tp += theme in found and theme in item.themes
+            fp += theme in found and theme not in item.themes
+            fn += theme not in found and theme in item.themes
+        p, r, f = f1(tp, fp, fn)
+        per_theme[theme] = {"precision": p, "recall": r, "f1": f, "support": tp + fn}
+        totals = [totals[0] + tp, totals[1] + fp, totals[2] + fn]
+    micro = f1(*totals)
+    themed = [(i, r) for i, r in zip(items, results, strict=True) if i.themes]
+    primary_hits = sum(r.primary_theme in i.themes for i, r in themed)
+    unthemed = [(i, r) for i, r in zip(items, results, strict=True) if not i.themes]
+    english = [(i, r) for i, r in zip(items, results, strict=True) if i.lang == "en"]
+    return {
+        "n": len(items),
+        "sentiment_accuracy": float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])),
+        "sentiment_macro_f1": float(np.mean(list(per_label.values()))),
+        "sentiment_f1": per_label,
+        "sentiment_binary_accuracy": float(np.mean([g == p for g, p in polar])) if polar else 0.0,
+        "sentiment_accuracy_en": float(
+            np.mean([i.sentiment == r.sentiment.label for i, r in english])
+        )
+        if english
+        else 0.0,
+        "themes": per_theme,
+        "theme_micro": {"precision": micro[0], "recall": micro[1], "f1": micro[2]},
+        "theme_macro_f1": float(np.mean([v["f1"] for v in per_theme.values()])),
+        "primary_theme_accuracy": primary_hits / len(themed) if themed else 0.0,
+        "no_theme_accuracy": float(np.mean([not r.themes for _, r in unthemed]))
+        if unthemed
+        else 0.0,
+        "language_accuracy": float(
+            np.mean([i.lang == r.language.code for i, r in zip(items, results, strict=True)])
+        ),
+    }
+
+
+def evaluate(enricher: Enricher, items: Sequence[Item]) -> dict[str, dict[str, Any]]:
+    """Figures on the dev half, the test half and all items."""
+    results = analyse(enricher, items)
+    themes = [t.id for t in enricher.taxonomy.themes]
+    out = {}
+    for split in ("dev", "test", "all"):
+        chosen = [k for k, i in enumerate(items) if split in ("all", i.split)]
+        out[split] = score([items[k] for k in chosen], [results[k] for k in chosen], themes)
+    return out
+
+
+def calibrate(enricher: Enricher, items: Sequence[Item]) -> dict[str, float]:
+    """Sweeps threshold, relative lead and top-k on the dev half for the best theme micro-F1."""
+    dev = [i for i in items if i.split == "dev"]
+    matcher = enricher.matcher
+    vectors = []
+    for item in dev:
+        document = enricher.document(redact(item.text).text)
+        vectors.append(enricher.embed(document.segments) if document.segments else None)
+    best: dict[str, float] = {"f1": -1.0}
+    for top_k in (1, 2, 3):
+        matcher.top_k = top_k
+        for threshold in np.arange(0.20, 0.60, 0.02):
+            for relative in np.arange(0.0, 0.24, 0.02):
+                matcher.threshold, matcher.relative = float(threshold), float(relative)
+                tp = fp = fn = 0
+                for item, v in zip(dev, vectors, strict=True):
+                    found: set[str] = set()
+                    if v is not None:
+                        hits = (matcher.evidence(v) >= 0).any(axis=0)
+                        found = {matcher.ids[t] for t in np.flatnonzero(hits)}
+                    tp += len(found & item.themes)
+                    fp += len(found - item.themes)
+                    fn += len(item.themes - found)
+                p, r, f = f1(tp, fp, fn)
+                if f > best["f1"] + 1e-9:
+                    best = {
+                        "f1": f,
+                        "precision": p,
+                        "recall": r,
+                        "threshold": round(float(threshold), 2),
+                        "relative": round(float(relative), 2),
+                        "top_k": top_k,
+                    }
+    # Slope of the logistic confidence: maximum likelihood of "gold theme" given the evidence.
+    matcher.top_k = int(best["top_k"])
+    matcher.threshold, matcher.relative = best["threshold"], best["relative"]
+    xs, ys = [], []
+    for item, v in zip(dev, vectors, strict=True):
+        if v is not None:
+            strongest = matcher.evidence(v).max(axis=0)
+            xs += [float(x) for x in strongest]
+            ys += [theme in item.themes for theme in matcher.ids]
+    x, y = np.array(xs), np.array(ys, dtype=float)
+    slopes = np.arange(2.0, 60.0, 1.0)
+    loglik = [
+        float(np.sum(-np.logaddexp(0, -a * x) * y - np.logaddexp(0, a * x) * (1 - y)))
+        for a in slopes
+    ]
+    best["slope"] = float(slopes[int(np.argmax(loglik))])
+    return best
+
+
+def language_ablation(items: Sequence[Item]) -> list[tuple[str, float]]:
+    """Language accuracy of the shipped settings beside the alternatives we considered."""
+    variants = [
+        (
+            "24 expected languages, und below 12 letters or p < 0.5 (shipped)",
+            DEFAULT_LANGUAGES,
+            12,
+            0.5,
+        ),
+        ("all langid languages, same rules", None, 12, 0.5),
+        ("24 languages, no 'und' rule", DEFAULT_LANGUAGES, 0, 0.0),
+        ("all langid languages, no 'und' rule", None, 0, 0.0),
+    ]
+    out = []
+    for name, languages, letters, confidence in variants:
+        detector = LanguageDetector(languages, min_letters=letters, min_confidence=confidence)
+        hits = [detector.detect(redact(i.text).text).code == i.lang for i in items]
+        out.append((name, float(np.mean(hits))))
+    return out
+
+
+def report(
+    figures: dict[str, dict[str, Any]],
+    *,
+    seconds: float,
+    n: int,
+    ablation: Sequence[tuple[str, float]],
+) -> str:
+    """The markdown tables of docs/enrich-quality.md."""
+    lines = [
+        "| metric | dev | test | all |",
+        "| --- | --- | --- | --- |",
+    ]
+    rows = [
+        ("items", "n", "{:d}"),
+        ("sentiment accuracy (3 classes)", "sentiment_accuracy", "{:.3f}"),
+        ("sentiment macro-F1", "sentiment_macro_f1", "{:.3f}"),
+        ("sentiment binary accuracy (gold neg/pos)", "sentiment_binary_accuracy", "{:.3f}"),
+        ("sentiment accuracy, English items", "sentiment_accuracy_en", "{:.3f}"),
+        ("theme micro-F1", ("theme_micro", "f1"), "{:.3f}"),
+        ("theme micro precision", ("theme_micro", "precision"), "{:.3f}"),
+        ("theme micro recall", ("theme_micro", "recall"), "{:.3f}"),
+        ("theme macro-F1", "theme_macro_f1", "{:.3f}"),
+        ("primary theme among gold themes", "primary_theme_accuracy", "{:.3f}"),
+        ("no theme found where none is gold", "no_theme_accuracy", "{:.3f}"),
+        ("language accuracy", "language_accuracy", "{:.3f}"),
+    ]
+    for name, key, fmt in rows:
+        cells = []
+        for split in ("dev", "test", "all"):
+            value = figures[split]
+            for part in key if isinstance(key, tuple) else (key,):
+                value = value[part]
+            cells.append(fmt.format(value))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Sentiment F1 per class (all): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in figures["all"]["sentiment_f1"].items()),
+        "",
+        "| theme | support | precision | recall | F1 (all) | F1 (test) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for theme, v in figures["all"]["themes"].items():
+        test = figures["test"]["themes"][theme]["f1"]
+        cells = [f"{v['support']:d}"] + [f"{x:.3f}" for x in (v["precision"], v["recall"], v["f1"])]
+        lines.append(f"| {theme} | " + " | ".join([*cells, f"{test:.3f}"]) + " |")
+    lines += ["", f"Analysis time for the {n} items: {seconds:.1f} s (2 threads, one batch).", ""]
+    lines += ["| language identification (all items) | accuracy |", "| --- | --- |"]
+    lines += [f"| {name} | {accuracy:.3f} |" for name, accuracy in ablation]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Prints (and optionally writes) the quality figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--write", type=Path, help="replace the figures block of this markdown")
+    args = parser.parse_args()
+    enricher = Enricher(EnrichSettings(intra_op_threads=2))
+    items = load_items()
+    if args.calibrate:
+        print(calibrate(enricher, items))
+        return
+    started = time.perf_counter()
+    figures = evaluate(enricher, items)
+    seconds = time.perf_counter() - started
+    text = report(figures, seconds=seconds, n=len(items), ablation=language_ablation(items))
+    print(text)
+    if args.write:
+        begin, end = "<!-- figures:begin -->", "<!-- figures:end -->"
+        doc = args.write.read_text()
+        head, rest = doc.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        args.write.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

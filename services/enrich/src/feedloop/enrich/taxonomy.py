@@ -1,0 +1,72 @@
+"""The theme taxonomy: a YAML of themes with descriptions, examples and a calibration."""
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+ThemeId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+class Theme(BaseModel):
+    """One theme customers talk about."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: ThemeId
+    name: str
+    description: str = ""
+    examples: list[str] = Field(min_length=1)
+    effort: float | None = Field(default=None, gt=0)
+
+
+class Calibration(BaseModel):
+    """How similarities become matches and confidences (tuned on the labelled set)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float = Field(ge=-1, le=1, description="Least cosine to a theme's examples.")
+    relative: float = Field(
+        default=0.0, ge=-2, le=2, description="Least lead over the mean of the other themes."
+    )
+    slope: float = Field(default=12.0, gt=0, description="Steepness of the confidence.")
+    top_k: int = Field(default=1, ge=1, le=10, description="Closest examples averaged.")
+
+
+class Taxonomy(BaseModel):
+    """The themes and the calibration of their matching."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    calibration: Calibration
+    themes: list[Theme] = Field(min_length=1)
+    digest: str = ""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Self:
+        ids = [t.id for t in self.themes]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"theme ids must be unique: {ids}")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The version events carry: the declared version and a digest of the file."""
+        return f"{self.version}@{self.digest}" if self.digest else self.version
+
+    def effort_by_theme(self) -> dict[str, float]:
+        """Returns the declared effort of each theme that has one."""
+        return {t.id: t.effort for t in self.themes if t.effort is not None}
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    """Reads and validates a taxonomy YAML."""
+    raw = path.read_bytes()
+    data = yaml.safe_load(raw)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a YAML mapping")
+    data["digest"] = hashlib.sha256(raw).hexdigest()[:8]
+    return Taxonomy.model_validate(data)
