@@ -7,7 +7,8 @@ raw capacity of the same receivers (a plain concurrent httpx / aiosmtplib loop) 
 Kafka: FEEDLOOP_BENCH_KAFKA (default 127.0.0.1:9092, `make kafka-up`). The receivers are the
 demo sinks (scripts/demo/sinks.py, which verify every signature) in their own process; notify
 runs as its own process (`feedloop-notify`, as deployed) on SQLite. The raw loops send the same
-signed bodies and e-mails with the same concurrency, one SMTP session per message as notify does.
+signed bodies and e-mails with the same concurrency; the SMTP loop opens one session per message
+(the baseline kept from before notify pooled its sessions, so ratios stay comparable).
 """
 
 import argparse

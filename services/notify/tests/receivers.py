@@ -128,17 +128,42 @@ class Mail:
 
 
 class MailHandler:
-    """aiosmtpd handler: answers as scripted ("451 ..." strings) and records what it accepts."""
+    """aiosmtpd handler: answers as scripted ("451 ..." strings) and records what it accepts.
+
+    `sessions` holds every connection that sent a message. With `one_message_per_session`,
+    a second MAIL FROM on a connection is answered 421 and the connection closed, as servers
+    with a per-session limit or an idle timeout do; with `hang_up_after_data`, the server
+    closes the connection right after accepting each message.
+    """
 
     def __init__(self) -> None:
         self.script: deque[str] = deque()
         self.default: str = "250 OK"
         self.accepted: list[Mail] = []
         self.attempts = 0
+        self.sessions: dict[int, Any] = {}  # holding them keeps the ids unique
+        self.one_message_per_session = False
+        self.hang_up_after_data = False
+        self.refused_as_closing = 0
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        """Opens an envelope, unless the session already carried a message and may not."""
+        if self.one_message_per_session and id(session) in self.sessions:
+            self.refused_as_closing += 1
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 4.7.0 one message per session, closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Accepts or refuses one message."""
         self.attempts += 1
+        self.sessions[id(session)] = session
+        if self.hang_up_after_data:
+            asyncio.get_running_loop().call_soon(server.transport.close)
         answer = self.script.popleft() if self.script else self.default
         if not answer.startswith("250"):
             return answer

@@ -50,6 +50,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         app.state.relay = relay
         relay.start()
         webhook = WebhookChannel(settings)
+        mail = EmailChannel(settings)
         sender: Sender | None = None
         consumer: BatchConsumer | None = None
         try:
@@ -58,7 +59,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                     engine=engine,
                     settings=settings,
                     renderer=renderer,
-                    channels={"webhook": webhook, "email": EmailChannel(settings)},
+                    channels={"webhook": webhook, "email": mail},
                     on_commit=relay.wake,
                 )
                 app.state.sender = sender
@@ -92,6 +93,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             if sender is not None:
                 await sender.stop()
             await webhook.close()
+            await mail.close()
             await relay.stop()
             with contextlib.suppress(Exception):
                 await relay.relay_once()

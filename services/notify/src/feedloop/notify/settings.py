@@ -100,6 +100,12 @@ class NotifySettings(ConsumerSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    smtp_session_idle_s: float = Field(
+        default=30.0, gt=0, description="An SMTP session idle this long is closed, not reused."
+    )
+    smtp_session_max_messages: int = Field(
+        default=100, ge=1, description="Messages per SMTP session before it is renewed."
+    )
     mail_from: str = "Customer care <care@feedloop.example>"
     message_id_domain: str = "notify.feedloop.example"
 

@@ -5,13 +5,17 @@ errors that an operator can fix) are retried; 5xx replies for the recipient or t
 fail at once.
 """
 
+import email.policy
+import functools
 import time
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
 from feedloop.common import notifications
 from feedloop.notify.channels import Outgoing, SendResult, Verdict
+from feedloop.notify.channels.smtp_pool import SmtpPool
 from feedloop.notify.render import Rendered
 from feedloop.notify.settings import NotifySettings
 
@@ -25,22 +29,44 @@ def build_message(item: Outgoing, rendered: Rendered, settings: NotifySettings) 
     """Returns the e-mail of one notification."""
     assert item.email is not None
     message = EmailMessage()
-    message["From"] = settings.mail_from
+    message["From"] = _header("From", settings.mail_from)
     message["To"] = item.email
-    message["Subject"] = rendered.subject
+    message["Subject"] = _header("Subject", rendered.subject)
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id(item.delivery_id, settings.message_id_domain)
-    message["Content-Language"] = rendered.locale
     # RFC 3834: an automatic message; auto-responders must not answer it.
-    message["Auto-Submitted"] = "auto-generated"
-    message[notifications.MAIL_HEADER_KIND] = item.kind
+    message["Auto-Submitted"] = _header("Auto-Submitted", "auto-generated")
+    message[notifications.MAIL_HEADER_KIND] = _header(notifications.MAIL_HEADER_KIND, item.kind)
     message[notifications.MAIL_HEADER_CUSTOMER] = item.customer_id
     message[notifications.MAIL_HEADER_ISSUE] = item.issue_id
     message[notifications.MAIL_HEADER_IDEMPOTENCY_KEY] = item.delivery_id
-    message.set_content(rendered.text)
-    if rendered.html:
-        message.add_alternative(rendered.html, subtype="html")
+    body = _body(rendered.text, rendered.html)
+    # The body's parts are shared, never changed: generating a message copies what it alters.
+    for name, value in body.raw_items():
+        message[name] = value
+    message.set_payload(
+        list(payload) if isinstance(payload := body.get_payload(), list) else payload
+    )
     return message
+
+
+@functools.lru_cache(maxsize=256)
+def _header(name: str, value: str) -> BaseHeader:
+    """A parsed header, for values that repeat (sender, subjects, kinds): parsing is slow."""
+    header: BaseHeader = email.policy.default.header_factory(name, value)
+    return header
+
+
+@functools.lru_cache(maxsize=64)
+def _body(text: str, html: str | None) -> EmailMessage:
+    """The MIME body of a text (and HTML) message; most recipients of a round share one."""
+    # set_content drops earlier Content-* headers, so a Content-Language set before it never
+    # reached the wire; the body alone is built here, and the message carries what it did.
+    body = EmailMessage()
+    body.set_content(text)
+    if html:
+        body.add_alternative(html, subtype="html")
+    return body
 
 
 class EmailChannel:
@@ -48,26 +74,36 @@ class EmailChannel:
 
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
-
-    async def send(self, item: Outgoing, rendered: Rendered) -> SendResult:
-        """Sends one e-mail; never raises for the server's failures."""
-        server = self.settings.smtp_server
-        if server is None or item.email is None:
-            return SendResult("permanent", "no SMTP server or no address")
-        security = self.settings.effective_smtp_security
-        password = self.settings.smtp_password
-        started = time.perf_counter()
-        try:
-            await aiosmtplib.send(
-                build_message(item, rendered, self.settings),
+        self.pool: SmtpPool | None = None
+        server = settings.smtp_server
+        if server is not None:
+            security = settings.effective_smtp_security
+            password = settings.smtp_password
+            self.pool = SmtpPool(
+                size=settings.send_concurrency,
+                idle_s=settings.smtp_session_idle_s,
+                max_messages=settings.smtp_session_max_messages,
                 hostname=server[0],
                 port=server[1],
                 use_tls=security == "tls",
                 start_tls=security == "starttls",
-                username=self.settings.smtp_username,
+                username=settings.smtp_username,
                 password=password.get_secret_value() if password else None,
-                timeout=self.settings.smtp_timeout_s,
+                timeout=settings.smtp_timeout_s,
             )
+
+    async def close(self) -> None:
+        """Ends the pooled SMTP sessions."""
+        if self.pool is not None:
+            await self.pool.aclose()
+
+    async def send(self, item: Outgoing, rendered: Rendered) -> SendResult:
+        """Sends one e-mail; never raises for the server's failures."""
+        if self.pool is None or item.email is None:
+            return SendResult("permanent", "no SMTP server or no address")
+        started = time.perf_counter()
+        try:
+            await self.pool.send(build_message(item, rendered, self.settings))
         except aiosmtplib.SMTPAuthenticationError as exc:
             return SendResult("retry", f"SMTP auth: {exc}"[:500], None, _since(started))
         except aiosmtplib.SMTPRecipientsRefused as exc:
