@@ -78,6 +78,11 @@ class Process:
         """Base URL of the process' HTTP API."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.popen is not None and self.popen.poll() is None
+
 
 @dataclass
 class Platform:
@@ -101,8 +106,18 @@ class Platform:
         }
         if stage in ("prioritize", "notify"):
             env[p + "DATABASE_URL"] = f"sqlite+aiosqlite:///{self.workdir / stage}.db"
+        if stage in ("enrich", "prioritize", "notify"):
+            # A killed member's partitions move on after this long (the broker's minimum).
+            env[p + "SESSION_TIMEOUT_MS"] = "6000"
+            env[p + "BATCH_TIMEOUT_MS"] = "50"
         if stage == "enrich":
             env[p + "INTRA_OP_THREADS"] = "1"
+        if stage in ("prioritize", "notify"):
+            env[p + "OUTBOX_POLL_S"] = "0.1"
+        if stage == "notify":
+            env[p + "SEND_POLL_S"] = "0.2"
+            env[p + "BACKOFF_BASE_S"] = "0.2"
+            env[p + "BACKOFF_MAX_S"] = "2"
         if stage == "ingest":
             env[p + "IDEMPOTENCY_WARMUP_HOURS"] = "1"
         return env | self.extra_env.get(stage, {})
@@ -147,6 +162,27 @@ class Platform:
         return (
             "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
         )
+
+    def tails(self, lines: int = 15) -> str:
+        """The end of every process' log, for failure messages."""
+        return "\n".join(
+            f"--- {name} ({'running' if p.alive else 'exited'}) ---\n{self.tail(name, lines)}"
+            for name, p in self.processes.items()
+        )
+
+    async def restart(self, name: str) -> None:
+        """Starts a stopped or killed process again (same port) and waits until it is ready."""
+        process = self.processes[name]
+        process.start()
+        await self.ready(process)
+
+    async def add_replica(self, stage: str) -> Process:
+        """Starts one more replica of a stage (own port, own client id) and waits for it."""
+        replica = sum(1 for p in self.processes if p.split("-")[0] == stage)
+        process = self.add(stage, replica=replica)
+        process.start()
+        await self.ready(process)
+        return process
 
     def stop_all(self) -> None:
         """Stops every process (SIGTERM, then SIGKILL)."""

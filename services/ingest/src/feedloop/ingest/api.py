@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
 from feedloop.common.auth import ApiClient
 from feedloop.common.feedback import FeedbackItem
 from feedloop.common.problems import Problem
@@ -16,6 +17,7 @@ from feedloop.ingest.schemas import (
     FeedbackBatchCreate,
 )
 from feedloop.ingest.service import REJECTED, fingerprint, summarise, validate_item
+from pydantic import ValidationError
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -163,6 +165,8 @@ async def submit_batch(
         raise Problem(
             400, "Malformed JSON", str(exc), kind="malformed-json", field="(body)"
         ) from exc
+    except ValidationError as exc:  # not {"items": [...]}: a 422 problem, not a 500
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
     if len(batch.items) > settings.batch_max_items:
         raise Problem(
             413,

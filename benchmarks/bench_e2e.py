@@ -1,0 +1,337 @@
+"""End-to-end benchmark: the four stages as real processes on the local broker, in one run.
+
+    python -m benchmarks.bench_e2e [--items 1500] [--partitions 3]
+
+1. Each stage's own throughput, by draining a backlog: ingest takes every item first (nothing
+   downstream running), then enrich starts on the full `raw-feedback`, then prioritize on the
+   full `enriched`, then notify, and every issue is resolved at once. A stage's rate is the
+   items it finished over the time from its start (ready) to its last one, so no stage waits
+   on another (notify: from the first resolution to its last `closed` record).
+2. The loop flowing, all stages running: a fresh set of items posted flat out; end-to-end
+   items/s that reach `prioritized` and `closed`, and latency percentiles from the POST to the
+   record timestamps on `enriched`, `prioritized` and `closed` (closed: from the POST, which
+   includes the wait for an owner to resolve the issue, and from the resolution).
+The slowest stage of part 1 is named the bottleneck. Everything shares this machine's cores
+(the broker, four services, the load and the receivers): read ratios, not absolute figures.
+Kafka: FEEDLOOP_BENCH_KAFKA (default 127.0.0.1:9092, `make kafka-up`).
+"""
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from feedloop.common import topics
+from feedloop.common.kafka import ensure_topics
+from feedloop.common.settings import ServiceSettings
+
+from benchmarks.common import percentile, print_table
+from scripts.demo.story import before
+from tests.e2e.platform import Platform
+from tests.e2e.sinks import running_sinks
+from tests.support.kafka import Record, read_topic
+
+API_KEY = "fl_dev_local_only_key"
+BATCH = 100
+
+
+async def post_all(
+    ingest: str, items: list[dict[str, Any]], in_flight: int = 2
+) -> dict[str, float]:
+    """Posts items in batches, a few in flight; returns feedback id -> POST time (epoch s)."""
+    posted: dict[str, float] = {}
+    batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            batch = queue.get_nowait()
+            for _ in range(30):
+                sent = time.time()
+                response = await client.post("/v1/feedback/batch", json={"items": batch})
+                if response.status_code != 503:
+                    break
+                await asyncio.sleep(1)
+            response.raise_for_status()
+            for result in response.json()["results"]:
+                if result["status"] == "accepted":
+                    posted[result["feedback_id"]] = sent
+
+    async with httpx.AsyncClient(base_url=ingest, headers={"X-API-Key": API_KEY}, timeout=120) as c:
+        await asyncio.gather(*(worker(c) for _ in range(in_flight)))
+    return posted
+
+
+async def wait_records(
+    bootstrap: str, topic: str, n: int, *, timeout_s: float, what: str, platform: Platform
+) -> list[Record]:
+    """Reads a topic until it holds n records; fails with the processes' logs otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        records = await read_topic(bootstrap, topic, until=lambda rs: len(rs) >= n, timeout_s=10)
+        if len(records) >= n:
+            return records
+        await asyncio.sleep(1)
+    raise RuntimeError(f"{what}: fewer than {n} records on {topic}\n{platform.tails()}")
+
+
+def events(records: Sequence[Record], event_type: str) -> list[tuple[dict[str, Any], float]]:
+    """(event, record timestamp in s) of one event type."""
+    out = []
+    for r in records:
+        event = orjson.loads(r.value)
+        if event["event_type"] == event_type:
+            out.append((event, r.timestamp / 1000))
+    return out
+
+
+def feedback_id(event: dict[str, Any]) -> str:
+    payload = event["payload"]
+    return str(payload.get("feedback_id") or payload["feedback"]["feedback_id"])
+
+
+async def resolve_all(prioritize: str) -> dict[str, float]:
+    """Resolves every open issue; returns issue id -> resolution time (epoch s)."""
+    resolved: dict[str, float] = {}
+    async with httpx.AsyncClient(
+        base_url=prioritize, headers={"X-API-Key": API_KEY}, timeout=60
+    ) as client:
+        for _ in range(50):  # pages of 500, bounded
+            page = await client.get(
+                "/v1/issues", params={"status": ["new"], "limit": 500, "sort": "-priority"}
+            )
+            page.raise_for_status()
+            items = page.json()["items"]
+            if not items:
+                break
+            for issue in items:
+                at = time.time()
+                r = await client.patch(
+                    f"/v1/issues/{issue['id']}",
+                    json={"status": "resolved", "resolution_message": "Fixed, thank you."},
+                )
+                r.raise_for_status()
+                resolved[issue["id"]] = at
+    return resolved
+
+
+async def closed_for(
+    platform: Platform, prioritized: Sequence[Record], resolved: dict[str, float]
+) -> list[Record]:
+    """Waits until every feedback linked to a resolved issue is closed."""
+    linked = {
+        feedback_id(e)
+        for e, _ in events(prioritized, "feedback.prioritized")
+        if e["payload"]["issue_id"] in resolved
+    }
+    return await wait_records(
+        platform.bootstrap,
+        platform.topic(topics.CLOSED),
+        len(linked),
+        timeout_s=600,
+        what="closures",
+        platform=platform,
+    )
+
+
+async def stored_all(platform: Platform, n: int, timeout_s: float = 600) -> None:
+    """Waits until prioritize has stored n feedback items."""
+    url = platform.processes["prioritize"].url + "/v1/kpis/scores"
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(headers={"X-API-Key": API_KEY}, timeout=30) as client:
+        while time.monotonic() < deadline:
+            r = await client.get(url)
+            if r.status_code == 200 and int(r.json()["overall"]["feedback"]) >= n:
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"prioritize did not store {n} items\n{platform.tails()}")
+
+
+def latencies_ms(
+    posted: dict[str, float], stamped: list[tuple[dict[str, Any], float]]
+) -> list[float]:
+    return [(at - posted[feedback_id(e)]) * 1000 for e, at in stamped if feedback_id(e) in posted]
+
+
+def pct_row(name: str, values: list[float]) -> list[object]:
+    return [name, len(values), *(percentile(values, q) for q in (50, 90, 99)), max(values or [0])]
+
+
+async def new_platform(bootstrap: str, partitions: int, notify_env: dict[str, str]) -> Platform:
+    """A platform under a fresh topic prefix (and fresh databases), nothing started."""
+    prefix = f"e2e{uuid.uuid4().hex[:8]}."
+    await ensure_topics(
+        ServiceSettings(kafka_bootstrap_servers=bootstrap, kafka_topic_prefix=prefix),
+        partitions=partitions,
+    )
+    platform = Platform(
+        bootstrap=bootstrap, prefix=prefix, workdir=Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    )
+    for stage in ("ingest", "enrich", "prioritize", "notify"):
+        platform.extra_env[stage] = {f"FEEDLOOP_{stage.upper()}_LOG_LEVEL": "WARNING"}
+    # Every customer may hear about every issue in this run.
+    platform.extra_env["notify"] |= notify_env | {"FEEDLOOP_NOTIFY_DAILY_CAP": "1000"}
+    return platform
+
+
+async def drain_each_stage(platform: Platform, n: int) -> dict[str, tuple[int, float]]:
+    """Part 1: each stage started on the full backlog of its input; (items, items/s) each."""
+    t = platform.topic
+    await platform.start("ingest")
+    started = time.time()
+    posted = await post_all(platform.processes["ingest"].url, items_of("a" + platform.prefix, n))
+    ingest_s = time.time() - started
+    await platform.start("enrich")
+    # A transaction stamps a whole batch alike, so from ready to all enriched, as prioritize.
+    started = time.time()
+    enriched = await wait_records(
+        platform.bootstrap,
+        t(topics.ENRICHED),
+        len(posted),
+        timeout_s=900,
+        what="enrich drain",
+        platform=platform,
+    )
+    enrich_s = time.time() - started
+    await platform.start("prioritize")
+    # Its outbox relays in bursts, so record timestamps say little: from ready to all stored.
+    started = time.time()
+    await stored_all(platform, len(posted))
+    prioritize_s = time.time() - started
+    prioritized = await read_topic(
+        platform.bootstrap, t(topics.PRIORITIZED), timeout_s=60, idle_s=2
+    )
+    await platform.start("notify")
+    await asyncio.sleep(5)  # notify takes in `prioritized` first; the sending is measured
+    resolved = await resolve_all(platform.processes["prioritize"].url)
+    closed = await closed_for(platform, prioritized, resolved)
+    notify_s = max(r.timestamp / 1000 for r in closed) - min(resolved.values())
+    return {
+        "ingest": (len(posted), len(posted) / ingest_s),
+        "enrich": (len(enriched), len(enriched) / enrich_s),
+        "prioritize": (len(posted), len(posted) / prioritize_s),
+        "notify": (len(closed), len(closed) / notify_s),
+    }
+
+
+async def flow(platform: Platform, n: int) -> dict[str, Any]:
+    """Part 2: all stages running, items posted flat out, issues resolved once all are linked."""
+    t = platform.topic
+    await platform.start()
+    started = time.time()
+    posted = await post_all(platform.processes["ingest"].url, items_of("b" + platform.prefix, n))
+    enriched = await wait_records(
+        platform.bootstrap,
+        t(topics.ENRICHED),
+        len(posted),
+        timeout_s=900,
+        what="enriched",
+        platform=platform,
+    )
+    await stored_all(platform, len(posted))
+    prioritized = await read_topic(
+        platform.bootstrap, t(topics.PRIORITIZED), timeout_s=60, idle_s=2
+    )
+    resolved = await resolve_all(platform.processes["prioritize"].url)
+    closed = await closed_for(platform, prioritized, resolved)
+    links = events(prioritized, "feedback.prioritized")
+    closures = events(closed, "feedback.closed")
+    issue_of = {feedback_id(e): e["payload"]["issue_id"] for e, _ in links}
+    last_link = max(at for _, at in links)
+    first_resolution = min(resolved.values())
+    return {
+        "accepted": len(posted),
+        "linked": len(links),
+        "prioritized_per_s": len(posted) / (last_link - started),
+        "links_per_s": len(links) / (last_link - started),
+        "closed": len(closures),
+        "closed_per_s": len(closures) / (max(at for _, at in closures) - first_resolution),
+        "enriched_ms": latencies_ms(posted, events(enriched, "feedback.enriched")),
+        "prioritized_ms": latencies_ms(posted, links),
+        "closed_ms": latencies_ms(posted, closures),
+        "resolution_to_closed_ms": [
+            (at - resolved[issue_of[feedback_id(e)]]) * 1000
+            for e, at in closures
+            if issue_of.get(feedback_id(e)) in resolved
+        ],
+    }
+
+
+def items_of(run: str, n: int) -> list[dict[str, Any]]:
+    """n items of the demo story (a few dozen customers' wording, many channels)."""
+    return [v.item for v in before(run, n)]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=1500)
+    parser.add_argument("--partitions", type=int, default=3)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("FEEDLOOP_BENCH_KAFKA", "127.0.0.1:9092")
+    print(
+        f"e2e benchmark on {bootstrap}: {args.items} items per part, {args.partitions} partitions"
+    )
+    async with running_sinks() as sinks:
+        drained = await new_platform(bootstrap, args.partitions, sinks.notify_env())
+        try:
+            stages = await drain_each_stage(drained, args.items)
+        finally:
+            await asyncio.to_thread(drained.stop_all)
+        flowing = await new_platform(bootstrap, args.partitions, sinks.notify_env())
+        try:
+            loop = await flow(flowing, args.items)
+        finally:
+            await asyncio.to_thread(flowing.stop_all)
+        told = sum(sinks.received("resolution").values())
+    print(f"logs: {drained.workdir} (part 1), {flowing.workdir} (part 2)")
+    print_table(
+        "Part 1: each stage draining a full backlog of its input alone",
+        ["stage", "items", "items/s"],
+        [
+            ["ingest    POST batch -> raw-feedback", *stages["ingest"]],
+            ["enrich    raw-feedback -> enriched", *stages["enrich"]],
+            ["prioritize enriched -> stored, complaints linked", *stages["prioritize"]],
+            ["notify    resolved -> told -> closed (from the PATCHes)", *stages["notify"]],
+        ],
+    )
+    print_table(
+        "Part 2: the loop flowing, every stage running",
+        ["end to end", "items", "items/s"],
+        [
+            [
+                "accepted -> through prioritize (all items)",
+                loop["accepted"],
+                loop["prioritized_per_s"],
+            ],
+            ["accepted -> linked on prioritized (complaints)", loop["linked"], loop["links_per_s"]],
+            ["resolved -> closed (customers told)", loop["closed"], loop["closed_per_s"]],
+        ],
+    )
+    print_table(
+        "Part 2: latency (ms)",
+        ["from the POST to", "n", "p50", "p90", "p99", "max"],
+        [
+            pct_row("enriched", loop["enriched_ms"]),
+            pct_row("prioritized", loop["prioritized_ms"]),
+            pct_row("closed (includes waiting for the owner)", loop["closed_ms"]),
+            pct_row("closed, counted from the resolution", loop["resolution_to_closed_ms"]),
+        ],
+    )
+    bottleneck = min(("ingest", "enrich", "prioritize", "notify"), key=lambda s: stages[s][1])
+    print(
+        f"\nbottleneck: {bottleneck}, {stages[bottleneck][1]:,.0f} items/s draining alone "
+        f"(resolution messages received by the sinks: {told})"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

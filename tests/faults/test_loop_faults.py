@@ -1,0 +1,174 @@
+"""Enrich and notify killed (-9) or stopped (SIGTERM) mid-stream, then restarted.
+
+enrich: transactional produce with the input offsets, read_committed readers, dedup by event
+id; so on `enriched` each feedback appears once, and no event id twice (ARCHITECTURE.md).
+notify: `closed` comes from an outbox with reconciliation, so each event id once there; the
+customer's message may be re-sent after a crash between send and record, under the same
+idempotency key (receivers drop repeats by it): so each customer holds one message per key.
+"""
+
+import asyncio
+import signal
+import uuid
+
+import httpx
+import pytest
+from feedloop.common import topics
+
+from scripts.demo.story import Voice, before
+from tests.e2e.fixtures import assert_clean_exit, consumed, needs
+from tests.e2e.ledger import Ledger, eventually, read
+from tests.e2e.platform import Platform
+from tests.e2e.sinks import Sinks, running_sinks
+from tests.e2e.story import API_KEY, issues, post_voices, stored_at_least
+from tests.support.kafka import read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+async def interrupt(platform: Platform, name: str, how: str) -> None:
+    """kill -9, or SIGTERM and a clean exit; then the same process started again."""
+    process = platform.processes[name]
+    if how == "kill9":
+        process.kill9()
+        assert process.popen is not None and process.popen.returncode == -signal.SIGKILL
+    else:
+        assert_clean_exit(platform, name, await asyncio.to_thread(process.stop))
+    await platform.restart(name)
+
+
+async def records_reach(platform: Platform, topic: str, n: int) -> None:
+    """Waits until a topic holds n records (read_committed)."""
+
+    async def enough() -> bool:
+        got = await read_topic(
+            platform.bootstrap, platform.topic(topic), until=lambda rs: len(rs) >= n, timeout_s=2
+        )
+        return len(got) >= n
+
+    await eventually(enough, timeout_s=60, what=f"{n} records on {topic}", context=platform.tails)
+
+
+@needs("enrich")
+@pytest.mark.parametrize("how", ["kill9", "sigterm"])
+async def test_enrich_interrupted_mid_batch_enriches_every_item_exactly_once(
+    platform: Platform, how: str
+) -> None:
+    await platform.start("ingest", "enrich")
+    voices = before(uuid.uuid4().hex[:6], 240)
+    accepted = await post_voices(platform.processes["ingest"].url, voices)
+    await records_reach(platform, topics.ENRICHED, 20)
+    await interrupt(platform, "enrich", how)
+
+    async def complete() -> Ledger | None:
+        ledger = await read(platform.bootstrap, platform.topic(topics.ENRICHED), timeout_s=5)
+        return ledger if set(ledger.feedback_ids("feedback.enriched")) >= set(accepted) else None
+
+    await eventually(complete, timeout_s=120, what="all enriched", context=platform.tails)
+    enriched = await read(platform.bootstrap, platform.topic(topics.ENRICHED))
+    assert enriched.feedback_ids("feedback.enriched") == dict.fromkeys(accepted, 1)
+    assert not enriched.repeated_ids()
+    assert "partitions assigned" in platform.tail("enrich", 200), "the restart took no work"
+
+
+async def _resolve_top(prioritize: str) -> dict[str, object]:
+    top = (await issues(prioritize))[0]
+    async with httpx.AsyncClient(headers={"X-API-Key": API_KEY}) as client:
+        response = await client.patch(
+            f"{prioritize}/v1/issues/{top['id']}",
+            json={"status": "resolved", "resolution_message": "Size charts updated."},
+        )
+    assert response.status_code == 200, response.text
+    return top
+
+
+@needs("enrich", "notify")
+@pytest.mark.parametrize("how", ["kill9", "sigterm"])
+async def test_notify_interrupted_during_intake_and_sending_tells_each_customer_once(
+    platform: Platform, how: str
+) -> None:
+    sinks: Sinks
+    async with running_sinks() as sinks:
+        platform.extra_env["notify"] = sinks.notify_env()
+        await platform.start()
+        ingest, prioritize = platform.processes["ingest"].url, platform.processes["prioritize"].url
+        voices = before(uuid.uuid4().hex[:6], 60, seed=5)
+        await post_voices(ingest, voices)
+        await records_reach(platform, topics.PRIORITIZED, 10)
+        await interrupt(platform, "notify", how)  # while it takes in `prioritized`
+        await eventually(
+            lambda: stored_at_least(prioritize, len(voices)),
+            timeout_s=120,
+            what="all stored",
+            context=platform.tails,
+        )
+        top = await _resolve_top(prioritize)
+        await eventually(
+            lambda: _told_at_least(sinks, 1),
+            timeout_s=60,
+            what="first message",
+            context=platform.tails,
+        )
+        await interrupt(platform, "notify", how)  # while it sends
+
+        async def everyone() -> bool:
+            return len(sinks.received("resolution")) >= int(str(top["distinct_customers"]))
+
+        await eventually(everyone, timeout_s=90, what="everyone told", context=platform.tails)
+        await asyncio.sleep(3)
+
+    told = sinks.received("resolution")
+    assert len(told) == top["distinct_customers"] and set(told.values()) == {1}, told
+    resent = {c: n for c, n in sinks.deliveries("resolution").items() if n > 1}
+    print(f"{how}: deliveries repeated under the same key: {resent}")
+    closed = await read(platform.bootstrap, platform.topic(topics.CLOSED))
+    assert not closed.repeated_ids(), closed.repeated_ids()
+    ids = closed.feedback_ids("feedback.closed")
+    assert len(ids) == top["feedback_count"] and set(ids.values()) == {1}, ids
+
+
+async def _told_at_least(sinks: Sinks, n: int) -> bool:
+    return len(sinks.received("resolution")) >= n
+
+
+@needs("enrich")
+async def test_enrich_scaled_one_two_one_under_load_enriches_every_item_exactly_once(
+    platform: Platform,
+) -> None:
+    await platform.start("ingest", "enrich")
+    voices = before(uuid.uuid4().hex[:6], 600, seed=9)
+    ingest = platform.processes["ingest"].url
+    # Paced (~40 items/s for ~15 s): enrich drains faster than that, so the load must still be
+    # arriving when the second replica joins and when it leaves.
+    posting = asyncio.create_task(_post_paced(ingest, voices, per_batch=10, every_s=0.25))
+    await records_reach(platform, topics.ENRICHED, 20)
+    second = await platform.add_replica("enrich")
+    worked = await eventually(
+        lambda: consumed(second.url, "enrich"),
+        timeout_s=30,
+        what="the second replica enriching",
+        context=platform.tails,
+    )
+    assert not posting.done(), "the load ended before the scale-in; pace it longer"
+    assert_clean_exit(platform, second.name, await asyncio.to_thread(second.stop))
+    accepted = await posting
+
+    async def complete() -> bool:
+        ledger = await read(platform.bootstrap, platform.topic(topics.ENRICHED), timeout_s=5)
+        return set(ledger.feedback_ids("feedback.enriched")) >= set(accepted)
+
+    await eventually(complete, timeout_s=120, what="all enriched", context=platform.tails)
+    enriched = await read(platform.bootstrap, platform.topic(topics.ENRICHED))
+    assert enriched.feedback_ids("feedback.enriched") == dict.fromkeys(accepted, 1)
+    assert not enriched.repeated_ids()
+    assert worked > 0
+
+
+async def _post_paced(
+    ingest: str, voices: list[Voice], *, per_batch: int, every_s: float
+) -> dict[str, str]:
+    accepted: dict[str, str] = {}
+    for start in range(0, len(voices), per_batch):
+        accepted |= await post_voices(ingest, voices[start : start + per_batch])
+        await asyncio.sleep(every_s)
+    return accepted
