@@ -34,6 +34,15 @@ class PrioritizeSettings(ConsumerSettings):
     # Grouping
     window_days: float = Field(default=14.0, gt=0, description="An issue stays open this long.")
     similarity_threshold: float = Field(default=0.55, ge=-1, le=1)
+    merge_similarity: float = Field(
+        default=0.8,
+        ge=-1,
+        le=1,
+        description="Issues of a theme past the pattern size merge at this centroid similarity.",
+    )
+    auto_merge: bool = Field(
+        default=True, description="Merge issues that the arrival order split (consolidate.py)."
+    )
     duplicate_similarity: float = Field(default=0.92, ge=-1, le=1)
     pattern_min_customers: int = Field(default=3, ge=1)
     regression_min_customers: int = Field(default=3, ge=1)

@@ -11,6 +11,7 @@ from feedloop.common.feedback import survey_scores
 from feedloop.prioritize import outbox
 from feedloop.prioritize.grouping import Candidate, best_match, similarity, to_vector
 from feedloop.prioritize.issues import evidence
+from feedloop.prioritize.issues.consolidate import consolidate
 from feedloop.prioritize.issues.payloads import feedback_prioritized_row, issue_updated_row
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
 from feedloop.prioritize.issues.store import history_row, issue_t, new_issue
@@ -42,6 +43,7 @@ class BatchResult:
     duplicates: int = 0
     linked: int = 0
     issues_opened: int = 0
+    merged: list[tuple[str, str]] = field(default_factory=list)
     reopened: list[str] = field(default_factory=list)
 
 
@@ -285,6 +287,14 @@ async def store_batch(
     if history:
         await conn.execute(insert(history_t), history)
     await outbox.write(conn, events)
+    result.merged = await consolidate(
+        conn,
+        themes={by_id[i].theme for i in touched},
+        touched=set(touched),
+        since=earliest,
+        settings=settings,
+        now=now,
+    )
     result.stored = len(rows)
     return result
 
