@@ -1,18 +1,22 @@
 """Channel-typed customer feedback: what internal systems post and `raw-feedback` carries."""
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Identifier = Annotated[
@@ -24,6 +28,34 @@ Identifier = Annotated[
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 MAX_TEXT_CHARS = 20_000
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# Every date-time we take lies in this range, so date arithmetic (windows, baselines) on it
+# can never leave what datetime represents.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _rfc3339_only(value: Any) -> Any:
+    # pydantic's lax mode would read 0, 0.5 or "1700000000" as epoch seconds.
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_rfc3339",
+        "must be an RFC 3339 date-time with a time zone, e.g. 2024-05-01T12:00:00Z",
+    )
+
+
+def _within_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise PydanticCustomError(
+            "datetime_range", "must lie from 1970-01-01T00:00:00Z to before 9999-01-01T00:00:00Z"
+        )
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_within_range)]
+"""An RFC 3339 date-time with a time zone (no epoch numbers), from 1970 to before 9999."""
 
 
 class StrictModel(BaseModel):
@@ -128,7 +160,7 @@ class FeedbackBase(StrictModel):
     customer: Customer
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)] = ""
     locale: Locale | None = Field(default=None, description="BCP 47 tag, e.g. 'en-GB'.")
-    occurred_at: AwareDatetime = Field(description="When the customer gave it (ISO 8601 + zone).")
+    occurred_at: Timestamp = Field(description="When the customer gave it (RFC 3339 + zone).")
     product_refs: list[Identifier] = Field(default_factory=list, max_length=50)
     order_refs: list[Identifier] = Field(default_factory=list, max_length=50)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free, small (<8 KiB).")
@@ -237,6 +269,4 @@ def survey_scores(item: BaseModel) -> dict[str, int]:
 
 def as_utc(moment: datetime) -> datetime:
     """Returns an aware datetime converted to UTC."""
-    from datetime import UTC
-
     return moment.astimezone(UTC)

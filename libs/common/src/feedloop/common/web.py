@@ -4,12 +4,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from feedloop.common.health import ReadinessCheck, health_router
 from feedloop.common.logs import correlation_id_var
 from feedloop.common.metrics import HTTP_LATENCY, HTTP_REQUESTS, metrics_router
-from feedloop.common.problems import install_problem_handlers
+from feedloop.common.problems import install_problem_handlers, install_problem_openapi
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,6 +18,14 @@ CORRELATION_HEADER = "X-Correlation-Id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 
 StatusHook = Callable[[str, int], None]
+
+MAX_PAGE = 500
+MAX_OFFSET = 1_000_000
+# Query parameters of every list route: bounded, so no value can overflow a database integer.
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")]
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description="Items to skip; past a million, filter instead.")
+]
 
 
 class ObservedRequests:
@@ -91,6 +100,7 @@ def install_common(
 ) -> None:
     """Adds problem+json errors, metrics, correlation ids, /healthz, /readyz and /metrics."""
     install_problem_handlers(app)
+    install_problem_openapi(app)
     app.add_middleware(ObservedRequests, service=service, on_status=on_status)
     app.include_router(health_router(checks))
     app.include_router(metrics_router())

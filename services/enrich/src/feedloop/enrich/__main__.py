@@ -1,14 +1,15 @@
 """Runs the enrich service: `feedloop-enrich` or `python -m feedloop.enrich`."""
 
 import uvicorn
+from feedloop.common.serving import serve
 from feedloop.enrich.app import create_app
 from feedloop.enrich.settings import EnrichSettings
 
 
-def main() -> None:
-    """Starts uvicorn with the settings from the environment."""
+def main() -> int:
+    """Serves with the settings from the environment; 0 after a clean shutdown on SIGTERM."""
     settings = EnrichSettings()
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -16,7 +17,8 @@ def main() -> None:
         timeout_graceful_shutdown=20,
         proxy_headers=True,
     )
+    return serve(uvicorn.Server(config))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from feedloop.common.auth import ApiClient
-from feedloop.common.problems import Problem
+from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.enrich.pii import redact
 from feedloop.enrich.schemas import AnalysedText, AnalyseRequest, AnalyseResponse
 from feedloop.enrich.service import Enricher
@@ -32,7 +32,16 @@ ClientDep = Annotated[ApiClient, Depends(authorised)]
 EnricherDep = Annotated[Enricher, Depends(loaded_enricher)]
 
 
-@router.post("/analyse", summary="Redact and analyse texts (no Kafka)")
+@router.post(
+    "/analyse",
+    summary="Redact and analyse texts (no Kafka)",
+    responses=problem_responses(
+        *AUTHENTICATED,
+        413,
+        503,
+        descriptions={413: "Too many texts", 503: "The models are still loading"},
+    ),
+)
 async def analyse(
     body: AnalyseRequest, request: Request, client: ClientDep, enricher: EnricherDep
 ) -> AnalyseResponse:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from feedloop.common.auth import ApiClient
 from feedloop.common.feedback import FeedbackItem
-from feedloop.common.problems import Problem
+from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.common.responses import FastJSONResponse
 from feedloop.ingest.deps import auth_write, ingestor_of, settings_of
 from feedloop.ingest.schemas import (
@@ -85,12 +85,17 @@ def _check_key(request: Request, client: ApiClient, key: str | None, body: bytes
     summary="Submit one feedback item",
     responses={
         200: {"model": FeedbackAccepted, "description": "Already accepted before (a retry)."},
-        401: {"description": "Missing or invalid API key"},
-        403: {"description": "Key lacks the feedback:write scope"},
-        413: {"description": "Body too large"},
-        422: {"description": "Invalid item; the problem names each field"},
-        429: {"description": "Rate limit exceeded"},
-        503: {"description": "Kafka unavailable; retry after Retry-After seconds"},
+        **problem_responses(
+            *AUTHENTICATED,
+            413,
+            422,
+            503,
+            descriptions={
+                403: "Key lacks the feedback:write scope",
+                422: "Invalid item (the problem names each field), or Idempotency-Key reused",
+                503: "Kafka unavailable; retry after Retry-After seconds",
+            },
+        ),
     },
 )
 async def submit_feedback(
@@ -150,7 +155,20 @@ async def submit_feedback(
     },
     responses={
         207: {"model": BatchResult, "description": "Some items were rejected; see results."},
-        503: {"description": "Kafka unavailable for some items; they were not accepted"},
+        **problem_responses(
+            400,
+            *AUTHENTICATED,
+            413,
+            422,
+            503,
+            descriptions={
+                400: "Malformed JSON",
+                403: "Key lacks the feedback:write scope",
+                413: "Body too large, or more items than a batch may hold",
+                422: "Not an object with a non-empty items array, or Idempotency-Key reused",
+                503: "Kafka unavailable for some items; they were not accepted",
+            },
+        ),
     },
 )
 async def submit_batch(

@@ -2,8 +2,10 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from feedloop.common.events import utcnow
+from feedloop.common.problems import AUTHENTICATED, problem_responses
+from feedloop.common.web import Limit, Offset
 from feedloop.notify import service
 from feedloop.notify.deps import EngineDep, ReaderDep, SenderDep, SettingsDep, WriterDep
 from feedloop.notify.schemas import (
@@ -14,14 +16,14 @@ from feedloop.notify.schemas import (
     PreferencesUpdate,
 )
 
-router = APIRouter(prefix="/v1", tags=["notifications"])
+router = APIRouter(
+    prefix="/v1", tags=["notifications"], responses=problem_responses(*AUTHENTICATED)
+)
 
 Kind = Literal["acknowledgement", "resolution"]
 Outcome = Literal[
     "delivered", "opted_out", "erased", "capped", "no_channel", "failed", "superseded"
 ]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -67,7 +69,10 @@ async def failed_notifications(
 
 
 @router.get(
-    "/notifications/{notification_id}", response_model=NotificationRead, summary="A notification"
+    "/notifications/{notification_id}",
+    response_model=NotificationRead,
+    summary="A notification",
+    responses=problem_responses(404),
 )
 async def get_notification(
     notification_id: str, engine: EngineDep, _client: ReaderDep
@@ -81,6 +86,7 @@ async def get_notification(
     response_model=NotificationRead,
     status_code=202,
     summary="Send a failed notification again (same idempotency key; at most one delivered)",
+    responses=problem_responses(404, 409),
 )
 async def resend_notification(
     notification_id: str, engine: EngineDep, sender: SenderDep, _client: WriterDep

@@ -1,10 +1,12 @@
 """Routes of the issues API: list, detail, patch, merge, split."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from feedloop.common.events import IssueStatus, utcnow
+from feedloop.common.feedback import Timestamp
+from feedloop.common.problems import AUTHENTICATED, problem_responses
+from feedloop.common.web import Limit, Offset
 from feedloop.prioritize.deps import EngineDep, ReaderDep, RelayDep, SettingsDep, WriterDep
 from feedloop.prioritize.issues import regroup, service
 from feedloop.prioritize.issues.schemas import (
@@ -17,7 +19,9 @@ from feedloop.prioritize.issues.schemas import (
     IssueSplit,
 )
 
-router = APIRouter(prefix="/v1/issues", tags=["issues"])
+router = APIRouter(
+    prefix="/v1/issues", tags=["issues"], responses=problem_responses(*AUTHENTICATED)
+)
 
 
 @router.get("", response_model=IssueList, summary="List, filter and sort issues")
@@ -28,12 +32,12 @@ async def list_issues(
     theme: str | None = None,
     pattern: Annotated[bool | None, Query(description="true: patterns, false: one-offs")] = None,
     min_priority: float | None = None,
-    since: Annotated[datetime | None, Query(description="Last reported at or after")] = None,
-    until: Annotated[datetime | None, Query(description="First reported before")] = None,
+    since: Annotated[Timestamp | None, Query(description="Last reported at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="First reported before")] = None,
     include_merged: bool = False,
     sort: IssueSort = "-priority",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     async with engine.connect() as conn:
         items, total = await service.list_issues(
@@ -52,13 +56,23 @@ async def list_issues(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/{issue_id}", response_model=IssueDetail, summary="An issue with evidence")
+@router.get(
+    "/{issue_id}",
+    response_model=IssueDetail,
+    summary="An issue with evidence",
+    responses=problem_responses(404),
+)
 async def get_issue(issue_id: str, engine: EngineDep, _client: ReaderDep) -> dict[str, Any]:
     async with engine.connect() as conn:
         return await service.get_issue(conn=conn, issue_id=issue_id)
 
 
-@router.patch("/{issue_id}", response_model=IssueRead, summary="Set owner, status, action")
+@router.patch(
+    "/{issue_id}",
+    response_model=IssueRead,
+    summary="Set owner, status, action",
+    responses=problem_responses(404, 409),
+)
 async def patch_issue(
     issue_id: str,
     patch: IssuePatch,
@@ -81,7 +95,12 @@ async def patch_issue(
     return issue
 
 
-@router.post("/{issue_id}/merge", response_model=IssueRead, summary="Merge into another issue")
+@router.post(
+    "/{issue_id}/merge",
+    response_model=IssueRead,
+    summary="Merge into another issue",
+    responses=problem_responses(404, 409),
+)
 async def merge_issue(
     issue_id: str,
     body: IssueMerge,
@@ -100,7 +119,11 @@ async def merge_issue(
 
 
 @router.post(
-    "/{issue_id}/split", response_model=IssueRead, status_code=201, summary="Split off feedback"
+    "/{issue_id}/split",
+    response_model=IssueRead,
+    status_code=201,
+    summary="Split off feedback",
+    responses=problem_responses(404),
 )
 async def split_issue(
     issue_id: str,

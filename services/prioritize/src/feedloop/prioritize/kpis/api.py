@@ -5,18 +5,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from feedloop.common.events import utcnow
+from feedloop.common.feedback import EARLIEST, Timestamp
+from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.prioritize.deps import EngineDep, ReaderDep, SettingsDep
 from feedloop.prioritize.kpis import service
 from feedloop.prioritize.kpis.service import Dimension
 
-router = APIRouter(prefix="/v1/kpis", tags=["kpis"])
-Since = Annotated[datetime | None, Query(description="Default: 30 days ago")]
-Until = Annotated[datetime | None, Query(description="Default: now")]
+router = APIRouter(prefix="/v1/kpis", tags=["kpis"], responses=problem_responses(*AUTHENTICATED))
+Since = Annotated[Timestamp | None, Query(description="Default: 30 days before until")]
+Until = Annotated[Timestamp | None, Query(description="Default: now")]
 
 
 def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     until = until or utcnow() + timedelta(seconds=1)
-    return since or until - timedelta(days=30), until
+    return since or max(EARLIEST, until - timedelta(days=30)), until
 
 
 @router.get("/scores", summary="NPS, CSAT by method, CES by scale; by segment, channel, theme")
@@ -72,7 +74,11 @@ async def closure(
         return await service.closure(conn=conn, since=start, until=end)
 
 
-@router.get("/issues/{issue_id}/impact", summary="Complaint rate before and after a resolution")
+@router.get(
+    "/issues/{issue_id}/impact",
+    summary="Complaint rate before and after a resolution",
+    responses=problem_responses(404, 409),
+)
 async def impact(
     issue_id: str,
     engine: EngineDep,
