@@ -11,9 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from feedloop.common import topics
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
+GROUPS = {
+    "enrich": topics.CONSUMER_GROUP_ENRICH,
+    "prioritize": topics.CONSUMER_GROUP_PRIORITIZE,
+    "notify": topics.CONSUMER_GROUP_NOTIFY,
+}
 STAGES = ("ingest", "enrich", "prioritize", "notify")
 
 
@@ -110,6 +116,11 @@ class Platform:
             # A killed member's partitions move on after this long (the broker's minimum).
             env[p + "SESSION_TIMEOUT_MS"] = "6000"
             env[p + "BATCH_TIMEOUT_MS"] = "50"
+            # Groups are per test run, as topics are: runs sharing the broker never rebalance
+            # each other's consumers.
+            env[p + "CONSUMER_GROUP"] = self.prefix + GROUPS[stage]
+        if stage == "prioritize":
+            env[p + "CLOSED_CONSUMER_GROUP"] = self.prefix + topics.CONSUMER_GROUP_PRIORITIZE_CLOSED
         if stage == "enrich":
             env[p + "INTRA_OP_THREADS"] = "1"
         if stage in ("prioritize", "notify"):

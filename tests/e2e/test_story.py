@@ -47,21 +47,14 @@ async def test_sizing_complaints_become_a_top_pattern_whose_resolution_reaches_e
         sizing_issues = [i for i in ranked if i["theme"] == "sizing_fit" and i["is_pattern"]]
         assert sizing_issues, [(i["theme"], i["distinct_customers"]) for i in ranked]
         top = sizing_issues[0]
-        # Known gap, checked last so everything after it is still proven: prioritize splits
-        # these identical complaints into 2-4 sizing issues depending on batch timing, and a
-        # 2-customer delivery issue then outranks the largest (reported with the figures).
-        gaps = []
-        if ranked[0]["id"] != top["id"] or top["distinct_customers"] <= 2 / 3 * len(sizing):
-            gaps.append(
-                f"sizing pattern of {top['distinct_customers']}/{len(sizing)} complaining "
-                "customers is not ranked first with a clear majority: "
-                + str(
-                    [
-                        (i["theme"], i["distinct_customers"], i["priority"]["score"])
-                        for i in ranked[:5]
-                    ]
-                )
+        assert ranked[0]["id"] == top["id"] and top["distinct_customers"] > 2 / 3 * len(sizing), (
+            f"sizing pattern of {top['distinct_customers']}/{len(sizing)} complaining "
+            "customers is not ranked first with a clear majority: "
+            + str(
+                [(i["theme"], i["distinct_customers"], i["priority"]["score"]) for i in ranked[:5]]
             )
+        )
+        gaps = []
         assert all(f["reason"] for f in top["priority"]["factors"]), top["priority"]
         assert {f["name"] for f in top["priority"]["factors"]} >= {"reach", "severity"}
 

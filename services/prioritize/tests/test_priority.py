@@ -104,3 +104,34 @@ def test_a_drop_from_30_to_5_percent_is_significant_and_equal_rates_are_not() ->
     same = stats.two_proportions(10, 100, 10, 100)
     assert same["p_value_fisher"] > 0.5
     assert np.isclose(same["z"], 0.0)
+
+
+def test_fewer_reports_than_the_spike_minimum_earn_no_trend_credit() -> None:
+    two = priority.factors_of(evidence(theme_today=2, baseline_mean=0, baseline_std=0))
+    three = priority.factors_of(evidence(theme_today=3, baseline_mean=0, baseline_std=0))
+    assert two["trend"][0] == 0.0
+    assert not priority.is_spike(2, mean=0.0, std=0.0)
+    assert three["trend"][0] > 0 and priority.is_spike(3, mean=0.0, std=0.0)
+
+
+def test_a_split_problem_merges_and_two_problems_of_one_theme_do_not() -> None:
+    from feedloop.prioritize.issues.consolidate import cohesion_ratio
+
+    rng = np.random.default_rng(0)
+
+    def members(base: np.ndarray, n: int) -> list[np.ndarray]:
+        return [v / np.linalg.norm(v) for v in base + 0.9 * rng.standard_normal((n, base.size))]
+
+    def issue(vectors: list[np.ndarray]) -> dict[str, object]:
+        total = np.sum(vectors, axis=0)
+        centroid = (total / np.linalg.norm(total)).astype(np.float32)
+        stats = {"vectors": len(vectors), "vector_norm": float(np.linalg.norm(total))}
+        return {"centroid": centroid.tobytes(), "stats": stats, "feedback_count": len(vectors)}
+
+    small = rng.standard_normal(64)
+    small /= np.linalg.norm(small) / 3
+    sleeves = 0.7 * small + rng.standard_normal(64)
+    sleeves *= 3 / np.linalg.norm(sleeves)
+    one = members(small, 14)
+    assert cohesion_ratio(issue(one[:8]), issue(one[8:])) >= 0.9
+    assert cohesion_ratio(issue(one[:8]), issue(members(sleeves, 6))) < 0.9

@@ -53,17 +53,35 @@ class Candidate:
     row: Any = None
     new: bool = False
     customers: dict[str, Any] = field(default_factory=dict)
+    norm: float = 0.0
 
     def absorb(self, vector: Vector) -> None:
-        """Moves the centroid towards a new member (running mean, re-normalised)."""
+        """Adds a member to the running sum of unit vectors; the centroid is its direction."""
         if vector.size == 0:
             return
         if self.centroid.size != vector.size:
-            self.centroid = vector.copy()
-        else:
-            mean = (self.centroid * self.members + vector) / (self.members + 1)
-            self.centroid = normalised(mean.astype(np.float32))
+            self.centroid, self.norm, self.members = vector.copy(), 0.0, 0
+        total = self.centroid * self.norm + normalised(vector)
+        self.norm = float(np.linalg.norm(total))
+        self.centroid = normalised(total.astype(np.float32))
         self.members += 1
+
+
+def cohesion(count: int, norm: float) -> float | None:
+    """Mean pairwise cosine of `count` unit vectors whose sum has length `norm`.
+
+    |sum|^2 = n + n(n-1) * mean pairwise similarity, so no member vectors are needed.
+    """
+    if count < 2:
+        return None
+    return (norm * norm - count) / (count * (count - 1))
+
+
+def cross_similarity(
+    a: Vector, a_count: int, a_norm: float, b: Vector, b_count: int, b_norm: float
+) -> float:
+    """Mean cosine between the members of two groups, from their centroids and sum lengths."""
+    return similarity(a, b) * a_norm * b_norm / (a_count * b_count)
 
 
 def eligible(

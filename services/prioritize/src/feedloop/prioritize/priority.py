@@ -1,6 +1,6 @@
 """Issue priority: impact over effort, RICE-like, with each factor's contribution and reason.
 
-    impact   = 0.30 reach + 0.30 severity + 0.20 customer value + 0.10 trend + 0.10 recency
+    impact   = 0.40 reach + 0.25 severity + 0.15 customer value + 0.10 trend + 0.10 recency
     score    = 100 * impact / effort                 (0..100 for effort 1)
 
 Every factor lies in 0..1:
@@ -11,9 +11,14 @@ Every factor lies in 0..1:
 - value:    0.5 * mean tier weight (free 0.1, standard 0.3, premium 0.6, enterprise 1.0)
             + 0.5 * log(1 + ARR) / log(1 + 1,000,000)
 - trend:    z = (today - baseline mean) / max(1, baseline std) of the theme's daily volume;
-            min(1, max(0, z) / 4); a spike is z >= 2
+            min(1, max(0, z) / 4); a spike is z >= 2. Below SPIKE_MIN_COUNT reports that day
+            the trend is 0: against an empty baseline two reports would otherwise score z = 2,
+            and the trend factor and `is_spike` must agree on what counts as growth.
 - recency:  0.5 ** (days since the last report / 7)
 - effort:   from the taxonomy (per theme) or set on the issue; 1 = a small fix, 2 = twice the work.
+Reach weighs most because RICE multiplies by it: with reach and severity weighted alike, a
+two-customer incident at full severity outranked a fifteen-customer pattern of medium severity
+(the demo story), i.e. severity bought back a seven-fold smaller reach.
 The factor contributions add up to the score: the effort line shows what effort took away.
 """
 
@@ -22,12 +27,13 @@ from dataclasses import dataclass
 
 from feedloop.common.events import Priority, PriorityFactor
 
-WEIGHTS = {"reach": 0.30, "severity": 0.30, "value": 0.20, "trend": 0.10, "recency": 0.10}
+WEIGHTS = {"reach": 0.40, "severity": 0.25, "value": 0.15, "trend": 0.10, "recency": 0.10}
 TIER_WEIGHT = {"free": 0.1, "standard": 0.3, "premium": 0.6, "enterprise": 1.0}
 UNKNOWN_TIER_WEIGHT = 0.3
 SPIKE_Z = 2.0
+SPIKE_MIN_COUNT = 3
 FORMULA = (
-    "score = 100 * (0.30 reach + 0.30 severity + 0.20 value + 0.10 trend + 0.10 recency) / effort"
+    "score = 100 * (0.40 reach + 0.25 severity + 0.15 value + 0.10 trend + 0.10 recency) / effort"
 )
 
 
@@ -62,7 +68,7 @@ def trend_z(today: int, mean: float, std: float) -> float:
     return (today - mean) / max(1.0, std)
 
 
-def is_spike(today: int, mean: float, std: float, *, min_count: int = 3) -> bool:
+def is_spike(today: int, mean: float, std: float, *, min_count: int = SPIKE_MIN_COUNT) -> bool:
     """True when today's volume lies two standard deviations or more above the baseline."""
     return today >= min_count and trend_z(today, mean, std) >= SPIKE_Z
 
@@ -79,7 +85,9 @@ def factors_of(e: Evidence) -> dict[str, tuple[float, str]]:
     )
     value = 0.5 * clamp(e.tier_weight) + 0.5 * clamp(math.log1p(e.arr) / math.log1p(1_000_000))
     z = trend_z(e.theme_today, e.baseline_mean, e.baseline_std)
-    trend = clamp(max(0.0, z) / 4)
+    counted = e.theme_today >= SPIKE_MIN_COUNT
+    trend = clamp(max(0.0, z) / 4) if counted else 0.0
+    few = "" if counted else f" (fewer than {SPIKE_MIN_COUNT} that day: no trend credit)"
     recency = 0.5 ** (max(0.0, e.days_since_last) / 7)
     spike = " (a spike)" if is_spike(e.theme_today, e.baseline_mean, e.baseline_std) else ""
     return {
@@ -98,7 +106,7 @@ def factors_of(e: Evidence) -> dict[str, tuple[float, str]]:
         "trend": (
             trend,
             f"theme volume today {e.theme_today} vs baseline {e.baseline_mean:.1f} "
-            f"+/- {e.baseline_std:.1f} per day, z = {z:.1f}{spike}",
+            f"+/- {e.baseline_std:.1f} per day, z = {z:.1f}{spike}{few}",
         ),
         "recency": (recency, f"last reported {e.days_since_last:.1f} days ago"),
     }

@@ -40,6 +40,13 @@ class PrioritizeSettings(ConsumerSettings):
         le=1,
         description="Issues of a theme past the pattern size merge at this centroid similarity.",
     )
+    merge_cohesion: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Issues past the pattern size also merge when the mean similarity across "
+        "them is at least this fraction of the mean similarity within them.",
+    )
     auto_merge: bool = Field(
         default=True, description="Merge issues that the arrival order split (consolidate.py)."
     )

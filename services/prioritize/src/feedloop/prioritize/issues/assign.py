@@ -13,6 +13,7 @@ from feedloop.prioritize.grouping import Candidate, best_match, similarity, to_v
 from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.consolidate import consolidate
 from feedloop.prioritize.issues.payloads import feedback_prioritized_row, issue_updated_row
+from feedloop.prioritize.issues.refresh import refresh_open
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
 from feedloop.prioritize.issues.store import history_row, issue_t, new_issue
 from feedloop.prioritize.models import Feedback, IssueCustomer, IssueStatusChange, table_of
@@ -109,16 +110,18 @@ async def _load_candidates(
     by_theme: dict[str, list[Candidate]] = defaultdict(list)
     for row in await conn.execute(query):
         issue = dict(row._mapping)
+        members, norm = evidence.vector_sum(issue)
         by_theme[issue["theme"]].append(
             Candidate(
                 id=issue["id"],
                 theme=issue["theme"],
                 status=issue["status"],
                 centroid=to_vector(issue["centroid"]),
-                members=issue["feedback_count"],
+                members=members,
                 last_seen=issue["last_seen"],
                 resolved_at=issue["resolved_at"],
                 row=issue,
+                norm=norm,
             )
         )
     return by_theme
@@ -254,6 +257,7 @@ async def store_batch(
         c = by_id[issue_id]
         issue = c.row
         issue["centroid"] = c.centroid.astype("float32").tobytes()
+        issue["stats"].update(vectors=c.members, vector_norm=c.norm)
         changes.update(rescore(issue, volumes, settings, now=now))
         issue["version"] += 1
         issue["updated_at"] = now
@@ -295,6 +299,7 @@ async def store_batch(
         settings=settings,
         now=now,
     )
+    await refresh_open(conn, settings, now=now)
     result.stored = len(rows)
     return result
 

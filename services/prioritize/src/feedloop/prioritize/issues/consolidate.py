@@ -6,14 +6,20 @@ only ~0.5 apart in embedding space (MODEL.md), so which complaints open issues o
 depends on how the records fall into batches. Offering each young issue to the larger issues of
 its theme once the batch is stored removes that dependence: a young issue whose centroid a larger
 issue would accept as a member (`similarity_threshold`) joins it, as if it had arrived later;
-two issues past the pattern size merge only when their centroids are nearly one
-(`merge_similarity`), so distinct problems of one theme stay apart.
+two issues past the pattern size merge when their centroids are nearly one
+(`merge_similarity`) or when their members are as similar across the two issues as within them
+(`merge_cohesion`). Centroid similarity alone cannot tell the cases apart: sub-clusters of one
+problem sit 0.65-0.8 apart and distinct problems of one theme ("sleeves too long" vs "runs
+small") ~0.72. What differs is the ratio: the mean cross-similarity of one problem's halves is
+about its within-issue similarity, that of two problems clearly lower. Both means come from
+each issue's running sum of unit vectors (its count and length), so no member is read.
 """
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from feedloop.prioritize.grouping import OPEN, similarity, to_vector
+from feedloop.prioritize.grouping import OPEN, cohesion, cross_similarity, similarity, to_vector
+from feedloop.prioritize.issues.evidence import vector_sum
 from feedloop.prioritize.issues.regroup import merge_issues
 from feedloop.prioritize.issues.store import history_t, issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
@@ -33,6 +39,20 @@ def rank(issue: dict[str, Any]) -> tuple[int, int, datetime, str]:
     )
 
 
+def cohesion_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Mean similarity across two issues over the mean within them (0 when unknown)."""
+    (na, norm_a), (nb, norm_b) = vector_sum(a), vector_sum(b)
+    within_a, within_b = cohesion(na, norm_a), cohesion(nb, norm_b)
+    if within_a is None or within_b is None:
+        return 0.0
+    pairs_a, pairs_b = na * (na - 1), nb * (nb - 1)
+    within = (pairs_a * within_a + pairs_b * within_b) / (pairs_a + pairs_b)
+    if within <= 0:
+        return 0.0
+    ca, cb = to_vector(a["centroid"]), to_vector(b["centroid"])
+    return cross_similarity(ca, na, norm_a, cb, nb, norm_b) / within
+
+
 def best_merge(
     issues: list[dict[str, Any]], touched: set[str], settings: PrioritizeSettings
 ) -> tuple[str, str] | None:
@@ -47,9 +67,14 @@ def best_merge(
             if source["status"] != "new" or source["owner"]:
                 continue
             young = source["distinct_customers"] < settings.pattern_min_customers
-            threshold = settings.similarity_threshold if young else settings.merge_similarity
             sim = similarity(to_vector(source["centroid"]), to_vector(target["centroid"]))
-            if sim >= threshold and (best is None or sim > best[0]):
+            if young:
+                merge = sim >= settings.similarity_threshold
+            else:
+                merge = sim >= settings.merge_similarity or (
+                    cohesion_ratio(source, target) >= settings.merge_cohesion
+                )
+            if merge and (best is None or sim > best[0]):
                 best = (sim, source["id"], target["id"])
     return None if best is None else (best[1], best[2])
 

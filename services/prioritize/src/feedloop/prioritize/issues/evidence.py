@@ -28,6 +28,16 @@ def empty_stats() -> dict[str, Any]:
     }
 
 
+def vector_sum(issue: dict[str, Any]) -> tuple[int, float]:
+    """Returns (vectors summed, length of their sum) of an issue.
+
+    Rows from before these sums were kept count as perfectly cohesive (length = count), which
+    also keeps their centroid moving as it did then.
+    """
+    count = int(issue["stats"].get("vectors", issue["feedback_count"]))
+    return count, float(issue["stats"].get("vector_norm", count))
+
+
 def add_report(stats: dict[str, Any], s: Signals) -> None:
     """Adds one (non-duplicate) report's severity to the sums."""
     stats["reports"] += 1

@@ -47,7 +47,7 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
             signals = Signals(max(0.0, -m.sentiment_score), m.nps, m.csat, m.ces, m.rating)
             evidence.add_report(stats, signals)
             if m.embedding:
-                vectors.append(to_vector(m.embedding))
+                vectors.append(normalised(to_vector(m.embedding)))
         if m.customer_id not in customers:
             evidence.add_customer(stats, tier=m.tier, arr=m.arr)
             customers[m.customer_id] = {
@@ -58,7 +58,9 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
             }
         seen = customers[m.customer_id]
         seen.update(reports=seen["reports"] + 1, last_feedback_id=m.id, last_embedding=m.embedding)
-    centroid = normalised(np.mean(vectors, axis=0)) if vectors else np.zeros(0, np.float32)
+    total = np.sum(vectors, axis=0) if vectors else np.zeros(0, np.float32)
+    centroid = normalised(total)
+    stats.update(vectors=len(vectors), vector_norm=float(np.linalg.norm(total)))
     issue.update(
         stats=stats,
         feedback_count=stats["reports"],
