@@ -116,7 +116,8 @@ class OutboxRelay:
         self.service = service
         self.lock_id = lock_id
         self.settings = settings
-        # Rows present when the relay starts, or after a failed send, may be on Kafka already.
+        # Rows present when the relay starts, or left by an attempt that did not end with their
+        # delete committed (failed or cancelled), may be on Kafka already.
         self._suspect = True
         self.reconciled = 0
         self.batch = batch
@@ -154,7 +155,6 @@ class OutboxRelay:
                 raise
             except Exception:
                 failures += 1
-                self._suspect = True
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(min(10.0, 0.2 * 2**failures))
 
@@ -176,9 +176,12 @@ class OutboxRelay:
                 return 0
             if self._suspect and self.settings is not None:
                 rows = await self._drop_already_sent(conn, rows)
-                self._suspect = False
                 if not rows:
-                    return 0
+                    return 0  # the next look finds the outbox empty and clears the suspicion
+            # Until the delete commits, these rows may be on Kafka without having left the
+            # outbox: whatever ends this attempt early (an error, a cancellation on shutdown)
+            # leaves the relay suspicious of them.
+            self._suspect = True
             emitter = Emitter(self.producer, service=self.service)
             for row in rows:
                 await emitter.send(
@@ -191,6 +194,7 @@ class OutboxRelay:
                 )
             await emitter.flush()
             await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+        self._suspect = False
         self.sent += len(rows)
         return len(rows)
 
@@ -198,6 +202,9 @@ class OutboxRelay:
         self, conn: AsyncConnection, rows: list[Row[Any]]
     ) -> list[Row[Any]]:
         assert self.settings is not None
+        # An abandoned attempt's records may still be on their way: let them land (or fail)
+        # first, or the tail read before they arrive would miss them and they would go twice.
+        await self.producer.flush()
         sent = await events_on_topics(
             self.settings,
             {row.topic for row in rows},

@@ -1,11 +1,13 @@
 """The sender: claims due deliveries, sends them concurrently, records each result.
 
-At most `send_concurrency` attempts are in flight. Up to as many more claimed deliveries wait
-ready beside them, so a finished attempt is followed at once by the next one instead of by a
-record and a claim; a ready delivery starts only while its lease outlasts a whole attempt
-(otherwise it is given back). Results are recorded in batches as they arrive, so one slow
-receiver holds up nobody else's bookkeeping. On shutdown the ready deliveries are given back,
-in-flight attempts get `stop_grace_s` to finish and be recorded; the rest are retried by
+At most `send_concurrency` attempts are in flight, and an attempt stays in flight until its
+result is recorded: a crash can only repeat (under the same idempotency key) what was sent and
+not yet recorded, so `send_concurrency` bounds those repeats even when recording lags. Up to as
+many more claimed deliveries wait ready beside them, so a recorded attempt is followed at once
+by the next one instead of by a claim; a ready delivery starts only while its lease outlasts a
+whole attempt (otherwise it is given back). Results are recorded in batches as they arrive, so
+one slow receiver holds up nobody else's bookkeeping. On shutdown the ready deliveries are given
+back, in-flight attempts get `stop_grace_s` to finish and be recorded; the rest are retried by
 whichever sender finds their lease expired.
 """
 
@@ -62,7 +64,10 @@ class Sender:
         self._longest_send_s = max(
             [settings.smtp_timeout_s, *(s.timeout_s for s in settings.webhooks.values())]
         )
-        self._results: asyncio.Queue[tuple[Outgoing, SendResult]] = asyncio.Queue()
+        # Each result with the future its attempt waits on until the result is recorded.
+        self._results: asyncio.Queue[tuple[Outgoing, SendResult, asyncio.Future[None]]] = (
+            asyncio.Queue()
+        )
         self._claimer: asyncio.Task[None] | None = None
         self._recorder: asyncio.Task[None] | None = None
         self._depth_at = 0.0
@@ -103,6 +108,8 @@ class Sender:
                     if self._expired:
                         expired, self._expired = self._expired, []
                         await queue.release(self.engine, expired, now=utcnow())
+                    # The lease runs from before the claim: a slow claim shortens it, never extends.
+                    lease_end = time.monotonic() + self.settings.lease_s
                     claimed = await queue.claim(
                         self.engine, limit=room, settings=self.settings, now=utcnow()
                     )
@@ -121,7 +128,6 @@ class Sender:
                         metrics.SUPPRESSED.labels(outcome).inc(n)
                 if claimed.suppressed:
                     self.on_commit()
-                lease_end = time.monotonic() + self.settings.lease_s
                 self._ready.extend((lease_end, item) for item in claimed.outgoing)
                 self._start_ready()
                 if len(claimed.outgoing) == room:
@@ -157,7 +163,11 @@ class Sender:
         except Exception as exc:  # a template or programming error: fail this one, loudly
             log.exception("delivery attempt crashed", extra={"delivery_id": item.delivery_id})
             result = SendResult("retry", f"{type(exc).__name__}: {exc}"[:500])
-        await self._results.put((item, result))
+        recorded = asyncio.get_running_loop().create_future()
+        await self._results.put((item, result, recorded))
+        # Holds the slot until the result is durable (or abandoned on shutdown, when the lease's
+        # expiry retries it).
+        await recorded
 
     async def send_one(self, item: Outgoing) -> SendResult:
         """Renders and sends one claimed delivery."""
@@ -179,9 +189,13 @@ class Sender:
             batch = [await self._results.get()]
             while not self._results.empty() and len(batch) < 500:
                 batch.append(self._results.get_nowait())
-            await self._record(batch)
-            for _ in batch:
-                self._results.task_done()
+            try:
+                await self._record([(item, result) for item, result, _ in batch])
+            finally:
+                for _, _, recorded in batch:
+                    if not recorded.done():
+                        recorded.set_result(None)
+                    self._results.task_done()
             self.on_commit()
 
     async def _record(self, batch: list[tuple[Outgoing, SendResult]]) -> None:
