@@ -77,8 +77,14 @@ async def test_sizing_complaints_become_a_top_pattern_whose_resolution_reaches_e
         async def everyone_told() -> bool:
             return set(sinks.received("resolution")) >= linked
 
+        def untold() -> str:
+            told_now = set(sinks.received("resolution"))
+            return f"missing {sorted(linked - told_now)}; extra {sorted(told_now - linked)}\n" + (
+                platform.tails()
+            )
+
         await eventually(
-            everyone_told, timeout_s=90, what="every linked customer told", context=platform.tails
+            everyone_told, timeout_s=90, what="every linked customer told", context=untold
         )
         await asyncio.sleep(3)  # a second message would arrive now
         told = sinks.received("resolution")

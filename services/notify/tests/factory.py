@@ -67,6 +67,7 @@ def issue(
     *,
     message: str | None = None,
     severity: str = "medium",
+    merged_into: str | None = None,
 ) -> Envelope[Any]:
     """An issue.updated event."""
     payload = IssueUpdated(
@@ -82,6 +83,7 @@ def issue(
         feedback_count=1,
         distinct_customers=1,
         resolved_at=datetime.now(UTC) if status == "resolved" else None,
+        merged_into=merged_into,
     )
     return Envelope.wrap(
         payload,

@@ -96,6 +96,33 @@ async def test_feedback_regrouped_into_another_issue_waits_on_that_one(
     assert [tuple(r) for r in owed] == [("f1", "i2")]
 
 
+async def test_a_merge_wins_over_the_older_link_of_the_merged_issue_from_another_partition(
+    engine: AsyncEngine,
+) -> None:
+    # The target's re-emission (its partition) is applied before the source's original link
+    # (another partition); the source's merged_into, ordered after that link, settles it.
+    await apply(
+        engine,
+        linked("f1", "target", "c1"),
+        linked("f1", "source", "c1"),
+        issue("source", 2, "new", merged_into="target"),
+    )
+    await apply(engine, issue("target", 3, "resolved"))
+    async with engine.connect() as conn:
+        owed = (
+            await conn.execute(select(notification_t.c.feedback_id, notification_t.c.issue_id))
+        ).all()
+    assert [tuple(r) for r in owed] == [("f1", "target")]
+
+
+async def test_links_moved_by_a_merge_into_a_resolved_issue_are_told_its_resolution(
+    engine: AsyncEngine,
+) -> None:
+    await apply(engine, linked("f1", "source", "c1"), issue("target", 1, "resolved"))
+    await apply(engine, issue("source", 2, "new", merged_into="target"))
+    assert await deliveries(engine) == [("c1", "resolution", 1, None)]
+
+
 async def test_the_same_event_applied_twice_owes_nothing_twice(engine: AsyncEngine) -> None:
     events = [linked("f1", "i1", "c1"), linked("f2", "i1", "c1"), issue("i1", 1, "resolved")]
     await apply(engine, *events, *events)

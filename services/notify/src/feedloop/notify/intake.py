@@ -19,7 +19,7 @@ from feedloop.notify.owed import owe
 from feedloop.notify.routing import wants_acknowledgement
 from feedloop.notify.settings import NotifySettings
 from feedloop.notify.staging import IssueRow, LinkRow, Staging
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -171,28 +171,54 @@ class _Applier:
             "merged_into": event.merged_into,
         }
         state = self._set_status(event.issue_id, event.status, values)
+        if event.merged_into:
+            await self._follow_merge(event.issue_id, event.merged_into)
         if state.status == "resolved":
-            await self._settle()
-            waiting = list(
-                (
-                    await self.conn.execute(
-                        select(link_t).where(
-                            link_t.c.issue_id == event.issue_id,
-                            ~exists().where(
-                                and_(
-                                    notification_t.c.feedback_id == link_t.c.feedback_id,
-                                    notification_t.c.kind == "resolution",
-                                )
-                            ),
-                        )
-                    )
-                ).all()
-            )
-            self.result.queued += await owe(
-                self.conn, state, waiting, "resolution", settings=self.settings, now=self.now
-            )
-            self.staging.resolved.update(link.feedback_id for link in waiting)
+            await self._owe_waiting(state)
         return True
+
+    async def _follow_merge(self, source: str, target: str) -> None:
+        """Moves the links still waiting on a merged issue to the issue it was merged into.
+
+        Prioritize re-emits moved feedback keyed by the target, on another partition than the
+        source's own events, so the target's re-emission may be applied before the source's
+        older link: the source's `merged_into` (ordered after its links) settles it.
+        """
+        for link in self.staging.links.values():
+            if link.issue_id == source and link.feedback_id not in self.staging.resolved:
+                self.staging.move_link(link.feedback_id, target, self.now)
+        await self._settle()
+        await self.conn.execute(
+            update(link_t)
+            .where(link_t.c.issue_id == source, link_t.c.closed_at.is_(None))
+            .values(issue_id=target, linked_at=self.now)
+        )
+        state = self.staging.issues.get(target)
+        if state is not None and state.status == "resolved":
+            await self._owe_waiting(state)
+
+    async def _owe_waiting(self, state: IssueRow) -> None:
+        """Owes the resolution to every link of a resolved issue that has none yet."""
+        await self._settle()
+        waiting = list(
+            (
+                await self.conn.execute(
+                    select(link_t).where(
+                        link_t.c.issue_id == state.id,
+                        ~exists().where(
+                            and_(
+                                notification_t.c.feedback_id == link_t.c.feedback_id,
+                                notification_t.c.kind == "resolution",
+                            )
+                        ),
+                    )
+                )
+            ).all()
+        )
+        self.result.queued += await owe(
+            self.conn, state, waiting, "resolution", settings=self.settings, now=self.now
+        )
+        self.staging.resolved.update(link.feedback_id for link in waiting)
 
 
 async def apply_batch(
@@ -203,7 +229,14 @@ async def apply_batch(
     staging = await Staging.load(
         conn,
         event_ids=list({item.event_id for item in batch}),
-        issue_ids=list({item.event.issue_id for item in batch}),
+        issue_ids=list(
+            {item.event.issue_id for item in batch}
+            | {
+                item.event.merged_into
+                for item in batch
+                if isinstance(item.event, IssueUpdated) and item.event.merged_into
+            }
+        ),
         feedback_ids=list(
             {
                 item.event.feedback.feedback_id
