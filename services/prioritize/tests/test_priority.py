@@ -1,12 +1,15 @@
 """The priority formula, grouping and statistics, without network."""
 
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from feedloop.prioritize import priority
 from feedloop.prioritize.grouping import Candidate, best_match, to_vector
+from feedloop.prioritize.issues.assign import BatchResult, _watch_regression
 from feedloop.prioritize.kpis import stats
+from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import is_complaint, signals_of, theme_of
 
 from .factory import enriched, theme_vector
@@ -135,3 +138,31 @@ def test_a_split_problem_merges_and_two_problems_of_one_theme_do_not() -> None:
     one = members(small, 14)
     assert cohesion_ratio(issue(one[:8]), issue(one[8:])) >= 0.9
     assert cohesion_ratio(issue(one[:8]), issue(members(sleeves, 6))) < 0.9
+
+
+def _returning(customers: int, issue_reach: int) -> list[str]:
+    """Issues reopened after `customers` distinct customers complain past the resolution."""
+    resolved_at = datetime(2026, 1, 1, tzinfo=UTC)
+    issue = {
+        "id": "i1",
+        "status": "resolved",
+        "resolved_at": resolved_at,
+        "distinct_customers": issue_reach,
+        "stats": {},
+    }
+    result = BatchResult()
+    touched: defaultdict[str, set[str]] = defaultdict(set)
+    for n in range(customers):
+        row = {
+            "occurred_at": resolved_at + timedelta(days=1),
+            "duplicate_of": None,
+            "customer_id": f"c{n}",
+        }
+        _watch_regression(issue, row, PrioritizeSettings(), touched, result, now=resolved_at)
+    return result.reopened
+
+
+def test_a_few_complaints_reopen_a_small_issue_but_a_residue_does_not_reopen_a_large_one() -> None:
+    assert _returning(3, issue_reach=7) == ["i1"]
+    assert _returning(6, issue_reach=107) == []
+    assert _returning(11, issue_reach=107) == ["i1"]

@@ -53,6 +53,13 @@ class PrioritizeSettings(ConsumerSettings):
     duplicate_similarity: float = Field(default=0.92, ge=-1, le=1)
     pattern_min_customers: int = Field(default=3, ge=1)
     regression_min_customers: int = Field(default=3, ge=1)
+    regression_min_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Reopen only when returning customers reach this share of the issue's reach "
+        "too: a residue of complaints after a fix for 100 customers is not a regression.",
+    )
     regression_window_days: float = Field(default=30.0, gt=0)
 
     # Priority

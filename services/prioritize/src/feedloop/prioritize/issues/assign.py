@@ -1,5 +1,6 @@
 """Storing a batch of enriched feedback and assigning complaints to issues, in one transaction."""
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -319,7 +320,11 @@ def _watch_regression(
     *,
     now: datetime,
 ) -> None:
-    """Reopens a resolved issue once enough customers report it again after the resolution."""
+    """Reopens a resolved issue once enough customers report it again after the resolution.
+
+    Enough: at least `regression_min_customers`, and at least `regression_min_share` of the
+    issue's distinct customers, so a small residue after a fix that reached many does not reopen.
+    """
     if issue["status"] != "resolved" or issue["resolved_at"] is None:
         return
     if row["occurred_at"] <= issue["resolved_at"] or row["duplicate_of"]:
@@ -327,7 +332,11 @@ def _watch_regression(
     returning = issue["stats"].setdefault("returning", [])
     if row["customer_id"] not in returning:
         returning.append(row["customer_id"])
-    if len(returning) >= settings.regression_min_customers:
+    needed = max(
+        settings.regression_min_customers,
+        math.ceil(settings.regression_min_share * issue["distinct_customers"]),
+    )
+    if len(returning) >= needed:
         issue.update(status="new", resolved_at=None)
         issue["stats"]["returning"] = []
         touched[issue["id"]].update({"status", "reopened"})
