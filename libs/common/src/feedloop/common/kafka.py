@@ -143,6 +143,30 @@ def dead_letter_record(
     )
 
 
+async def send_dead_letter(
+    emitter: Emitter,
+    record: Record,
+    *,
+    reason: DeadLetterReason,
+    detail: str,
+    service: str,
+    group_id: str,
+    dlq: str,
+) -> None:
+    """Sends a record to its dead-letter topic with the reason headers; logs and counts it."""
+    log.warning(
+        "dead-lettering a record: %s: %s",
+        reason,
+        detail[:300],
+        extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+    )
+    await emitter.send(
+        dead_letter_record(record, reason=reason, detail=detail, group_id=group_id, dlq=dlq)
+    )
+    DLQ_RECORDS.labels(service, record.topic, str(reason)).inc()
+    count(service, record.topic, "dead_lettered")
+
+
 BatchHandler = Callable[[Sequence[Record], Emitter], Awaitable[None]]
 
 
@@ -303,11 +327,6 @@ def count(service: str, topic: str, outcome: str, n: int = 1) -> None:
     """Counts consumed records by outcome (processed, duplicate, dead_lettered)."""
     if n:
         CONSUMER_RECORDS.labels(service, topic, outcome).inc(n)
-
-
-def count_dead_letter(service: str, topic: str, reason: str) -> None:
-    """Counts one record sent to a dead-letter topic."""
-    DLQ_RECORDS.labels(service, topic, reason).inc()
 
 
 async def ensure_topics(

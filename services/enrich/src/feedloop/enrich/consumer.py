@@ -27,9 +27,8 @@ from feedloop.common.kafka import (
     Emitter,
     Record,
     count,
-    count_dead_letter,
     create_producer,
-    dead_letter_record,
+    send_dead_letter,
 )
 from feedloop.common.metrics import EVENT_LATENCY
 from feedloop.enrich.service import Document, Enricher
@@ -99,19 +98,15 @@ def enrich_handler(*, enricher: Enricher, settings: EnrichSettings) -> BatchHand
     async def dead_letter(
         emitter: Emitter, record: Record, reason: DeadLetterReason, detail: str
     ) -> None:
-        log.warning(
-            "dead-lettering a record: %s: %s",
-            reason,
-            detail[:300],
-            extra={"partition": record.partition, "offset": record.offset},
+        await send_dead_letter(
+            emitter,
+            record,
+            reason=reason,
+            detail=detail,
+            service=SERVICE,
+            group_id=settings.consumer_group,
+            dlq=dlq,
         )
-        await emitter.send(
-            dead_letter_record(
-                record, reason=reason, detail=detail, group_id=settings.consumer_group, dlq=dlq
-            )
-        )
-        count_dead_letter(SERVICE, topic, str(reason))
-        count(SERVICE, topic, "dead_lettered")
 
     async def handle(records: Sequence[Record], emitter: Emitter) -> None:
         pending: list[_Pending] = []

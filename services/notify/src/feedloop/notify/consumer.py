@@ -11,8 +11,7 @@ from feedloop.common.kafka import (
     Emitter,
     Record,
     count,
-    count_dead_letter,
-    dead_letter_record,
+    send_dead_letter,
 )
 from feedloop.notify.intake import Incoming, apply_batch
 from feedloop.notify.settings import NotifySettings
@@ -34,18 +33,15 @@ def prioritized_handler(
             try:
                 envelope = decode(record.value, accept=[FeedbackPrioritized, IssueUpdated])
             except PoisonRecord as exc:
-                log.warning("dead-lettering a record: %s", exc, extra={"offset": record.offset})
-                await emitter.send(
-                    dead_letter_record(
-                        record,
-                        reason=exc.reason,
-                        detail=exc.detail,
-                        group_id=settings.consumer_group,
-                        dlq=settings.topic(topics.dlq_topic(topics.PRIORITIZED)),
-                    )
+                await send_dead_letter(
+                    emitter,
+                    record,
+                    reason=exc.reason,
+                    detail=exc.detail,
+                    service=SERVICE,
+                    group_id=settings.consumer_group,
+                    dlq=settings.topic(topics.dlq_topic(topics.PRIORITIZED)),
                 )
-                count_dead_letter(SERVICE, topic, str(exc.reason))
-                count(SERVICE, topic, "dead_lettered")
                 continue
             batch.append(
                 Incoming(

@@ -12,8 +12,7 @@ from feedloop.common.kafka import (
     Emitter,
     Record,
     count,
-    count_dead_letter,
-    dead_letter_record,
+    send_dead_letter,
 )
 from feedloop.common.metrics import EVENT_LATENCY
 from feedloop.prioritize.issues.assign import Incoming, feedback_t, store_batch
@@ -37,18 +36,15 @@ def enriched_handler(
             try:
                 envelope = decode(record.value, accept=[FeedbackEnriched])
             except PoisonRecord as exc:
-                log.warning("dead-lettering a record: %s", exc, extra={"offset": record.offset})
-                await emitter.send(
-                    dead_letter_record(
-                        record,
-                        reason=exc.reason,
-                        detail=exc.detail,
-                        group_id=settings.consumer_group,
-                        dlq=settings.topic(topics.dlq_topic(topics.ENRICHED)),
-                    )
+                await send_dead_letter(
+                    emitter,
+                    record,
+                    reason=exc.reason,
+                    detail=exc.detail,
+                    service=SERVICE,
+                    group_id=settings.consumer_group,
+                    dlq=settings.topic(topics.dlq_topic(topics.ENRICHED)),
                 )
-                count_dead_letter(SERVICE, topic, str(exc.reason))
-                count(SERVICE, topic, "dead_lettered")
                 continue
             batch.append(
                 Incoming(
