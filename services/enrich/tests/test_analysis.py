@@ -8,10 +8,10 @@ from feedloop.enrich.consumer import RecentIds
 from feedloop.enrich.inference import label_polarity, pad
 from feedloop.enrich.language import LanguageDetector
 from feedloop.enrich.pii import redact
+from feedloop.enrich.segmentation import segment
 from feedloop.enrich.service import Enricher
 from feedloop.enrich.settings import EnrichSettings
 from feedloop.enrich.taxonomy import load_taxonomy
-from feedloop.enrich.themes import segment
 
 
 def analyse(enricher: Enricher, text: str):  # type: ignore[no-untyped-def]

@@ -27,9 +27,10 @@ from feedloop.enrich.inference import (
 from feedloop.enrich.language import DEFAULT_LANGUAGES, LanguageDetector
 from feedloop.enrich.metrics import ITEMS, PII_REDACTIONS, SEGMENTS, THEMES
 from feedloop.enrich.pii import redact
+from feedloop.enrich.segmentation import segment
 from feedloop.enrich.settings import EnrichSettings
 from feedloop.enrich.taxonomy import load_taxonomy
-from feedloop.enrich.themes import ThemeMatcher, segment
+from feedloop.enrich.themes import ThemeMatcher
 
 EMBEDDING_MODEL_NAME = "all-MiniLM-L6-v2"
 # Free-text fields a customer writes besides `text` (FeedbackItem channels).
