@@ -75,8 +75,10 @@ _STREET_EN = (
 )
 _ADDRESSES = [
     re.compile(rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'.-]*\s+){{1,4}}(?:{_STREET_EN})\b\.?"),
+    # At most five hyphenated parts: unbounded, every "-Aa" of "Aa-Aa-Aa-..." would rescan
+    # the chain to its end, quadratic in its length; bounded, each start reads a few words.
     re.compile(
-        r"\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)*-?"
+        r"\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+){0,5}-?"
         r"(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|"
         r"straat|laan|plein|gracht|kade|singel|dijk|steeg)"
         r"\s+\d{1,4}(?:\s?[a-zA-Z]\b)?"

@@ -3,12 +3,18 @@
 import re
 
 # Sentence ends, line breaks, dashes and bullets used as separators (en and em dash included).
+# Linear on any input: whitespace runs are taken possessively (\s++), and an alternative that
+# must see something after a run may start only where the run starts ((?<!\s)); otherwise each
+# of the n positions of a long run rescans the rest of it, quadratic in n.
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?\u2026])\s+(?=\S)|\s*\n+\s*|\s+[-\u2013\u2014\u2022]\s+|(?<=;)\s+"
+    r"(?<=[.!?\u2026])\s++(?=\S)"
+    r"|(?<![^\S\n])[^\S\n]*+\n\s*+"
+    r"|(?<!\s)\s++[-\u2013\u2014\u2022]\s++"
+    r"|(?<=;)\s++"
 )
 # A contrast splits one sentence into two opinions ("great fabric, but it runs small").
 _CONTRAST = re.compile(
-    r"(?:,\s*|\s+)(?=(?:but|however|although|though|whereas|except|aber|jedoch|allerdings|"
+    r"(?:,\s*+|(?<!\s)\s++)(?=(?:but|however|although|though|whereas|except|aber|jedoch|allerdings|"
     r"mais|cependant|pero|sin embargo|aunque|maar|echter|alleen)\b)",
     re.IGNORECASE,
 )
