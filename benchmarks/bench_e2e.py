@@ -37,8 +37,9 @@ from scripts.demo.story import before
 from tests.e2e.platform import Platform
 from tests.e2e.sinks import running_sinks
 from tests.support.kafka import Record, read_topic
+from tests.support.keys import TEST_API_KEY
 
-API_KEY = "fl_dev_local_only_key"
+API_KEY = TEST_API_KEY  # the development key works in local mode only
 BATCH = 100
 
 

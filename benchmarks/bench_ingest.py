@@ -62,6 +62,7 @@ async def main(args: argparse.Namespace) -> None:
     port = 18001
     env = {
         "FEEDLOOP_INGEST_PORT": str(port),
+        "FEEDLOOP_INGEST_METRICS_PORT": "0",
         "FEEDLOOP_INGEST_KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
         "FEEDLOOP_INGEST_KAFKA_TOPIC_PREFIX": prefix,
         "FEEDLOOP_INGEST_LOG_LEVEL": "WARNING",

@@ -169,6 +169,7 @@ async def through_notify(
         env = {
             p + "ENVIRONMENT": "test",
             p + "PORT": str(port),
+            p + "METRICS_PORT": "0",
             p + "LOG_LEVEL": "WARNING",
             p + "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             p + "KAFKA_TOPIC_PREFIX": prefix,

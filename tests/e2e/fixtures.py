@@ -53,7 +53,7 @@ async def send_paced(
 
 
 async def consumed(url: str, service: str, outcome: str = "processed") -> float:
-    """Records a process consumed (its own /metrics), over every topic it reads."""
+    """Records a process consumed (its own /metrics, at its metrics_url), over every topic."""
     async with httpx.AsyncClient(timeout=5) as client:
         text = (await client.get(url + "/metrics")).text
     pattern = re.compile(r"^feedloop_consumer_records_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)

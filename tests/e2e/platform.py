@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 from feedloop.common import topics
 
+from tests.support.keys import test_api_keys
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 GROUPS = {
@@ -39,6 +41,7 @@ class Process:
     env: dict[str, str]
     port: int
     log: Path
+    metrics_port: int = 0
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -85,6 +88,11 @@ class Process:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def metrics_url(self) -> str:
+        """Base URL of the process' /metrics listener (apart from its API)."""
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    @property
     def alive(self) -> bool:
         """True while the process runs."""
         return self.popen is not None and self.popen.poll() is None
@@ -106,6 +114,7 @@ class Platform:
         env = {
             p + "ENVIRONMENT": "test",
             p + "PORT": str(port),
+            p + "API_KEYS": test_api_keys(),
             p + "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             p + "KAFKA_TOPIC_PREFIX": self.prefix,
             p + "LOG_LEVEL": "INFO",
@@ -136,13 +145,16 @@ class Platform:
     def add(self, stage: str, *, replica: int = 0) -> Process:
         """Creates (not starts) one replica of a stage."""
         port = free_port()
+        metrics_port = free_port()
         name = stage if replica == 0 else f"{stage}-{replica}"
         process = Process(
             name=name,
             command=[str(BIN / f"feedloop-{stage}")],
-            env=self.env_for(stage, port),
+            env=self.env_for(stage, port)
+            | {f"FEEDLOOP_{stage.upper()}_METRICS_PORT": str(metrics_port)},
             port=port,
             log=self.workdir / f"{name}.log",
+            metrics_port=metrics_port,
         )
         self.processes[name] = process
         return process

@@ -6,8 +6,9 @@ from typing import Any
 import httpx
 
 from scripts.demo.story import Voice
+from tests.support.keys import TEST_API_KEY
 
-API_KEY = "fl_dev_local_only_key"
+API_KEY = TEST_API_KEY  # the development key works in local mode only
 
 
 async def post_voices(ingest: str, voices: list[Voice]) -> dict[str, str]:

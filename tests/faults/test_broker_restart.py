@@ -24,11 +24,12 @@ from feedloop.common.settings import ServiceSettings
 
 from tests.e2e.platform import ROOT, Platform
 from tests.support.kafka import read_topic
+from tests.support.keys import TEST_API_KEY
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 PORT = os.environ.get("FEEDLOOP_TEST_KAFKA_RESTART_PORT", "29192")
-API_KEY = "fl_dev_local_only_key"
+API_KEY = TEST_API_KEY  # the development key works in local mode only
 WORKERS, PER_WORKER = 4, 30
 
 

@@ -144,7 +144,7 @@ async def test_enrich_scaled_one_two_one_under_load_enriches_every_item_exactly_
     await records_reach(platform, topics.ENRICHED, 20)
     second = await platform.add_replica("enrich")
     worked = await eventually(
-        lambda: consumed(second.url, "enrich"),
+        lambda: consumed(second.metrics_url, "enrich"),
         timeout_s=30,
         what="the second replica enriching",
         context=platform.tails,

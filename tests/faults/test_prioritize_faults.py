@@ -126,7 +126,7 @@ async def test_prioritize_scaled_one_two_one_under_load_links_every_complaint_on
     await output_reaches(platform, 10)
     second = await platform.add_replica("prioritize")
     second_worked = await eventually(
-        lambda: consumed(second.url, "prioritize"),
+        lambda: consumed(second.metrics_url, "prioritize"),
         timeout_s=30,
         what="the second replica consuming",
         context=platform.tails,

@@ -21,8 +21,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.e2e.platform import Platform
+from tests.support.keys import TEST_API_KEY
 
-API_KEY = "fl_dev_local_only_key"
+API_KEY = TEST_API_KEY  # the development key works in local mode only
 # Bounded so each API fuzzes in seconds; raise it for a deeper run (FEEDLOOP_FUZZ_EXAMPLES=500).
 EXAMPLES = int(os.environ.get("FEEDLOOP_FUZZ_EXAMPLES", "40"))
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from feedloop.common.auth import DEV_API_KEY
 from feedloop.common.codec import OutgoingRecord
 from feedloop.enrich.app import create_app
 from feedloop.enrich.service import Enricher
 from feedloop.enrich.settings import EnrichSettings
+
+from tests.support.keys import TEST_API_KEY, test_api_keys
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -22,6 +23,8 @@ def make_settings(**overrides: Any) -> EnrichSettings:
     """Settings for a test app: small fast batches, one inference thread."""
     defaults: dict[str, Any] = {
         "environment": "test",
+        "api_keys": test_api_keys(),
+        "metrics_port": 0,
         "log_json": False,
         "batch_timeout_ms": 50,
         "session_timeout_ms": 6000,
@@ -52,7 +55,7 @@ def app_client(kafka_bootstrap: str, topic_prefix: str, enricher: Enricher) -> A
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),
                 base_url="http://enrich",
-                headers={"X-API-Key": DEV_API_KEY},
+                headers={"X-API-Key": TEST_API_KEY},
                 timeout=30,
             ) as client,
         ):

@@ -65,6 +65,7 @@ def make_client(kafka_bootstrap: str, topic_prefix: str) -> AppFactory:
             kafka_topic_prefix=overrides.pop("kafka_topic_prefix", topic_prefix),
             api_keys=clients_json(),
             log_json=False,
+            metrics_port=0,
             idempotency_warmup_hours=overrides.pop("idempotency_warmup_hours", 0),
             **overrides,
         )

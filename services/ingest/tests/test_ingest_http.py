@@ -113,7 +113,7 @@ async def test_each_channel_validates_its_own_fields(make_client: AppFactory) ->
 
 
 async def test_operations_endpoints_answer(make_client: AppFactory) -> None:
-    async with make_client() as client:
+    async with make_client(api_docs=True) as client:
         await client.post("/v1/feedback", json=survey("ops"))
         health = await client.get("/healthz")
         ready = await client.get("/readyz")
@@ -126,3 +126,10 @@ async def test_operations_endpoints_answer(make_client: AppFactory) -> None:
     assert "feedloop_produce_latency_seconds_bucket" in metrics.text
     assert docs.status_code == 200
     assert "/v1/feedback/batch" in spec.json()["paths"]
+
+
+async def test_docs_are_off_outside_local_mode_unless_configured(make_client: AppFactory) -> None:
+    async with make_client() as client:
+        docs = await client.get("/docs")
+        spec = await client.get("/openapi.json")
+    assert (docs.status_code, spec.status_code) == (404, 404)

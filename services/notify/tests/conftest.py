@@ -11,13 +11,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 from feedloop.common import topics
-from feedloop.common.auth import DEV_API_KEY
 from feedloop.common.codec import OutgoingRecord, decode
 from feedloop.common.events import FeedbackClosed
 from feedloop.notify.app import create_app
 from feedloop.notify.settings import NotifySettings
 
 from tests.support.kafka import read_topic
+from tests.support.keys import TEST_API_KEY, test_api_keys
 
 from .receivers import SmtpServer, WebhookReceiver
 
@@ -62,6 +62,8 @@ def make_settings(**overrides: Any) -> NotifySettings:
     """Settings for a test app: fast batches, polling and retries."""
     defaults: dict[str, Any] = {
         "environment": "test",
+        "api_keys": test_api_keys(),
+        "metrics_port": 0,
         "log_json": False,
         "batch_timeout_ms": 50,
         "session_timeout_ms": 6000,
@@ -102,7 +104,7 @@ def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),
                 base_url="http://notify",
-                headers={"X-API-Key": DEV_API_KEY},
+                headers={"X-API-Key": TEST_API_KEY},
                 timeout=30,
             ) as client,
         ):

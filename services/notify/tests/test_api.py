@@ -20,13 +20,18 @@ KEYS = orjson.dumps(
         {
             "client_id": "privacy-desk",
             "key_sha256": hash_key("writer"),
+            "scopes": ["notifications:read", "notifications:admin"],
+        },
+        {
+            "client_id": "console",
+            "key_sha256": hash_key("ordinary"),
             "scopes": ["notifications:read", "notifications:write"],
         },
     ]
 ).decode()
 
 
-async def test_reading_needs_a_key_and_changing_needs_the_write_scope(
+async def test_reading_needs_a_key_and_opt_out_and_erasure_need_their_admin_scopes(
     app_client: AppClient, sqlite_url: str
 ) -> None:
     async with app_client(sqlite_url, api_keys=KEYS, consume=False, send=False) as client:
@@ -37,6 +42,12 @@ async def test_reading_needs_a_key_and_changing_needs_the_write_scope(
         refused = await client.delete("/v1/customers/c1", headers=reader)
         opt_out = {"opted_out": {"email": True}}
         refused_put = await client.put("/v1/customers/c1/preferences", json=opt_out, headers=reader)
+        ordinary = {"X-API-Key": "ordinary"}
+        ordinary_put = await client.put(
+            "/v1/customers/c1/preferences", json=opt_out, headers=ordinary
+        )
+        ordinary_resend = await client.post("/v1/notifications/n1/resend", headers=ordinary)
+        ordinary_erase = await client.delete("/v1/customers/c1", headers=ordinary)
         allowed = await client.put(
             "/v1/customers/c1/preferences", json=opt_out, headers={"X-API-Key": "writer"}
         )
@@ -44,7 +55,12 @@ async def test_reading_needs_a_key_and_changing_needs_the_write_scope(
     assert anonymous.headers["content-type"] == "application/problem+json"
     assert listed.status_code == 200 and listed.json()["total"] == 0
     assert (refused.status_code, refused_put.status_code) == (403, 403)
-    assert refused.json()["required_scope"] == "notifications:write"
+    assert refused.json()["required_scope"] == "customers:erase"
+    assert [r.json()["required_scope"] for r in (ordinary_put, ordinary_resend)] == [
+        "notifications:admin",
+        "notifications:admin",
+    ]
+    assert ordinary_erase.json()["required_scope"] == "customers:erase"
     assert allowed.status_code == 200 and allowed.json()["opted_out"]["email"] is True
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
-from feedloop.common.auth import DEV_API_KEY
 from feedloop.notify.owed import delivery_id
+
+from tests.support.keys import TEST_API_KEY, test_api_keys
 
 from .conftest import SECRET, AppClient, closed_events, eventually, notifications_of, send_all
 from .factory import issue, linked, records
@@ -108,6 +109,8 @@ async def test_killing_the_service_mid_send_skips_no_customer_and_doubles_none_b
     p = "FEEDLOOP_NOTIFY_"
     env = {
         p + "ENVIRONMENT": "test",
+        p + "API_KEYS": test_api_keys(),
+        p + "METRICS_PORT": str(free_port()),
         p + "PORT": str(port),
         p + "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         p + "KAFKA_TOPIC_PREFIX": topic_prefix,
@@ -139,7 +142,7 @@ async def test_killing_the_service_mid_send_skips_no_customer_and_doubles_none_b
         receiver.delay_s = 0.0
         process = _start(env, log)
         await eventually(lambda: _ready(url), timeout_s=60, every_s=0.2)
-        async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": DEV_API_KEY}) as api:
+        async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": TEST_API_KEY}) as api:
 
             async def all_delivered() -> bool:
                 items = await notifications_of(api, kind="resolution")

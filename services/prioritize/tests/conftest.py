@@ -9,10 +9,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from asgi_lifespan import LifespanManager
-from feedloop.common.auth import DEV_API_KEY
 from feedloop.common.codec import OutgoingRecord
 from feedloop.prioritize.app import create_app
 from feedloop.prioritize.settings import PrioritizeSettings
+
+from tests.support.keys import TEST_API_KEY, test_api_keys
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -36,6 +37,8 @@ def make_settings(**overrides: Any) -> PrioritizeSettings:
     """Settings for a test app (fast batches and outbox polling)."""
     defaults: dict[str, Any] = {
         "environment": "test",
+        "api_keys": test_api_keys(),
+        "metrics_port": 0,
         "log_json": False,
         "batch_timeout_ms": 50,
         "outbox_poll_s": 0.1,
@@ -62,7 +65,7 @@ def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app),
                 base_url="http://prioritize",
-                headers={"X-API-Key": DEV_API_KEY},
+                headers={"X-API-Key": TEST_API_KEY},
                 timeout=30,
             ) as client,
         ):

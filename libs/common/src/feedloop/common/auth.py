@@ -35,6 +35,15 @@ class ApiClient(BaseModel):
     scopes: frozenset[str]
     rate_per_second: float = Field(default=2000.0, gt=0, description="Items per second.")
     burst: int = Field(default=10_000, ge=1, description="Items allowed at once (a batch).")
+    source_systems: frozenset[str] | None = Field(
+        default=None,
+        description="The source_system values this client may write for; None: any (local "
+        "mode only, ingest refuses it elsewhere).",
+    )
+
+    def may_write_for(self, source_system: str) -> bool:
+        """True when the client may post items on behalf of this source system."""
+        return self.source_systems is None or source_system in self.source_systems
 
 
 _CLIENTS = TypeAdapter(list[ApiClient])
@@ -68,7 +77,11 @@ class _Bucket:
 
 
 class ApiKeyAuth:
-    """Authenticates requests by key, checks scopes and applies a token bucket per key."""
+    """Authenticates requests by key, checks scopes and applies a token bucket per key.
+
+    Buckets exist only for configured clients (an unknown key is refused before one is
+    made), so their memory is bounded by the configuration, not by what callers send.
+    """
 
     def __init__(self, clients: list[ApiClient], *, allow_dev_key: bool) -> None:
         if not allow_dev_key and any(c.key_sha256 == DEV_API_KEY_SHA256 for c in clients):

@@ -35,8 +35,18 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
-    """Returns an engine; SQLite gets WAL, a busy timeout and its directory created."""
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    statement_timeout_ms: int = 30_000,
+    lock_timeout_ms: int = 10_000,
+) -> AsyncEngine:
+    """Returns an engine; SQLite gets WAL, a busy timeout and its directory created.
+
+    PostgreSQL sessions get a statement and a lock timeout, so one slow query or a lock held
+    by a stuck transaction fails a batch (which is retried) instead of hanging a consumer.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -59,7 +69,17 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    timeouts = {
+        "statement_timeout": str(statement_timeout_ms),
+        "lock_timeout": str(lock_timeout_ms),
+    }
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": timeouts},
+    )
 
 
 def is_postgres(conn: AsyncConnection | AsyncEngine) -> bool:

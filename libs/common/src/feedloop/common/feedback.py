@@ -14,6 +14,8 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -25,9 +27,20 @@ Identifier = Annotated[
         strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/#+\-]+$"
     ),
 ]
-Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+# BCP 47 tags fit 35 characters (RFC 5646, 4.4.1); notify stores them in a VARCHAR(35).
+Locale = Annotated[
+    str, StringConstraints(max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,8}$")
+]
 
 MAX_TEXT_CHARS = 20_000
+MAX_AMOUNT = 1e12
+"""The largest money amount we take: sums over many customers stay finite and exact enough."""
+MAX_METADATA_DEPTH = 8
+_MAX_METADATA_NUMBER = 2**53  # what every JSON reader (and a float) holds exactly
+
+# C0 and C1 controls but tab, line feed and carriage return (CRLF e-mail bodies), and lone
+# surrogates: PostgreSQL refuses NUL in text and jsonb, and surrogates cannot be encoded.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 # Every date-time we take lies in this range, so date arithmetic (windows, baselines) on it
@@ -58,10 +71,49 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValida
 """An RFC 3339 date-time with a time zone (no epoch numbers), from 1970 to before 9999."""
 
 
-class StrictModel(BaseModel):
-    """Base of every input model: unknown fields are errors, so typos never pass silently."""
+def _unstorable(value: Any, path: str, depth: int) -> str | None:
+    """Returns why a value cannot travel through every stage and store, or None."""
+    if isinstance(value, str):
+        found = _UNSTORABLE.search(value)
+        return f"{path}: control character U+{ord(found[0]):04X}" if found else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        # NaN fails the comparison too, so it is refused with the infinities.
+        if not abs(value) <= _MAX_METADATA_NUMBER:
+            return f"{path}: number out of range (at most 2^53 in magnitude, finite)"
+        return None
+    if isinstance(value, list | tuple | dict):
+        if depth >= MAX_METADATA_DEPTH:
+            return f"{path}: nested deeper than {MAX_METADATA_DEPTH} levels"
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in pairs:
+            problem = _unstorable(key, f"{path} key", depth) or _unstorable(
+                item, f"{path}.{key}", depth + 1
+            )
+            if problem:
+                return problem
+    return None
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+class StrictModel(BaseModel):
+    """Base of every input model: unknown fields are errors, so typos never pass silently.
+
+    Every field also refuses what a later stage could not store: control characters, lone
+    surrogates, non-finite numbers (so one item can never stall a database write).
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, BaseModel | datetime | StrEnum):
+            return value  # validated by itself, or cannot hold such characters
+        problem = _unstorable(value, info.field_name or "value", 0)
+        if problem:
+            raise PydanticCustomError("unstorable_value", "{problem}", {"problem": problem})
+        return value
 
 
 class Channel(StrEnum):
@@ -88,8 +140,10 @@ class CustomerTier(StrEnum):
 class CustomerValue(StrictModel):
     """Monetary value of a customer (annual recurring revenue or lifetime value)."""
 
-    arr: float | None = Field(default=None, ge=0, description="Annual recurring revenue.")
-    lifetime_value: float | None = Field(default=None, ge=0)
+    arr: float | None = Field(
+        default=None, ge=0, le=MAX_AMOUNT, description="Annual recurring revenue."
+    )
+    lifetime_value: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
 
 
@@ -165,11 +219,13 @@ class FeedbackBase(StrictModel):
     order_refs: list[Identifier] = Field(default_factory=list, max_length=50)
     metadata: dict[str, Any] = Field(default_factory=dict, description="Free, small (<8 KiB).")
 
-    @model_validator(mode="after")
-    def _bounded_metadata(self) -> "FeedbackBase":
-        if len(repr(self.metadata)) > 8192:
+    @field_validator("metadata")
+    @classmethod
+    def _bounded_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A field validator, so the error names `metadata` rather than the whole item.
+        if len(repr(value)) > 8192:
             raise ValueError("metadata must stay under 8 KiB")
-        return self
+        return value
 
 
 class SurveyFeedback(FeedbackBase):
@@ -191,7 +247,7 @@ class ReviewFeedback(FeedbackBase):
     """A product or store review with a star rating."""
 
     channel: Literal[Channel.REVIEW] = Channel.REVIEW
-    rating: float
+    rating: float = Field(ge=0, le=10, description="Within 0..rating_scale.")
     rating_scale: int = Field(default=5, ge=2, le=10)
     platform: ShortText = Field(description="e.g. 'shop', 'trustpilot', 'app_store'.")
     title: Annotated[str, StringConstraints(max_length=500)] | None = None
@@ -236,7 +292,7 @@ class SocialFeedback(FeedbackBase):
     platform: ShortText
     handle: ShortText | None = None
     url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    followers: int | None = Field(default=None, ge=0)
+    followers: int | None = Field(default=None, ge=0, le=100_000_000_000)
 
 
 class InAppFeedback(FeedbackBase):

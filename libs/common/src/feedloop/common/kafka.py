@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord
 from feedloop.common import topics
 from feedloop.common.codec import DeadLetterReason, Headers, OutgoingRecord
@@ -36,6 +37,10 @@ def client_options(settings: ServiceSettings) -> dict[str, Any]:
         "security_protocol": settings.kafka_security_protocol,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
     }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        # aiokafka needs an explicit context; the cluster CA (Strimzi's cluster-ca-cert)
+        # verifies the brokers, or the system store when none is configured.
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
     if settings.kafka_sasl_mechanism:
         options |= {
             "sasl_mechanism": settings.kafka_sasl_mechanism,

@@ -1,7 +1,16 @@
-"""Prometheus metrics shared by every service, and the middleware and route that expose them."""
+"""Prometheus metrics shared by every service, and the listener and route that expose them."""
+
+from collections.abc import Callable
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -60,3 +69,19 @@ def metrics_router() -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def serve_metrics(host: str, port: int) -> Callable[[], None]:
+    """Serves /metrics on its own port (a thread); returns the function that stops it.
+
+    Apart from the API port, so scrapes never compete with API clients for the event loop
+    and the NetworkPolicy can admit Prometheus to this port alone.
+    """
+    server, thread = start_http_server(port, addr=host)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop

@@ -50,7 +50,8 @@ def upgrade_url(url: str, *, migrations: Path, lock_id: int) -> None:
     """Upgrades the database at `url` to head (the migrate console scripts)."""
 
     async def run() -> None:
-        engine = create_engine(url)
+        # Migrations may wait for the other replicas' lock and run long: no timeouts here.
+        engine = create_engine(url, statement_timeout_ms=0, lock_timeout_ms=0)
         try:
             await upgrade(engine, migrations=migrations, lock_id=lock_id)
         finally:
@@ -73,7 +74,11 @@ def run_env(context: Any, metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run_online() -> None:
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+        engine = create_engine(
+            context.config.get_main_option("sqlalchemy.url") or "",
+            statement_timeout_ms=0,
+            lock_timeout_ms=0,
+        )
         async with engine.connect() as conn:
             await conn.run_sync(run_on)
         await engine.dispose()

@@ -19,6 +19,19 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics server, apart from the API (default: the "
+        "API port + 1000); 0 serves /metrics on the API app instead (in-process tests).",
+    )
+    api_docs: bool | None = Field(
+        default=None, description="Serve /docs, /redoc and /openapi.json; default: local only."
+    )
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str | None = None
@@ -26,6 +39,9 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="CA bundle that signed the brokers' certificates (SSL, SASL_SSL)."
+    )
     kafka_request_timeout_ms: int = Field(default=15_000, ge=1_000)
     kafka_topic_prefix: str = Field(
         default="", description="Prepended to every topic name (isolated tests, shared clusters)."
@@ -39,6 +55,23 @@ class ServiceSettings(BaseSettings):
     def is_local(self) -> bool:
         """True on a developer machine or in tests, where development defaults are allowed."""
         return self.environment in ("local", "test")
+
+    @property
+    def metrics_listen_port(self) -> int | None:
+        """The port of the separate /metrics listener; None when /metrics is on the API app."""
+        if self.metrics_port == 0:
+            return None
+        return self.metrics_port or self.port + 1000
+
+    @property
+    def allows_dev_key(self) -> bool:
+        """True only on a developer machine: the documented key is public, tests use their own."""
+        return self.environment == "local"
+
+    @property
+    def serves_docs(self) -> bool:
+        """True when /docs and /openapi.json are served (by default only in local mode)."""
+        return self.allows_dev_key if self.api_docs is None else self.api_docs
 
     @model_validator(mode="after")
     def _refuse_plaintext_sasl_secrets_in_prod(self) -> Self:

@@ -4,13 +4,15 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
 from feedloop.common.health import ReadinessCheck, health_router
+from feedloop.common.limits import BodySizeLimit
 from feedloop.common.logs import correlation_id_var
 from feedloop.common.metrics import HTTP_LATENCY, HTTP_REQUESTS, metrics_router
 from feedloop.common.problems import install_problem_handlers, install_problem_openapi
+from feedloop.common.settings import ServiceSettings
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -91,16 +93,32 @@ class ObservedRequests:
                 self.on_status(scope.get("path", ""), status)
 
 
+def docs_options(settings: ServiceSettings) -> dict[str, Any]:
+    """FastAPI() arguments that turn /docs, /redoc and /openapi.json off unless configured on."""
+    if settings.serves_docs:
+        return {}
+    return {"docs_url": None, "redoc_url": None, "openapi_url": None}
+
+
 def install_common(
     app: FastAPI,
     *,
     service: str,
+    settings: ServiceSettings,
     checks: dict[str, ReadinessCheck],
     on_status: StatusHook | None = None,
 ) -> None:
-    """Adds problem+json errors, metrics, correlation ids, /healthz, /readyz and /metrics."""
+    """Adds problem+json errors, a body limit, metrics, correlation ids, /healthz and /readyz.
+
+    /metrics joins the API routes only when the settings say so (metrics_port 0); otherwise
+    the service's runner serves it on its own port.
+    """
     install_problem_handlers(app)
     install_problem_openapi(app)
+    # Added first, so it runs inside ObservedRequests (413s are counted by route) and
+    # outside routing (before authentication and body parsing).
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservedRequests, service=service, on_status=on_status)
     app.include_router(health_router(checks))
-    app.include_router(metrics_router())
+    if settings.metrics_listen_port is None:
+        app.include_router(metrics_router())

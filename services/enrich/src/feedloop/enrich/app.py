@@ -10,7 +10,7 @@ from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
 from feedloop.common.health import ReadinessCheck
 from feedloop.common.kafka import BatchConsumer, create_consumer, kafka_reachable
 from feedloop.common.logs import configure_logging
-from feedloop.common.web import install_common
+from feedloop.common.web import docs_options, install_common
 from feedloop.enrich.api import router
 from feedloop.enrich.consumer import SERVICE, create_transactional_producer, enrich_handler
 from feedloop.enrich.service import Enricher
@@ -22,10 +22,10 @@ def create_app(settings: EnrichSettings | None = None, enricher: Enricher | None
     settings = settings or EnrichSettings()
     given = enricher
     clients = load_clients(settings.api_keys, settings.api_keys_file)
-    if not clients and settings.is_local:
+    if not clients and settings.allows_dev_key:
         clients = [dev_client(frozenset({SCOPE_ANALYSE}))]
     # Without configured clients outside local mode the analyse route answers 401 to everyone.
-    auth = ApiKeyAuth(clients, allow_dev_key=settings.is_local)
+    auth = ApiKeyAuth(clients, allow_dev_key=settings.allows_dev_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +62,7 @@ def create_app(settings: EnrichSettings | None = None, enricher: Enricher | None
         version="1.0.0",
         summary="Sentiment, themes, language and PII redaction of customer feedback.",
         lifespan=lifespan,
+        **docs_options(settings),
     )
     app.state.settings = settings
     app.state.auth = auth
@@ -81,6 +82,6 @@ def create_app(settings: EnrichSettings | None = None, enricher: Enricher | None
     checks: dict[str, ReadinessCheck] = {"models": models_ready}
     if settings.consume:
         checks |= {"kafka": kafka_ready, "consumer": consumer_ready}
-    install_common(app, service=SERVICE, checks=checks)
+    install_common(app, service=SERVICE, settings=settings, checks=checks)
     app.include_router(router)
     return app

@@ -3,7 +3,7 @@
 from typing import Any
 
 import uvicorn
-from feedloop.common.serving import serve
+from feedloop.common.serving import metrics_address, serve
 from feedloop.ingest.app import create_app
 from feedloop.ingest.settings import IngestSettings
 
@@ -25,7 +25,10 @@ def main() -> int:
             "feedloop.ingest.app:create_app", factory=True, workers=settings.workers, **options
         )
         return 0
-    return serve(uvicorn.Server(uvicorn.Config(create_app(settings), **options)))
+    return serve(
+        uvicorn.Server(uvicorn.Config(create_app(settings), **options)),
+        metrics_at=metrics_address(settings),
+    )
 
 
 if __name__ == "__main__":

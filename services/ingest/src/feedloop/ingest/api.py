@@ -1,11 +1,14 @@
 """Routes of the ingest API: one item, or a batch answered per item."""
 
+import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from feedloop.common.auth import ApiClient
+from feedloop.common.events import utcnow
 from feedloop.common.feedback import FeedbackItem
 from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.common.responses import FastJSONResponse
@@ -15,9 +18,10 @@ from feedloop.ingest.schemas import (
     BatchResult,
     FeedbackAccepted,
     FeedbackBatchCreate,
+    FieldError,
 )
-from feedloop.ingest.service import REJECTED, fingerprint, summarise, validate_item
-from pydantic import ValidationError
+from feedloop.ingest.service import REJECTED, door_errors, fingerprint, summarise, validate_item
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -47,6 +51,83 @@ IdempotencyKey = Annotated[
         description="Retries with the same key and body are answered without a second record.",
     ),
 ]
+
+
+def install_item_schemas(app: FastAPI) -> None:
+    """Adds the channel models to the OpenAPI components the request bodies refer to.
+
+    Both routes parse their bodies themselves (orjson, after authentication), so FastAPI
+    never sees the models; their schemas are added here instead.
+    """
+    build: Callable[[], dict[str, Any]] = app.openapi
+    schema = TypeAdapter(FeedbackItem).json_schema(ref_template="#/components/schemas/{model}")
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in schema.get("$defs", {}).items():
+            components.setdefault(name, definition)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Parses a body with orjson (no NaN, no lone surrogates); 400 when it is not JSON.
+
+    orjson refuses a lone surrogate escape without saying where; when the stdlib parser
+    can read the body, validation names the field holding it instead.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(body, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            pass
+        raise Problem(
+            400, "Malformed JSON", str(exc), kind="malformed-json", field="(body)"
+        ) from exc
+
+
+def _invalid(errors: list[FieldError]) -> Problem:
+    REJECTED.labels("validation").inc()
+    first = errors[0]
+    return Problem(
+        422,
+        "Validation failed",
+        f"{first.field}: {first.message}",
+        kind="validation-failed",
+        field=first.field,
+        errors=[e.model_dump() for e in errors],
+    )
+
+
+def _accept_item(raw: Any, client: ApiClient, request: Request) -> BaseModel:
+    """Validates the single route's item and the door rules; raises 403 or 422 naming fields."""
+    item, errors = validate_item(raw)
+    if item is None:
+        raise _invalid(errors)
+    errors = door_errors(
+        item, client=client, now=utcnow(), max_skew_s=settings_of(request).max_clock_skew_s
+    )
+    forbidden = [e for e in errors if e.type == "source_system_forbidden"]
+    if forbidden:
+        REJECTED.labels("forbidden").inc()
+        raise Problem(
+            403,
+            "Forbidden",
+            forbidden[0].message,
+            field="source_system",
+            errors=[forbidden[0].model_dump()],
+        )
+    if errors:
+        raise _invalid(errors)
+    return item
 
 
 def _unavailable(settings_retry: int, detail: str, **extensions: Any) -> Problem:
@@ -83,15 +164,20 @@ def _check_key(request: Request, client: ApiClient, key: str | None, body: bytes
     status_code=202,
     response_model=FeedbackAccepted,
     summary="Submit one feedback item",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ITEM_SCHEMA}}}
+    },
     responses={
         200: {"model": FeedbackAccepted, "description": "Already accepted before (a retry)."},
         **problem_responses(
+            400,
             *AUTHENTICATED,
             413,
             422,
             503,
             descriptions={
-                403: "Key lacks the feedback:write scope",
+                400: "Malformed JSON",
+                403: "Key lacks the feedback:write scope, or may not write for this source_system",
                 422: "Invalid item (the problem names each field), or Idempotency-Key reused",
                 503: "Kafka unavailable; retry after Retry-After seconds",
             },
@@ -99,13 +185,14 @@ def _check_key(request: Request, client: ApiClient, key: str | None, body: bytes
     },
 )
 async def submit_feedback(
-    item: FeedbackItem,
     request: Request,
     client: ClientDep,
     idempotency_key: IdempotencyKey = None,
 ) -> FastJSONResponse:
     """Accepts one item once it is durable on raw-feedback (acks=all)."""
-    digest = _check_key(request, client, idempotency_key, await request.body())
+    raw_body = await request.body()
+    item = _accept_item(parse_json(raw_body), client, request)
+    digest = _check_key(request, client, idempotency_key, raw_body)
     ingestor = ingestor_of(request)
     prepared = ingestor.prepare(
         0, item, client_id=client.client_id, idempotency_key=idempotency_key
@@ -178,11 +265,7 @@ async def submit_batch(
     raw_body = await request.body()
     settings = settings_of(request)
     try:
-        batch = FeedbackBatchCreate.model_validate(orjson.loads(raw_body))
-    except orjson.JSONDecodeError as exc:
-        raise Problem(
-            400, "Malformed JSON", str(exc), kind="malformed-json", field="(body)"
-        ) from exc
+        batch = FeedbackBatchCreate.model_validate(parse_json(raw_body))
     except ValidationError as exc:  # not {"items": [...]}: a 422 problem, not a 500
         raise RequestValidationError(exc.errors(include_url=False)) from exc
     if len(batch.items) > settings.batch_max_items:
@@ -198,8 +281,12 @@ async def submit_batch(
     ingestor = ingestor_of(request)
     results: dict[int, BatchItemResult] = {}
     prepared = []
+    now = utcnow()
     for index, raw in enumerate(batch.items):
         item, errors = validate_item(raw)
+        if item is not None:
+            errors = door_errors(item, client=client, now=now, max_skew_s=settings.max_clock_skew_s)
+            item = None if errors else item
         if item is None:
             REJECTED.labels("validation").inc()
             external_id = raw.get("external_id") if isinstance(raw, dict) else None

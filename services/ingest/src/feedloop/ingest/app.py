@@ -5,15 +5,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
+from feedloop.common.auth import ApiClient, ApiKeyAuth, dev_client, load_clients
 from feedloop.common.kafka import kafka_reachable
 from feedloop.common.logs import configure_logging
-from feedloop.common.web import install_common
-from feedloop.ingest.api import router
+from feedloop.common.web import docs_options, install_common
+from feedloop.ingest.api import install_item_schemas, router
 from feedloop.ingest.idempotency import IdempotencyStore
-from feedloop.ingest.limits import BodySizeLimit
 from feedloop.ingest.producer import DurableProducer
-from feedloop.ingest.service import REJECTED, Ingestor
+from feedloop.ingest.service import REJECTED, Ingestor, observe_store
 from feedloop.ingest.settings import SCOPE_WRITE, IngestSettings
 from feedloop.ingest.warmup import warm_store
 
@@ -24,13 +23,18 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     """Builds the ingest app; nothing connects until the lifespan starts."""
     settings = settings or IngestSettings()
     clients = load_clients(settings.api_keys, settings.api_keys_file)
-    if not clients and settings.is_local:
+    if not clients and settings.allows_dev_key:
         clients = [dev_client(frozenset({SCOPE_WRITE}))]
-    auth = ApiKeyAuth(clients, allow_dev_key=settings.is_local)
+    _refuse_unbound_writers(clients, settings)
+    auth = ApiKeyAuth(clients, allow_dev_key=settings.allows_dev_key)
     producer = DurableProducer(settings)
     store = IdempotencyStore(
-        max_entries=settings.idempotency_cache_size, ttl_s=settings.idempotency_ttl_s
+        max_entries=settings.idempotency_cache_size,
+        ttl_s=settings.idempotency_ttl_s,
+        max_bytes=settings.idempotency_max_bytes,
+        keys_max_bytes_per_client=settings.idempotency_keys_max_bytes_per_client,
     )
+    observe_store(store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +54,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Submit customer feedback from any channel; durable on Kafka before 202.",
         lifespan=lifespan,
+        **docs_options(settings),
     )
     app.state.settings = settings
     app.state.auth = auth
@@ -65,11 +70,23 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         if reason and path.startswith("/v1/"):
             REJECTED.labels(reason).inc()
 
-    install_common(app, service="ingest", checks={"kafka": kafka_ready}, on_status=count_refusals)
-    app.include_router(router)
-    app.add_middleware(
-        BodySizeLimit,
-        max_bytes=settings.max_body_bytes,
-        on_reject=lambda: REJECTED.labels("too_large").inc(),
+    install_common(
+        app,
+        service="ingest",
+        settings=settings,
+        checks={"kafka": kafka_ready},
+        on_status=count_refusals,
     )
+    app.include_router(router)
+    install_item_schemas(app)
     return app
+
+
+def _refuse_unbound_writers(clients: list[ApiClient], settings: IngestSettings) -> None:
+    # Outside local mode and tests a writer must name its source systems: an unbound key could
+    # claim another system's external ids first, or speak for its customers.
+    if settings.is_local:
+        return
+    unbound = [c.client_id for c in clients if SCOPE_WRITE in c.scopes and c.source_systems is None]
+    if unbound:
+        raise ValueError(f"clients {unbound} may write but list no source_systems")

@@ -5,8 +5,10 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from feedloop.common.auth import ApiClient
 from feedloop.common.codec import OutgoingRecord, encode
 from feedloop.common.events import Envelope, FeedbackReceived, deterministic_id, utcnow
 from feedloop.common.feedback import FeedbackItem
@@ -15,7 +17,7 @@ from feedloop.common.problems import field_errors
 from feedloop.ingest.idempotency import IdempotencyStore
 from feedloop.ingest.producer import BrokerUnavailable, DurableProducer
 from feedloop.ingest.schemas import BatchItemResult, BatchResult, FieldError
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,26 @@ REJECTED = Counter(
     "feedloop_ingest_rejected_total", "Items or requests refused, by reason.", ["reason"]
 )
 
+STORE_ENTRIES = Gauge(
+    "feedloop_ingest_idempotency_entries",
+    "Entries of the idempotency store: accepted ids, Idempotency-Keys.",
+    ["kind"],
+)
+STORE_BYTES = Gauge(
+    "feedloop_ingest_idempotency_bytes",
+    "Accounted bytes of the idempotency store, bounded by its settings.",
+    ["kind"],
+)
+
 ITEM_ADAPTER: TypeAdapter[Any] = TypeAdapter(FeedbackItem)
+
+
+def observe_store(store: IdempotencyStore) -> None:
+    """Exposes the store's size at scrape time (nothing is counted per request)."""
+    STORE_ENTRIES.labels("ids").set_function(lambda: len(store))
+    STORE_ENTRIES.labels("keys").set_function(store.key_entries)
+    STORE_BYTES.labels("ids").set_function(lambda: store.ids_bytes)
+    STORE_BYTES.labels("keys").set_function(store.key_bytes)
 
 
 def feedback_id_of(source_system: str, external_id: str) -> str:
@@ -143,6 +164,32 @@ def validate_item(raw: Any) -> tuple[BaseModel | None, list[FieldError]]:
         return ITEM_ADAPTER.validate_python(raw), []
     except ValidationError as exc:
         return None, [FieldError(**e) for e in field_errors(list(exc.errors()))]
+
+
+def door_errors(
+    item: BaseModel, *, client: ApiClient, now: datetime, max_skew_s: float
+) -> list[FieldError]:
+    """What a valid item may still not do: speak for another system, or come from the future."""
+    errors = []
+    source_system: str = item.source_system  # type: ignore[attr-defined]
+    if not client.may_write_for(source_system):
+        errors.append(
+            FieldError(
+                field="source_system",
+                message=f"client {client.client_id!r} may not write for {source_system!r}",
+                type="source_system_forbidden",
+            )
+        )
+    occurred_at: datetime = item.occurred_at  # type: ignore[attr-defined]
+    if occurred_at > now + timedelta(seconds=max_skew_s):
+        errors.append(
+            FieldError(
+                field="occurred_at",
+                message=f"must not lie more than {max_skew_s:g} s in the future",
+                type="datetime_future",
+            )
+        )
+    return errors
 
 
 def summarise(results: list[BatchItemResult]) -> BatchResult:

@@ -25,7 +25,22 @@ class IngestSettings(ServiceSettings):
     batch_max_items: int = Field(default=5000, ge=1, le=50_000)
     produce_timeout_s: float = Field(default=5.0, gt=0, le=30)
     retry_after_s: int = Field(default=5, ge=1)
-    idempotency_cache_size: int = Field(default=1_000_000, ge=1000)
+    idempotency_cache_size: int = Field(
+        default=1_000_000, ge=100, description="Entries of each half of the store at most."
+    )
+    idempotency_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes of accepted feedback ids remembered (about 200 bytes each).",
+    )
+    idempotency_keys_max_bytes_per_client: int = Field(
+        default=8 * 1024 * 1024,
+        ge=16 * 1024,
+        description="Bytes of Idempotency-Keys remembered per client (about 330 + key length).",
+    )
+    max_clock_skew_s: float = Field(
+        default=300.0, ge=0, le=86_400, description="occurred_at may lie this far in the future."
+    )
     idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     idempotency_warmup_hours: float = Field(
         default=24.0, ge=0, description="Re-read this much of raw-feedback at start (0: off)."

@@ -7,7 +7,7 @@ from feedloop.common.events import utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.common.web import Limit, Offset
 from feedloop.notify import service
-from feedloop.notify.deps import EngineDep, ReaderDep, SenderDep, SettingsDep, WriterDep
+from feedloop.notify.deps import AdminDep, EngineDep, EraserDep, ReaderDep, SenderDep, SettingsDep
 from feedloop.notify.schemas import (
     ErasureRead,
     NotificationList,
@@ -89,7 +89,7 @@ async def get_notification(
     responses=problem_responses(404, 409),
 )
 async def resend_notification(
-    notification_id: str, engine: EngineDep, sender: SenderDep, _client: WriterDep
+    notification_id: str, engine: EngineDep, sender: SenderDep, _client: AdminDep
 ) -> dict[str, Any]:
     async with engine.begin() as conn:
         item = await service.resend(conn=conn, notification_id=notification_id, now=utcnow())
@@ -142,7 +142,7 @@ async def get_preferences(
     summary="Opt a customer out of (or back into) a channel, or all",
 )
 async def set_preferences(
-    customer_id: CustomerId, update: PreferencesUpdate, engine: EngineDep, _client: WriterDep
+    customer_id: CustomerId, update: PreferencesUpdate, engine: EngineDep, _client: AdminDep
 ) -> dict[str, Any]:
     async with engine.begin() as conn:
         return await service.set_preferences(
@@ -163,7 +163,7 @@ async def erase_customer(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    _client: WriterDep,
+    _client: EraserDep,
 ) -> dict[str, Any]:
     async with engine.begin() as conn:
         result = await service.erase(

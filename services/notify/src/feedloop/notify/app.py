@@ -9,7 +9,7 @@ from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
 from feedloop.common.db import create_engine, db_reachable
 from feedloop.common.kafka import BatchConsumer, create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
-from feedloop.common.web import install_common
+from feedloop.common.web import docs_options, install_common
 from feedloop.notify.api import router
 from feedloop.notify.channels.mail import EmailChannel
 from feedloop.notify.channels.webhook import WebhookChannel
@@ -18,17 +18,28 @@ from feedloop.notify.migrate import upgrade
 from feedloop.notify.outbox import create_relay
 from feedloop.notify.render import Renderer
 from feedloop.notify.sender import Sender
-from feedloop.notify.settings import SCOPE_READ, SCOPE_WRITE, NotifySettings
+from feedloop.notify.settings import (
+    SCOPE_ADMIN,
+    SCOPE_ERASE,
+    SCOPE_READ,
+    SCOPE_WRITE,
+    NotifySettings,
+)
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     """Builds the notify app; nothing connects until the lifespan starts."""
     settings = settings or NotifySettings()
     clients = load_clients(settings.api_keys, settings.api_keys_file)
-    if not clients and settings.is_local:
-        clients = [dev_client(frozenset({SCOPE_READ, SCOPE_WRITE}))]
-    auth = ApiKeyAuth(clients, allow_dev_key=settings.is_local)
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    if not clients and settings.allows_dev_key:
+        clients = [dev_client(frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN, SCOPE_ERASE}))]
+    auth = ApiKeyAuth(clients, allow_dev_key=settings.allows_dev_key)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+    )
     renderer = Renderer(
         templates_dir=settings.templates_dir, default_locale=settings.default_locale
     )
@@ -106,6 +117,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         summary="Customer notifications (webhooks, e-mail): status, failures, resend, "
         "preferences and erasure.",
         lifespan=lifespan,
+        **docs_options(settings),
     )
     app.state.settings = settings
     app.state.auth = auth
@@ -121,6 +133,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     async def db_ready() -> bool:
         return await db_reachable(engine)
 
-    install_common(app, service=SERVICE, checks={"kafka": kafka_ready, "database": db_ready})
+    install_common(
+        app, service=SERVICE, settings=settings, checks={"kafka": kafka_ready, "database": db_ready}
+    )
     app.include_router(router)
     return app

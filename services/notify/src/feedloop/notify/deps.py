@@ -5,7 +5,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from feedloop.common.auth import ApiClient
 from feedloop.notify.sender import Sender
-from feedloop.notify.settings import SCOPE_READ, SCOPE_WRITE, NotifySettings
+from feedloop.notify.settings import (
+    SCOPE_ADMIN,
+    SCOPE_ERASE,
+    SCOPE_READ,
+    SCOPE_WRITE,
+    NotifySettings,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -18,6 +24,18 @@ async def auth_read(request: Request) -> ApiClient:
 async def auth_write(request: Request) -> ApiClient:
     """Demands a valid API key with the notifications:write scope."""
     client: ApiClient = await request.app.state.auth.require(SCOPE_WRITE)(request)
+    return client
+
+
+async def auth_admin(request: Request) -> ApiClient:
+    """Demands a valid API key with the notifications:admin scope (resend, opt-out)."""
+    client: ApiClient = await request.app.state.auth.require(SCOPE_ADMIN)(request)
+    return client
+
+
+async def auth_erase(request: Request) -> ApiClient:
+    """Demands a valid API key with the customers:erase scope."""
+    client: ApiClient = await request.app.state.auth.require(SCOPE_ERASE)(request)
     return client
 
 
@@ -44,3 +62,5 @@ SettingsDep = Annotated[NotifySettings, Depends(settings_of)]
 SenderDep = Annotated[Sender | None, Depends(sender_of)]
 ReaderDep = Annotated[ApiClient, Depends(auth_read)]
 WriterDep = Annotated[ApiClient, Depends(auth_write)]
+AdminDep = Annotated[ApiClient, Depends(auth_admin)]
+EraserDep = Annotated[ApiClient, Depends(auth_erase)]

@@ -119,7 +119,13 @@ class _Applier:
         ref = event.feedback
         if self._owed is not None and ref.customer.id in self._owed.customers:
             await self._settle()  # routing reads the customer as it was when it was owed
-        self.staging.remember_customer(ref.customer.id, ref.customer.email, ref.locale, self.now)
+        self.staging.remember_customer(
+            ref.customer.id,
+            ref.customer.email,
+            ref.locale,
+            self.now,
+            source_system=ref.source_system,
+        )
         existing = self.staging.links.get(ref.feedback_id)
         if existing is not None:
             if existing.issue_id == event.issue_id or ref.feedback_id in self.staging.resolved:

@@ -22,6 +22,9 @@ class Customer(Base):
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320))
+    email_source: Mapped[str | None] = mapped_column(
+        String(200), doc="The source system that gave the e-mail; only it may change it."
+    )
     locale: Mapped[str | None] = mapped_column(String(35))
     erased_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]

@@ -14,6 +14,10 @@ from pydantic_settings import SettingsConfigDict
 
 SCOPE_READ = "notifications:read"
 SCOPE_WRITE = "notifications:write"
+SCOPE_ADMIN = "notifications:admin"
+"""Resending and opting customers out or in: administrative, apart from ordinary writes."""
+SCOPE_ERASE = "customers:erase"
+"""Erasing a customer's contact data cannot be undone: a scope of its own."""
 
 DeliveryChannel = Literal["webhook", "email"]
 Severity = Literal["low", "medium", "high", "critical"]
@@ -69,6 +73,12 @@ class NotifySettings(ConsumerSettings):
     consumer_group: str = topics.CONSUMER_GROUP_NOTIFY
     database_url: str = "sqlite+aiosqlite:///.local/notify.db"
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="PostgreSQL statement_timeout (0: none)."
+    )
+    db_lock_timeout_ms: int = Field(
+        default=10_000, ge=0, description="PostgreSQL lock_timeout (0: none)."
+    )
     migrate_on_start: bool | None = Field(
         default=None, description="Run `alembic upgrade head` at start; default: in local mode."
     )

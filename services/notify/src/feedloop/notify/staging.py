@@ -12,7 +12,7 @@ from typing import Any
 
 from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.notify.models import customer_t, issue_t, link_t, notification_t, processed_t
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 ISSUE_COLUMNS = (
@@ -69,6 +69,7 @@ class Staging:
     _processed: list[dict[str, Any]] = field(default_factory=list)
     _customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     _contact_changes: dict[str, dict[str, str]] = field(default_factory=dict)
+    _email_changes: dict[tuple[str, str], str] = field(default_factory=dict)
     _new_links: dict[str, None] = field(default_factory=dict)
     _moved_links: dict[str, None] = field(default_factory=dict)
     _dirty_issues: set[str] = field(default_factory=set)
@@ -116,22 +117,34 @@ class Staging:
         self._processed.append({"event_id": event_id, "processed_at": now})
 
     def remember_customer(
-        self, customer_id: str, email: str | None, locale: str | None, now: datetime
+        self,
+        customer_id: str,
+        email: str | None,
+        locale: str | None,
+        now: datetime,
+        *,
+        source_system: str,
     ) -> None:
-        """Keeps the newest non-empty contact data (never written over an erased customer)."""
+        """Keeps the newest non-empty contact data (never written over an erased customer).
+
+        The e-mail belongs to the source system that gave it first: another system's item
+        cannot redirect the customer's resolution mail (flush() applies that rule).
+        """
         self._customers.setdefault(
             customer_id,
             {
                 "id": customer_id,
                 "email": email,
+                "email_source": source_system if email is not None else None,
                 "locale": locale,
                 "erased_at": None,
                 "updated_at": now,
             },
         )
-        changes = {k: v for k, v in (("email", email), ("locale", locale)) if v is not None}
-        if changes:
-            self._contact_changes.setdefault(customer_id, {}).update(changes)
+        if locale is not None:
+            self._contact_changes.setdefault(customer_id, {})["locale"] = locale
+        if email is not None:
+            self._email_changes[(customer_id, source_system)] = email
 
     def add_link(self, link: LinkRow) -> None:
         """Links a feedback item seen for the first time."""
@@ -174,6 +187,7 @@ class Staging:
                 ),
                 rows,
             )
+        await self._flush_emails(conn)
         if self._new_links:
             await conn.execute(
                 link_t.insert(),
@@ -199,7 +213,39 @@ class Staging:
             )
         await self._flush_issues(conn)
         self._processed, self._customers, self._contact_changes = [], {}, {}
+        self._email_changes = {}
         self._new_links, self._moved_links = {}, {}
+
+    async def _flush_emails(self, conn: AsyncConnection) -> None:
+        # Only the owning system (or the first to give one) sets the address. executemany
+        # runs the rows in arrival order, so within a batch too the first system owns it.
+        rows = [
+            {
+                "b_id": customer_id,
+                "b_source": source,
+                "b_email": email,
+                "b_updated_at": self._customers[customer_id]["updated_at"],
+            }
+            for (customer_id, source), email in self._email_changes.items()
+        ]
+        if rows:
+            await conn.execute(
+                update(customer_t)
+                .where(
+                    customer_t.c.id == bindparam("b_id"),
+                    customer_t.c.erased_at.is_(None),
+                    or_(
+                        customer_t.c.email_source.is_(None),
+                        customer_t.c.email_source == bindparam("b_source"),
+                    ),
+                )
+                .values(
+                    email=bindparam("b_email"),
+                    email_source=bindparam("b_source"),
+                    updated_at=bindparam("b_updated_at"),
+                ),
+                rows,
+            )
 
     async def _flush_issues(self, conn: AsyncConnection) -> None:
         dirty = [self.issues[i] for i in self._dirty_issues]

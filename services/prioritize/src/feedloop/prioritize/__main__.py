@@ -1,7 +1,7 @@
 """Runs the prioritize service: `feedloop-prioritize` or `python -m feedloop.prioritize`."""
 
 import uvicorn
-from feedloop.common.serving import serve
+from feedloop.common.serving import metrics_address, serve
 from feedloop.prioritize.app import create_app
 from feedloop.prioritize.settings import PrioritizeSettings
 
@@ -17,7 +17,7 @@ def main() -> int:
         timeout_graceful_shutdown=20,
         proxy_headers=True,
     )
-    return serve(uvicorn.Server(config))
+    return serve(uvicorn.Server(config), metrics_at=metrics_address(settings))
 
 
 if __name__ == "__main__":

@@ -9,23 +9,33 @@ from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
 from feedloop.common.db import create_engine, db_reachable
 from feedloop.common.kafka import BatchConsumer, create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
-from feedloop.common.web import install_common
+from feedloop.common.web import docs_options, install_common
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
 from feedloop.prioritize.issues.api import router as issues_router
 from feedloop.prioritize.kpis.api import router as kpis_router
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.outbox import OutboxRelay
-from feedloop.prioritize.settings import SCOPE_READ, SCOPE_WRITE, PrioritizeSettings
+from feedloop.prioritize.settings import (
+    SCOPE_READ,
+    SCOPE_RESOLVE,
+    SCOPE_WRITE,
+    PrioritizeSettings,
+)
 
 
 def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
     """Builds the prioritize app; nothing connects until the lifespan starts."""
     settings = settings or PrioritizeSettings()
     clients = load_clients(settings.api_keys, settings.api_keys_file)
-    if not clients and settings.is_local:
-        clients = [dev_client(frozenset({SCOPE_READ, SCOPE_WRITE}))]
-    auth = ApiKeyAuth(clients, allow_dev_key=settings.is_local)
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    if not clients and settings.allows_dev_key:
+        clients = [dev_client(frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_RESOLVE}))]
+    auth = ApiKeyAuth(clients, allow_dev_key=settings.allows_dev_key)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,6 +97,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Issues grouped from customer feedback, ranked with reasons; KPIs.",
         lifespan=lifespan,
+        **docs_options(settings),
     )
     app.state.settings = settings
     app.state.auth = auth
@@ -100,7 +111,12 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
     async def db_ready() -> bool:
         return await db_reachable(engine)
 
-    install_common(app, service=SERVICE, checks={"kafka": kafka_ready, "database": db_ready})
+    install_common(
+        app,
+        service=SERVICE,
+        settings=settings,
+        checks={"kafka": kafka_ready, "database": db_ready},
+    )
     app.include_router(issues_router)
     app.include_router(kpis_router)
     return app

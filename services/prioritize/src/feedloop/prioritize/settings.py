@@ -9,6 +9,8 @@ from pydantic_settings import SettingsConfigDict
 
 SCOPE_READ = "issues:read"
 SCOPE_WRITE = "issues:write"
+SCOPE_RESOLVE = "issues:resolve"
+"""Resolving an issue mails every linked customer: a scope of its own, beside issues:write."""
 
 
 class PrioritizeSettings(ConsumerSettings):
@@ -24,6 +26,12 @@ class PrioritizeSettings(ConsumerSettings):
     closed_consumer_group: str = topics.CONSUMER_GROUP_PRIORITIZE_CLOSED
     database_url: str = "sqlite+aiosqlite:///.local/prioritize.db"
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="PostgreSQL statement_timeout (0: none)."
+    )
+    db_lock_timeout_ms: int = Field(
+        default=10_000, ge=0, description="PostgreSQL lock_timeout (0: none)."
+    )
     migrate_on_start: bool | None = Field(
         default=None, description="Run `alembic upgrade head` at start; default: in local mode."
     )

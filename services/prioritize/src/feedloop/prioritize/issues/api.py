@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from feedloop.common.events import IssueStatus, utcnow
 from feedloop.common.feedback import Timestamp
-from feedloop.common.problems import AUTHENTICATED, problem_responses
+from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.common.web import Limit, Offset
 from feedloop.prioritize.deps import EngineDep, ReaderDep, RelayDep, SettingsDep, WriterDep
 from feedloop.prioritize.issues import regroup, service
@@ -18,6 +18,7 @@ from feedloop.prioritize.issues.schemas import (
     IssueSort,
     IssueSplit,
 )
+from feedloop.prioritize.settings import SCOPE_RESOLVE
 
 router = APIRouter(
     prefix="/v1/issues", tags=["issues"], responses=problem_responses(*AUTHENTICATED)
@@ -70,7 +71,7 @@ async def get_issue(issue_id: str, engine: EngineDep, _client: ReaderDep) -> dic
 @router.patch(
     "/{issue_id}",
     response_model=IssueRead,
-    summary="Set owner, status, action",
+    summary="Set owner, status, action (resolving needs the issues:resolve scope too)",
     responses=problem_responses(404, 409),
 )
 async def patch_issue(
@@ -81,6 +82,15 @@ async def patch_issue(
     relay: RelayDep,
     client: WriterDep,
 ) -> dict[str, Any]:
+    if patch.status == "resolved" and SCOPE_RESOLVE not in client.scopes:
+        # Resolving mails every linked customer: ordinary writers may not trigger that.
+        raise Problem(
+            403,
+            "Forbidden",
+            f"client {client.client_id!r} lacks the scope {SCOPE_RESOLVE!r} to resolve",
+            field="status",
+            required_scope=SCOPE_RESOLVE,
+        )
     async with engine.begin() as conn:
         issue = await service.patch_issue(
             conn=conn,
