@@ -49,7 +49,11 @@ def test_service_accounts_carry_no_token(rendered: Any) -> None:
 def test_each_service_listens_on_its_port_and_is_probed(rendered: Any) -> None:
     for name, pod in rendered.pod_specs():
         (main,) = [c for c in pod["containers"] if c["name"] == name]
-        assert main["ports"] == [{"name": "http", "containerPort": PORTS[name], "protocol": "TCP"}]
+        # /metrics listens apart from the API, on the API port + 1000 (the settings' default).
+        assert main["ports"] == [
+            {"name": "http", "containerPort": PORTS[name], "protocol": "TCP"},
+            {"name": "metrics", "containerPort": PORTS[name] + 1000, "protocol": "TCP"},
+        ]
         assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert main["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -63,7 +67,8 @@ def test_each_service_listens_on_its_port_and_is_probed(rendered: Any) -> None:
         service = rendered.get("Service", name)
         assert service["spec"]["selector"].items() <= pod_labels(rendered, name).items()
         assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
-            ("http", PORTS[name], "http")
+            ("http", PORTS[name], "http"),
+            ("metrics", PORTS[name] + 1000, "metrics"),
         ]
 
 
@@ -125,12 +130,18 @@ def test_every_configmap_a_pod_reads_is_rendered(rendered: Any) -> None:
 
 def test_dev_renders_every_secret_it_reads_and_only_obvious_dev_values(rendered_all: Any) -> None:
     dev = rendered_all["dev"]
-    present = {s["metadata"]["name"] for s in dev.of_kind("Secret")}
+    present = {s["metadata"]["name"] for s in dev.of_kind("Secret")} | operator_secrets(dev)
     for name, pod in dev.pod_specs():
         assert referenced(pod, "Secret") <= present, name
     for secret in dev.of_kind("Secret"):
         values = secret_data(secret).values()
         assert any("dev" in value for value in values), secret["metadata"]["name"]
+
+
+def operator_secrets(rendered: Any) -> set[str]:
+    """Secrets Strimzi makes from what the overlay renders: users' passwords, the cluster CA."""
+    users = {u["metadata"]["name"] for u in rendered.of_kind("KafkaUser")}
+    return users | {f"{k['metadata']['name']}-cluster-ca-cert" for k in rendered.of_kind("Kafka")}
 
 
 def secret_data(secret: dict[str, Any]) -> dict[str, str]:

@@ -88,7 +88,7 @@ def dashboard_exprs(board: dict[str, Any]) -> list[str]:
     return exprs
 
 
-def test_the_service_monitor_scrapes_every_service_on_http_metrics(rendered: Any) -> None:
+def test_the_service_monitor_scrapes_every_service_on_its_metrics_port(rendered: Any) -> None:
     (monitor,) = rendered.of_kind("ServiceMonitor")
     selector = monitor["spec"]["selector"]["matchLabels"]
     services = [
@@ -103,7 +103,7 @@ def test_the_service_monitor_scrapes_every_service_on_http_metrics(rendered: Any
         "prioritize",
     ]
     (endpoint,) = monitor["spec"]["endpoints"]
-    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
     # Our series carry a `service` label; the target label of the same name must not rename it.
     assert endpoint["honorLabels"] is True
 
