@@ -22,6 +22,7 @@ class DeadLetterReason(StrEnum):
     INVALID_PAYLOAD = "invalid_payload"
     PROCESSING_ERROR = "processing_error"
     DELIVERY_FAILED = "delivery_failed"
+    TOO_SLOW = "too_slow"
 
 
 class PoisonRecord(Exception):
@@ -94,7 +95,8 @@ def decode(value: bytes | None, *, accept: Sequence[type[Contract]]) -> Envelope
             f"event_type {event_type!r} is not one of {[m.event_type for m in accept]}",  # type: ignore[attr-defined]
         )
     version = raw.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    # Type first: a list or an object is unhashable, and True == 1 in a set lookup.
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
         raise PoisonRecord(
             DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION,
             f"schema_version {version!r} of {event_type} is not one of "
@@ -107,3 +109,6 @@ def decode(value: bytes | None, *, accept: Sequence[type[Contract]]) -> Envelope
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
         raise PoisonRecord(DeadLetterReason.INVALID_PAYLOAD, errors) from exc
+    except (ValueError, TypeError, RecursionError) as exc:
+        # A validator that raised something else than a validation error: still the data's fault.
+        raise PoisonRecord(DeadLetterReason.INVALID_PAYLOAD, repr(exc)[:1000]) from exc

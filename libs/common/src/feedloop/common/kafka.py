@@ -1,4 +1,5 @@
-"""Kafka runtime: idempotent producers, a batch consumer loop with manual commit, dead letters."""
+"""Kafka runtime: idempotent producers, consumers with manual commit, dead letters (the batch
+loop is feedloop.common.consumer)."""
 
 import asyncio
 import contextlib
@@ -8,25 +9,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord
 from feedloop.common import topics
 from feedloop.common.codec import DeadLetterReason, Headers, OutgoingRecord
-from feedloop.common.metrics import (
-    CONSUMER_BATCH_SECONDS,
-    CONSUMER_LAG,
-    CONSUMER_RECORDS,
-    DLQ_RECORDS,
-    PRODUCE_LATENCY,
-)
+from feedloop.common.metrics import CONSUMER_RECORDS, DLQ_RECORDS, PRODUCE_LATENCY
 from feedloop.common.settings import ConsumerSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+MAX_DEAD_LETTER_VALUE = 900_000
+"""Bytes of a poison record's value kept in its dead letter (the broker's limit is 1 MiB)."""
 
 
 def client_options(settings: ServiceSettings) -> dict[str, Any]:
@@ -127,7 +124,7 @@ def dead_letter_record(
     for key, value in record.headers or ():
         if key == topics.HEADER_DLQ_REPLAY_COUNT:
             with contextlib.suppress(ValueError):
-                replays = int(value.decode())
+                replays = int((value or b"").decode())
         if not key.startswith("dlq_"):
             kept.append((key, value))
     extra: Headers = [
@@ -140,10 +137,16 @@ def dead_letter_record(
         (topics.HEADER_DLQ_FAILED_AT, datetime.now(UTC).isoformat().encode()),
         (topics.HEADER_DLQ_REPLAY_COUNT, str(replays).encode()),
     ]
+    value = record.value if record.value is not None else b""
+    if len(value) > MAX_DEAD_LETTER_VALUE:
+        # The copy must fit the broker's record limit with our headers added, or the poison
+        # record could not leave its partition at all; the original stays in the source log.
+        extra.append((topics.HEADER_DLQ_VALUE_TRUNCATED, str(len(value)).encode()))
+        value = value[:MAX_DEAD_LETTER_VALUE]
     return OutgoingRecord(
         topic=dlq or topics.dlq_topic(record.topic),
         key=record.key,
-        value=record.value if record.value is not None else b"",
+        value=value,
         headers=kept + extra,
     )
 
@@ -173,159 +176,6 @@ async def send_dead_letter(
 
 
 BatchHandler = Callable[[Sequence[Record], Emitter], Awaitable[None]]
-
-
-class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: "BatchConsumer") -> None:
-        self.owner = owner
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Wait for the batch in flight, so its offsets are committed before others take over.
-        async with self.owner.batch_lock:
-            for tp in revoked:
-                labels = (self.owner.service, tp.topic, str(tp.partition))
-                if labels in self.owner.lag_labels:
-                    CONSUMER_LAG.remove(*labels)
-                    self.owner.lag_labels.discard(labels)
-        log.info("partitions revoked", extra={"partitions": [str(tp) for tp in revoked]})
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        log.info("partitions assigned", extra={"partitions": [str(tp) for tp in assigned]})
-
-
-class BatchConsumer:
-    """Consumes batches, hands them to a handler, and commits only after the work is durable.
-
-    Two modes: with `transactional_producer`, each batch's output and its input offsets are
-    committed in one Kafka transaction (Kafka in, Kafka out); without it, the handler makes
-    its work durable (a database commit, an acknowledged produce) and the offsets are committed
-    afterwards. Either way a failed batch is re-read from its first offset, so handlers must
-    ignore repeats by event id.
-    """
-
-    def __init__(
-        self,
-        *,
-        consumer: AIOKafkaConsumer,
-        topics_in: Sequence[str],
-        handler: BatchHandler,
-        service: str,
-        group_id: str,
-        producer: AIOKafkaProducer | None = None,
-        transactional: bool = False,
-        max_records: int = 500,
-        timeout_ms: int = 200,
-        max_backoff_s: float = 30.0,
-    ) -> None:
-        self.consumer = consumer
-        self.topics_in = list(topics_in)
-        self.handler = handler
-        self.service = service
-        self.group_id = group_id
-        self.producer = producer
-        self.transactional = transactional
-        self.max_records = max_records
-        self.timeout_ms = timeout_ms
-        self.max_backoff_s = max_backoff_s
-        self.batch_lock = asyncio.Lock()
-        self.lag_labels: set[tuple[str, str, str]] = set()
-        self.healthy = False
-        self.batches = 0
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        if transactional and producer is None:
-            raise ValueError("transactional mode needs a transactional producer")
-
-    async def start(self) -> None:
-        """Starts the consumer and the loop as a background task."""
-        self.consumer.subscribe(self.topics_in, listener=_CommitOnRevoke(self))
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
-
-    async def stop(self, timeout_s: float = 20.0) -> None:
-        """Lets the batch in flight finish and commit, then leaves the group."""
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-            except TimeoutError:
-                log.warning("batch did not finish in %.0fs; abandoning it uncommitted", timeout_s)
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-        with contextlib.suppress(Exception):
-            await self.consumer.stop()
-
-    @property
-    def running(self) -> bool:
-        """True while the loop runs."""
-        return self._task is not None and not self._task.done()
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            batches = await self.consumer.getmany(
-                timeout_ms=self.timeout_ms, max_records=self.max_records
-            )
-            self.healthy = True
-            if not batches:
-                continue
-            records = [r for tp in sorted(batches, key=str) for r in batches[tp]]
-            started = time.perf_counter()
-            try:
-                async with self.batch_lock:
-                    await self._process(batches, records)
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                backoff = min(self.max_backoff_s, 0.2 * 2**failures)
-                log.exception(
-                    "batch failed; re-reading it after %.1fs",
-                    backoff,
-                    extra={"records": len(records)},
-                )
-                self.healthy = failures < 5
-                for tp, items in batches.items():
-                    if tp in self.consumer.assignment():
-                        self.consumer.seek(tp, items[0].offset)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                continue
-            for topic in {r.topic for r in records}:
-                CONSUMER_BATCH_SECONDS.labels(self.service, topic).observe(
-                    time.perf_counter() - started
-                )
-            self.batches += 1
-            self._observe_lag(batches)
-
-    async def _process(
-        self, batches: dict[TopicPartition, list[Record]], records: list[Record]
-    ) -> None:
-        offsets = {tp: items[-1].offset + 1 for tp, items in batches.items()}
-        if self.transactional:
-            assert self.producer is not None
-            emitter = Emitter(self.producer, service=self.service)
-            async with self.producer.transaction():
-                await self.handler(records, emitter)
-                await emitter.flush()
-                await self.producer.send_offsets_to_transaction(offsets, self.group_id)
-        else:
-            plain = Emitter(self.producer, service=self.service) if self.producer else None
-            await self.handler(records, plain)  # type: ignore[arg-type]
-            if plain is not None:
-                await plain.flush()
-            await self.consumer.commit(offsets)
-
-    def _observe_lag(self, batches: dict[TopicPartition, list[Record]]) -> None:
-        for tp, items in batches.items():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
-            labels = (self.service, tp.topic, str(tp.partition))
-            CONSUMER_LAG.labels(*labels).set(max(0, highwater - items[-1].offset - 1))
-            self.lag_labels.add(labels)
 
 
 def count(service: str, topic: str, outcome: str, n: int = 1) -> None:

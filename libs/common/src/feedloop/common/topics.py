@@ -50,3 +50,5 @@ HEADER_DLQ_SOURCE_OFFSET: Final = "dlq_source_offset"
 HEADER_DLQ_CONSUMER_GROUP: Final = "dlq_consumer_group"
 HEADER_DLQ_FAILED_AT: Final = "dlq_failed_at"
 HEADER_DLQ_REPLAY_COUNT: Final = "dlq_replay_count"
+# Set only when the value was cut to fit the broker: its original size in bytes.
+HEADER_DLQ_VALUE_TRUNCATED: Final = "dlq_value_truncated"

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from feedloop.common import topics
 from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
+from feedloop.common.consumer import BatchConsumer
 from feedloop.common.health import ReadinessCheck
-from feedloop.common.kafka import BatchConsumer, create_consumer, kafka_reachable
+from feedloop.common.kafka import create_consumer, kafka_reachable
 from feedloop.common.logs import configure_logging
 from feedloop.common.web import docs_options, install_common
 from feedloop.enrich.api import router

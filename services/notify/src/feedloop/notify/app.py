@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from feedloop.common import topics
 from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
+from feedloop.common.consumer import BatchConsumer
 from feedloop.common.db import create_engine, db_reachable
-from feedloop.common.kafka import BatchConsumer, create_consumer, create_producer, kafka_reachable
+from feedloop.common.dbfaults import db_transient
+from feedloop.common.kafka import create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
 from feedloop.common.web import docs_options, install_common
 from feedloop.notify.api import router
@@ -91,6 +93,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                     service=SERVICE,
                     group_id=settings.consumer_group,
                     producer=producer,
+                    transient=db_transient,
                     max_records=settings.batch_max_records,
                     timeout_ms=settings.batch_timeout_ms,
                 )

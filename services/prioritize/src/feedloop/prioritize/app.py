@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from feedloop.common import topics
 from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
+from feedloop.common.consumer import BatchConsumer
 from feedloop.common.db import create_engine, db_reachable
-from feedloop.common.kafka import BatchConsumer, create_consumer, create_producer, kafka_reachable
+from feedloop.common.dbfaults import db_transient
+from feedloop.common.kafka import create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
 from feedloop.common.web import docs_options, install_common
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
@@ -66,6 +68,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
                         service=SERVICE,
                         group_id=settings.consumer_group,
                         producer=producer,
+                        transient=db_transient,
                         max_records=settings.batch_max_records,
                         timeout_ms=settings.batch_timeout_ms,
                     ),
@@ -75,6 +78,9 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
                         handler=closed_handler(engine=engine, settings=settings),
                         service=SERVICE,
                         group_id=settings.closed_consumer_group,
+                        # `closed` has no dead-letter topic of ours: a bad record costs a KPI.
+                        dead_letters=False,
+                        transient=db_transient,
                         max_records=settings.batch_max_records,
                         timeout_ms=settings.batch_timeout_ms,
                     ),

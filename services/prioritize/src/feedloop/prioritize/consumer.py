@@ -5,8 +5,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from feedloop.common import topics
-from feedloop.common.codec import PoisonRecord, decode
-from feedloop.common.events import FeedbackClosed, FeedbackEnriched, utcnow
+from feedloop.common.codec import DeadLetterReason, PoisonRecord, decode
+from feedloop.common.events import Contract, FeedbackClosed, FeedbackEnriched, utcnow
 from feedloop.common.kafka import (
     BatchHandler,
     Emitter,
@@ -15,6 +15,7 @@ from feedloop.common.kafka import (
     send_dead_letter,
 )
 from feedloop.common.metrics import EVENT_LATENCY
+from feedloop.common.storable import unstorable
 from feedloop.prioritize.issues.assign import Incoming, feedback_t, store_batch
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import update
@@ -22,6 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 SERVICE = "prioritize"
+
+
+def refuse_unstorable(payload: Contract) -> None:
+    """Raises PoisonRecord for a value one of our databases would refuse (NUL, 1e308)."""
+    problem = unstorable(payload)
+    if problem:
+        raise PoisonRecord(DeadLetterReason.INVALID_PAYLOAD, f"not storable: {problem}")
 
 
 def enriched_handler(
@@ -35,6 +43,7 @@ def enriched_handler(
         for record in records:
             try:
                 envelope = decode(record.value, accept=[FeedbackEnriched])
+                refuse_unstorable(envelope.payload)
             except PoisonRecord as exc:
                 await send_dead_letter(
                     emitter,
@@ -80,7 +89,9 @@ def closed_handler(*, engine: AsyncEngine, settings: PrioritizeSettings) -> Batc
         closures: list[FeedbackClosed] = []
         for record in records:
             try:
-                closures.append(decode(record.value, accept=[FeedbackClosed]).payload)
+                closure = decode(record.value, accept=[FeedbackClosed]).payload
+                refuse_unstorable(closure)
+                closures.append(closure)
             except PoisonRecord as exc:
                 # Only a KPI is lost; the closed topic has no DLQ of ours. Logged and counted.
                 log.warning("skipping an unreadable closed record: %s", exc)
