@@ -13,15 +13,16 @@ is derived from the feedback id and the model versions, so prioritize drops the 
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
-from feedloop.common.codec import DeadLetterReason, PoisonRecord, decode, encode
-from feedloop.common.events import Envelope, FeedbackEnriched, FeedbackReceived
+from feedloop.common.codec import DeadLetterReason, OutgoingRecord, PoisonRecord, decode, encode
+from feedloop.common.events import Enrichment, Envelope, FeedbackEnriched, FeedbackReceived
 from feedloop.common.kafka import (
     BatchHandler,
     Emitter,
@@ -31,6 +32,7 @@ from feedloop.common.kafka import (
     send_dead_letter,
 )
 from feedloop.common.metrics import EVENT_LATENCY
+from feedloop.enrich.limits import fit_item
 from feedloop.enrich.service import Document, Enricher
 from feedloop.enrich.settings import EnrichSettings
 
@@ -90,7 +92,7 @@ def create_transactional_producer(settings: EnrichSettings) -> AIOKafkaProducer:
 
 
 def enrich_handler(*, enricher: Enricher, settings: EnrichSettings) -> BatchHandler:
-    """Returns the batch handler: poison and failed items to the DLQ, the rest enriched."""
+    """Returns the batch handler: poison, slow and failed items to the DLQ, the rest enriched."""
     topic = settings.topic(topics.RAW_FEEDBACK)
     dlq = settings.topic(topics.dlq_topic(topics.RAW_FEEDBACK))
     recent = RecentIds(settings.dedup_window)
@@ -109,61 +111,130 @@ def enrich_handler(*, enricher: Enricher, settings: EnrichSettings) -> BatchHand
         )
 
     async def handle(records: Sequence[Record], emitter: Emitter) -> None:
-        pending: list[_Pending] = []
-        in_batch: set[str] = set()
-        duplicates = 0
-        for record in records:
-            try:
-                envelope = decode(record.value, accept=[FeedbackReceived])
-            except PoisonRecord as exc:
-                await dead_letter(emitter, record, exc.reason, exc.detail)
-                continue
-            keys = [envelope.event_id, f"feedback:{envelope.payload.feedback_id}"]
-            position = (record.topic, record.partition, record.offset)
-            if in_batch.intersection(keys) or recent.seen_elsewhere(keys, position):
-                duplicates += 1
-                continue
-            in_batch.update(keys)
-            pending.append(_Pending(record, envelope, keys))
-        count(SERVICE, topic, "duplicate", duplicates)
+        pending = await _decoded(records, recent, topic, dead_letter, emitter)
         ready: list[_Pending] = []
         for p in pending:
             try:
-                p.item, p.document = enricher.prepare(p.envelope.payload)
+                p.item, p.document = await prepare_within(
+                    enricher, p.envelope.payload, settings.item_budget_s
+                )
                 ready.append(p)
+            except PoisonRecord as exc:
+                await dead_letter(emitter, p.record, exc.reason, exc.detail)
             except Exception as exc:
                 await dead_letter(emitter, p.record, DeadLetterReason.PROCESSING_ERROR, repr(exc))
         if not ready:
             return
         results = await analyse_isolating_failures(enricher, ready)
+        produced = 0
         for p, result in zip(ready, results, strict=True):
-            if isinstance(result, BaseException):
-                await dead_letter(
-                    emitter, p.record, DeadLetterReason.PROCESSING_ERROR, repr(result)
-                )
+            try:
+                if isinstance(result, BaseException):
+                    raise PoisonRecord(DeadLetterReason.PROCESSING_ERROR, repr(result))
+                out = enriched_record(enricher, p, result, prefix=settings.kafka_topic_prefix)
+            except PoisonRecord as exc:
+                await dead_letter(emitter, p.record, exc.reason, exc.detail)
                 continue
-            event: FeedbackReceived = p.envelope.payload
-            enriched = FeedbackEnriched(
-                feedback_id=event.feedback_id,
-                received_at=event.received_at,
-                item=p.item,
-                enrichment=result,
-            )
-            out = Envelope.wrap(
-                enriched,
-                event_id=enricher.enriched_event_id(event.feedback_id),
-                producer=SERVICE,
-                correlation_id=p.envelope.correlation_id,
-            )
-            key = result.primary_theme or UNTHEMED_KEY
-            await emitter.send(encode(out, key=key, prefix=settings.kafka_topic_prefix))
+            await emitter.send(out)
+            produced += 1
             recent.remember(p.keys, (p.record.topic, p.record.partition, p.record.offset))
             EVENT_LATENCY.labels(SERVICE, topic).observe(
-                max(0.0, (out.occurred_at - event.received_at).total_seconds())
+                max(0.0, time.time() - p.envelope.payload.received_at.timestamp())
             )
-        count(SERVICE, topic, "processed", sum(not isinstance(r, BaseException) for r in results))
+        count(SERVICE, topic, "processed", produced)
 
     return handle
+
+
+DeadLetter = Callable[[Emitter, Record, DeadLetterReason, str], Awaitable[None]]
+
+
+async def _decoded(
+    records: Sequence[Record],
+    recent: RecentIds,
+    topic: str,
+    dead_letter: DeadLetter,
+    emitter: Emitter,
+) -> list[_Pending]:
+    """Decodes a batch: poison to the DLQ, repeats dropped, the rest pending."""
+    pending: list[_Pending] = []
+    in_batch: set[str] = set()
+    duplicates = 0
+    for record in records:
+        try:
+            envelope = decode(record.value, accept=[FeedbackReceived])
+        except PoisonRecord as exc:
+            await dead_letter(emitter, record, exc.reason, exc.detail)
+            continue
+        keys = [envelope.event_id, f"feedback:{envelope.payload.feedback_id}"]
+        position = (record.topic, record.partition, record.offset)
+        if in_batch.intersection(keys) or recent.seen_elsewhere(keys, position):
+            duplicates += 1
+            continue
+        in_batch.update(keys)
+        pending.append(_Pending(record, envelope, keys))
+    count(SERVICE, topic, "duplicate", duplicates)
+    return pending
+
+
+async def prepare_within(
+    enricher: Enricher, event: FeedbackReceived, budget_s: float
+) -> tuple[Any, Document]:
+    """Redacts and segments one item in a worker thread; PoisonRecord(too_slow) past the budget.
+
+    Off the event loop, so heartbeats, probes and other items go on meanwhile. A thread cannot
+    be killed: one over budget is abandoned (it ends by itself; the regexes are linear), and
+    work that held the GIL past the deadline is caught by its measured time.
+    """
+    started = time.perf_counter()
+    try:
+        item, document = await asyncio.wait_for(
+            asyncio.to_thread(enricher.prepare, event), budget_s
+        )
+    except TimeoutError as exc:
+        raise _too_slow(budget_s, time.perf_counter() - started) from exc
+    elapsed = time.perf_counter() - started
+    if elapsed > budget_s:
+        raise _too_slow(budget_s, elapsed)
+    return fit_item(item), document
+
+
+def _too_slow(budget_s: float, elapsed_s: float) -> PoisonRecord:
+    return PoisonRecord(
+        DeadLetterReason.TOO_SLOW,
+        f"redaction and segmentation took over {elapsed_s:.2f}s, budget {budget_s:g}s",
+    )
+
+
+def enriched_record(
+    enricher: Enricher, p: _Pending, result: Enrichment, *, prefix: str
+) -> OutgoingRecord:
+    """Returns the `enriched` record of an item, validated as prioritize will read it.
+
+    Raises PoisonRecord (invalid_payload) when the outgoing event breaks its contract: better
+    the input on our DLQ with the reason than a record prioritize has to dead-letter.
+    """
+    event: FeedbackReceived = p.envelope.payload
+    enriched = FeedbackEnriched(
+        feedback_id=event.feedback_id,
+        received_at=event.received_at,
+        item=p.item,
+        enrichment=result,
+    )
+    out = Envelope.wrap(
+        enriched,
+        event_id=enricher.enriched_event_id(event.feedback_id),
+        producer=SERVICE,
+        correlation_id=p.envelope.correlation_id,
+    )
+    record = encode(out, key=result.primary_theme or UNTHEMED_KEY, prefix=prefix)
+    try:
+        decode(record.value, accept=[FeedbackEnriched])
+    except PoisonRecord as exc:
+        raise PoisonRecord(
+            exc.reason, f"the enriched event would be invalid: {exc.detail}"
+        ) from exc
+    return record
 
 
 async def analyse_isolating_failures(enricher: Enricher, pending: Sequence[_Pending]) -> list[Any]:

@@ -68,6 +68,13 @@ class EnrichSettings(ConsumerSettings):
     )
 
     # Delivery
+    item_budget_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="Time one item's redaction and segmentation may take; beyond it the item "
+        "is dead-lettered with reason too_slow.",
+    )
     dedup_window: int = Field(
         default=50_000, ge=0, description="Recent event ids remembered to drop repeats."
     )
