@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from feedloop.common import topics
 
-from tests.support.keys import test_api_keys
+from tests.support.keys import api_keys_json
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -114,7 +114,7 @@ class Platform:
         env = {
             p + "ENVIRONMENT": "test",
             p + "PORT": str(port),
-            p + "API_KEYS": test_api_keys(),
+            p + "API_KEYS": api_keys_json(),
             p + "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             p + "KAFKA_TOPIC_PREFIX": self.prefix,
             p + "LOG_LEVEL": "INFO",

@@ -17,7 +17,7 @@ ALL_SCOPES = (
 )
 
 
-def test_api_keys(*scopes: str) -> str:
+def api_keys_json(*scopes: str) -> str:
     """JSON for a service's API_KEYS setting: the test key with the given (or every) scope."""
     client = {
         "client_id": "tests",

@@ -14,7 +14,7 @@ from feedloop.enrich.app import create_app
 from feedloop.enrich.service import Enricher
 from feedloop.enrich.settings import EnrichSettings
 
-from tests.support.keys import TEST_API_KEY, test_api_keys
+from tests.support.keys import TEST_API_KEY, api_keys_json
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -23,7 +23,7 @@ def make_settings(**overrides: Any) -> EnrichSettings:
     """Settings for a test app: small fast batches, one inference thread."""
     defaults: dict[str, Any] = {
         "environment": "test",
-        "api_keys": test_api_keys(),
+        "api_keys": api_keys_json(),
         "metrics_port": 0,
         "log_json": False,
         "batch_timeout_ms": 50,

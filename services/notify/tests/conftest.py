@@ -17,7 +17,7 @@ from feedloop.notify.app import create_app
 from feedloop.notify.settings import NotifySettings
 
 from tests.support.kafka import read_topic
-from tests.support.keys import TEST_API_KEY, test_api_keys
+from tests.support.keys import TEST_API_KEY, api_keys_json
 
 from .receivers import SmtpServer, WebhookReceiver
 
@@ -62,7 +62,7 @@ def make_settings(**overrides: Any) -> NotifySettings:
     """Settings for a test app: fast batches, polling and retries."""
     defaults: dict[str, Any] = {
         "environment": "test",
-        "api_keys": test_api_keys(),
+        "api_keys": api_keys_json(),
         "metrics_port": 0,
         "log_json": False,
         "batch_timeout_ms": 50,

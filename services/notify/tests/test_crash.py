@@ -13,7 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from feedloop.notify.owed import delivery_id
 
-from tests.support.keys import TEST_API_KEY, test_api_keys
+from tests.support.keys import TEST_API_KEY, api_keys_json
 
 from .conftest import SECRET, AppClient, closed_events, eventually, notifications_of, send_all
 from .factory import issue, linked, records
@@ -109,7 +109,7 @@ async def test_killing_the_service_mid_send_skips_no_customer_and_doubles_none_b
     p = "FEEDLOOP_NOTIFY_"
     env = {
         p + "ENVIRONMENT": "test",
-        p + "API_KEYS": test_api_keys(),
+        p + "API_KEYS": api_keys_json(),
         p + "METRICS_PORT": str(free_port()),
         p + "PORT": str(port),
         p + "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,

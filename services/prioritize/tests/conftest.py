@@ -13,7 +13,7 @@ from feedloop.common.codec import OutgoingRecord
 from feedloop.prioritize.app import create_app
 from feedloop.prioritize.settings import PrioritizeSettings
 
-from tests.support.keys import TEST_API_KEY, test_api_keys
+from tests.support.keys import TEST_API_KEY, api_keys_json
 
 AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -37,7 +37,7 @@ def make_settings(**overrides: Any) -> PrioritizeSettings:
     """Settings for a test app (fast batches and outbox polling)."""
     defaults: dict[str, Any] = {
         "environment": "test",
-        "api_keys": test_api_keys(),
+        "api_keys": api_keys_json(),
         "metrics_port": 0,
         "log_json": False,
         "batch_timeout_ms": 50,
