@@ -9,6 +9,7 @@ from feedloop.common.auth import ApiKeyAuth, dev_client, load_clients
 from feedloop.common.consumer import BatchConsumer
 from feedloop.common.db import create_engine, db_reachable
 from feedloop.common.dbfaults import db_transient
+from feedloop.common.health import ReadinessCheck
 from feedloop.common.kafka import create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
 from feedloop.common.web import docs_options, install_common
@@ -136,8 +137,14 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     async def db_ready() -> bool:
         return await db_reachable(engine)
 
-    install_common(
-        app, service=SERVICE, settings=settings, checks={"kafka": kafka_ready, "database": db_ready}
-    )
+    async def consumer_ready() -> bool:
+        # A loop failing batch after batch (a dependency down) stalls its partitions.
+        consumer: BatchConsumer | None = app.state.consumer
+        return consumer is not None and consumer.running and consumer.healthy
+
+    checks: dict[str, ReadinessCheck] = {"kafka": kafka_ready, "database": db_ready}
+    if settings.consume:
+        checks["consumer"] = consumer_ready
+    install_common(app, service=SERVICE, settings=settings, checks=checks)
     app.include_router(router)
     return app
