@@ -159,8 +159,9 @@ async def test_a_consumer_loop_that_died_fails_liveness(
         assert (await client.get("/healthz")).status_code == 200  # stopped on purpose
 
 
+@pytest.mark.parametrize("transactional", [False, True], ids=["db-commit", "kafka-transaction"])
 async def test_committed_offsets_reach_the_end_of_a_transactional_topic(
-    kafka_bootstrap: str, topic_prefix: str, producer: AIOKafkaProducer
+    kafka_bootstrap: str, topic_prefix: str, producer: AIOKafkaProducer, transactional: bool
 ) -> None:
     settings = settings_for(kafka_bootstrap, topic_prefix)
     topic = settings.topic(topics.ENRICHED)
@@ -174,13 +175,17 @@ async def test_committed_offsets_reach_the_end_of_a_transactional_topic(
     finally:
         await writer.stop()
     store = Store()
+    # Kafka in, Kafka out (enrich's way): offsets travel in the consumer's own transactions.
+    own = create_producer(settings, transactional_id=f"test-{uuid.uuid4().hex[:8]}")
+    await own.start()
     consumer = BatchConsumer(
         consumer=create_consumer(settings),
         topics_in=[topic],
         handler=store,
         service="test",
         group_id=settings.consumer_group,
-        producer=producer,
+        producer=own if transactional else producer,
+        transactional=transactional,
     )
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(3)]
@@ -198,3 +203,4 @@ async def test_committed_offsets_reach_the_end_of_a_transactional_topic(
         assert await committed() == ends  # past each commit marker: lag 0
     finally:
         await consumer.stop()
+        await own.stop()
