@@ -60,6 +60,7 @@ def enriched_handler(
                     event=envelope.payload,
                     correlation_id=envelope.correlation_id,
                     event_id=envelope.event_id,
+                    enriched_at=envelope.occurred_at,
                 )
             )
         if not batch:

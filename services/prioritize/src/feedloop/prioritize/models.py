@@ -49,6 +49,9 @@ class Feedback(Base):
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
     stored_at: Mapped[datetime]
+    enriched_at: Mapped[datetime | None] = mapped_column(
+        doc="When enrich made the stored enrichment (its event's occurred_at): newer replaces."
+    )
     closed_at: Mapped[datetime | None]
     time_to_close_s: Mapped[float | None] = mapped_column(Float)
     close_outcome: Mapped[str | None] = mapped_column(String(20))

@@ -1,17 +1,18 @@
 """Storing a batch of enriched feedback and assigning complaints to issues, in one transaction."""
 
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from feedloop.common.db import is_postgres, lock_keys
+from feedloop.common.db import is_postgres
 from feedloop.common.events import FeedbackEnriched, FeedbackRef, Priority, deterministic_id
 from feedloop.common.feedback import survey_scores
 from feedloop.prioritize import outbox
 from feedloop.prioritize.grouping import Candidate, best_match, similarity, to_vector
-from feedloop.prioritize.issues import evidence
+from feedloop.prioritize.issues import evidence, reenrich
 from feedloop.prioritize.issues.consolidate import consolidate
 from feedloop.prioritize.issues.payloads import feedback_prioritized_row, issue_updated_row
 from feedloop.prioritize.issues.refresh import refresh_open
@@ -23,6 +24,7 @@ from feedloop.prioritize.signals import is_complaint, signals_of, theme_of
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+log = logging.getLogger(__name__)
 feedback_t = table_of(Feedback)
 customer_t = table_of(IssueCustomer)
 history_t = table_of(IssueStatusChange)
@@ -35,6 +37,8 @@ class Incoming:
     event: FeedbackEnriched
     correlation_id: str
     event_id: str
+    enriched_at: datetime | None = None
+    """The envelope's occurred_at: when enrich made this analysis (a newer one replaces it)."""
 
 
 @dataclass
@@ -43,6 +47,7 @@ class BatchResult:
 
     stored: int = 0
     duplicates: int = 0
+    reenriched: int = 0
     linked: int = 0
     issues_opened: int = 0
     merged: list[tuple[str, str]] = field(default_factory=list)
@@ -92,6 +97,7 @@ def feedback_row(inc: Incoming, *, now: datetime) -> dict[str, Any]:
         "occurred_at": item.occurred_at,
         "received_at": ev.received_at,
         "stored_at": now,
+        "enriched_at": inc.enriched_at,
         "closed_at": None,
         "time_to_close_s": None,
         "close_outcome": None,
@@ -104,6 +110,8 @@ async def _load_candidates(
     query = select(issue_t).where(
         issue_t.c.theme.in_(themes),
         issue_t.c.merged_into.is_(None),
+        # An issue that re-analysis emptied has no centroid: it would take every complaint.
+        issue_t.c.feedback_count > 0,
         or_(issue_t.c.last_seen >= since, issue_t.c.resolved_at >= closed_since),
     )
     if is_postgres(conn):
@@ -144,25 +152,60 @@ async def _load_customers(
 async def store_batch(
     conn: AsyncConnection, batch: list[Incoming], settings: PrioritizeSettings, *, now: datetime
 ) -> BatchResult:
-    """Stores new feedback, assigns complaints to issues and writes the events to the outbox."""
+    """Stores new feedback and newer analyses, assigns complaints to issues, writes events."""
     result = BatchResult()
-    unique = {inc.event.feedback_id: inc for inc in batch}
+    unique = reenrich.newest(batch)
     result.duplicates = len(batch) - len(unique)
-    await lock_keys(conn, [f"theme:{theme_of(inc.event)}" for inc in unique.values()])
-    known = set(
-        (await conn.scalars(select(feedback_t.c.id).where(feedback_t.c.id.in_(unique)))).all()
-    )
-    fresh = sorted(
-        (inc for fid, inc in unique.items() if fid not in known),
-        key=lambda inc: inc.event.item.occurred_at,
-    )
-    result.duplicates += len(known)
-    if not fresh:
+    stored = await reenrich.lock_and_load(conn, unique)
+    triage = reenrich.triage(unique, stored)
+    result.duplicates += triage.repeats
+    replacing = [(inc, feedback_row(inc, now=now)) for inc in triage.replacing]
+    replaced = await reenrich.replace(conn, replacing, stored, settings, now=now)
+    fresh = sorted(triage.fresh + replaced.moving, key=lambda inc: inc.event.item.occurred_at)
+    if not fresh and not triage.replacing:
         return result
+    touched, placed = await _assign(conn, fresh, settings, result, replaced, now=now)
+    touched |= {i: issue["theme"] for i, issue in replaced.issues.items()}
+    result.merged = await reenrich.merge_emptied(conn, replaced, placed, settings, now=now)
+    result.merged += await consolidate(
+        conn,
+        themes=set(touched.values()),
+        touched=set(touched),
+        since=min(inc.event.item.occurred_at for inc in fresh + triage.replacing),
+        settings=settings,
+        now=now,
+    )
+    await refresh_open(conn, settings, now=now)
+    result.stored = len(fresh) + replaced.in_place
+    result.reenriched = len(triage.replacing)
+    if result.reenriched:
+        log.info(
+            "re-analysed feedback replaced",
+            extra={"reenriched": result.reenriched, "moved": len(replaced.moving)},
+        )
+    return result
+
+
+async def _assign(
+    conn: AsyncConnection,
+    fresh: list[Incoming],
+    settings: PrioritizeSettings,
+    result: BatchResult,
+    replaced: reenrich.Replaced,
+    *,
+    now: datetime,
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """Stores items as new, assigns complaints to issues and writes the events to the outbox.
+
+    Returns the touched issues (id: theme) and where each item went (feedback id: issue id).
+    """
+    if not fresh:
+        return {}, {}
     window = timedelta(days=settings.window_days)
     regression_window = timedelta(days=settings.regression_window_days)
     earliest = fresh[0].event.item.occurred_at
     rows = [feedback_row(inc, now=now) for inc in fresh]
+    replaced.restore(rows)
     themes = {row["theme"] for row in rows if row["is_complaint"]}
     candidates = await _load_candidates(
         conn, themes, earliest - window, earliest - regression_window
@@ -193,8 +236,10 @@ async def store_batch(
             regression_window=regression_window,
         )
         if match is None:
+            # A re-analysed item may open an issue again: its id must differ from the first.
+            revision = replaced.revision(row["id"])
             issue = new_issue(
-                issue_id=deterministic_id("issue", row["id"]),
+                issue_id=deterministic_id("issue", row["id"], *([revision] if revision else [])),
                 theme=row["theme"],
                 title=_title(row),
                 at=at,
@@ -277,6 +322,7 @@ async def store_batch(
                 prefix=settings.kafka_topic_prefix,
                 now=now,
                 priority=priorities[c.id],
+                revision=replaced.revision(row["id"]),
             )
         )
         result.linked += 1
@@ -292,17 +338,7 @@ async def store_batch(
     if history:
         await conn.execute(insert(history_t), history)
     await outbox.write(conn, events)
-    result.merged = await consolidate(
-        conn,
-        themes={by_id[i].theme for i in touched},
-        touched=set(touched),
-        since=earliest,
-        settings=settings,
-        now=now,
-    )
-    await refresh_open(conn, settings, now=now)
-    result.stored = len(rows)
-    return result
+    return {i: by_id[i].theme for i in touched}, {row["id"]: row["issue_id"] for row in rows}
 
 
 def _title(row: dict[str, Any]) -> str:

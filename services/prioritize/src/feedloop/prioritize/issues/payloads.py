@@ -57,8 +57,13 @@ def feedback_prioritized_row(
     prefix: str,
     now: datetime,
     priority: Priority | None = None,
+    revision: str | None = None,
 ) -> dict[str, Any]:
-    """Returns the outbox row of a feedback.prioritized event; its id is feedback id + issue."""
+    """Returns the outbox row of a feedback.prioritized event; its id is feedback id + issue.
+
+    A re-analysed item names its new enrichment as `revision`: moved back to an issue it left
+    before, it must not repeat that link's id, which notify already dropped as seen.
+    """
     payload = FeedbackPrioritized(
         feedback=FeedbackRef.model_validate(feedback["ref"]),
         issue_id=issue["id"],
@@ -69,7 +74,9 @@ def feedback_prioritized_row(
     )
     return outbox_row(
         payload,
-        event_id=deterministic_id("feedback.prioritized", feedback["id"], issue["id"]),
+        event_id=deterministic_id(
+            "feedback.prioritized", feedback["id"], issue["id"], *([revision] if revision else [])
+        ),
         key=issue["id"],
         correlation_id=correlation_id,
         prefix=prefix,

@@ -1,5 +1,6 @@
 """Merging and splitting issues: members move, sums are rebuilt, events say so."""
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +59,11 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
             }
         seen = customers[m.customer_id]
         seen.update(reports=seen["reports"] + 1, last_feedback_id=m.id, last_embedding=m.embedding)
+    # Halfway through a re-analysis with a new embedding model, members hold vectors of two
+    # sizes; only those of the most common size can be summed (the rest join as re-analysed).
+    sizes = Counter(v.size for v in vectors)
+    size = max(sizes, key=lambda n: (sizes[n], n)) if sizes else 0
+    vectors = [v for v in vectors if v.size == size]
     total = np.sum(vectors, axis=0) if vectors else np.zeros(0, np.float32)
     centroid = normalised(total)
     stats.update(vectors=len(vectors), vector_norm=float(np.linalg.norm(total)))
