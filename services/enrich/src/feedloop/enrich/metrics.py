@@ -28,3 +28,9 @@ THEMES = Counter(
     "Theme matches attached to items, by theme.",
     ["theme"],
 )
+REPROCESSED = Counter(
+    "feedloop_enrich_reprocessed_total",
+    "Records of enriched the reprocess command read, by outcome (reprocessed, current, "
+    "already, unreadable, failed, would_reprocess).",
+    ["outcome"],
+)
