@@ -90,9 +90,13 @@ class Enrichment(Contract):
     embedding: list[float] = Field(
         default_factory=list, description="L2-normalised sentence vector."
     )
-    embedding_model: str = ""
-    sentiment_model: str = ""
-    taxonomy_version: str = ""
+    embedding_model: str = Field(default="", description="Model (and version) of `embedding`.")
+    sentiment_model: str = Field(default="", description="Model (and version) of the sentiment.")
+    taxonomy_version: str = Field(
+        default="",
+        description="Version and digest of the theme taxonomy. A re-analysis with other "
+        "versions is a new event (new event id) that replaces this one downstream.",
+    )
 
 
 class FeedbackEnriched(Contract):
