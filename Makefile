@@ -64,7 +64,7 @@ test: lint typecheck pytest ## Install everything, then ruff, mypy and pytest
 bench-ingest: install kafka-up ## Ingest items/s and latency beside Kafka's ProducerPerformance
 	$(PY) -m benchmarks.bench_ingest
 
-bench-enrich: install kafka-up ## Enrich items/s beside the bare model (ceiling) and a naive loop; peak RSS
+bench-enrich: install kafka-up ## Enrich CPU s/1k items: stage, batched ceiling, naive loop, v1 models; RSS, p99, invariance
 	$(PY) -m benchmarks.bench_enrich
 
 bench-notify: install kafka-up ## Notify notifications/s to a local webhook receiver and SMTP server
