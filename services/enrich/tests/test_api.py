@@ -38,7 +38,7 @@ async def test_analyse_returns_unit_vectors_when_asked(app_client: AppClient) ->
         )
     (result,) = response.json()["results"]
     vector = result["enrichment"]["embedding"]
-    assert len(vector) == 384
+    assert len(vector) == 512  # USE-m3
     assert sum(v * v for v in vector) == pytest.approx(1.0, abs=1e-3)
 
 

@@ -53,7 +53,7 @@ async def test_each_feedback_yields_exactly_one_enriched_event_keyed_by_its_them
         assert event["correlation_id"] == envelope.correlation_id
         assert rec.key == (enrichment["primary_theme"] or UNTHEMED_KEY).encode()
         assert header(rec.headers, topics.HEADER_TYPE) == "feedback.enriched"
-        assert len(enrichment["embedding"]) == 384
+        assert len(enrichment["embedding"]) == 512
         # Structured contact data stays for notify; free text loses what identifies people.
         assert event["payload"]["item"]["customer"]["email"].endswith("@example.com")
     sizing = by_feedback[envelopes[0].payload.feedback_id][0]["payload"]

@@ -1,11 +1,9 @@
-"""ONNX Runtime inference: a generic sequence classifier and a sentence encoder sharing one
-tokenisation, run on length-sorted sub-batches."""
+"""Sentiment models: our head on the multilingual encoder, or any Hugging Face ONNX classifier."""
 
 import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,118 +107,66 @@ class SequenceClassifier:
         return softmax(np.asarray(logits, dtype=np.float32))
 
 
-class SentenceEncoder:
-    """A transformer encoder whose token states are mean-pooled into sentence vectors."""
+class OnnxSentiment:
+    """A Hugging Face ONNX classifier as enrich's sentiment model (replaces the default head).
 
-    def __init__(self, path: Path, *, threads: int, name: str) -> None:
-        self.session = create_session(path, threads=threads)
-        self.inputs = {i.name for i in self.session.get_inputs()}
-        outputs = [o.name for o in self.session.get_outputs()]
-        self.output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
-        self.name = f"{name}@{file_digest(path)}"
-
-    def mean_pooled(self, feeds: dict[str, IntArray], mask: IntArray) -> FloatArray:
-        """Returns the mean of the token states over the mask [batch, dim] (not normalised)."""
-        started = time.perf_counter()
-        (states,) = self.session.run([self.output], feeds)
-        INFERENCE_SECONDS.labels("embedding").observe(time.perf_counter() - started)
-        weights = mask[:, :, None].astype(np.float32)
-        sums = (np.asarray(states, dtype=np.float32) * weights).sum(axis=1)
-        return np.asarray(sums / np.maximum(weights.sum(axis=1), 1.0), dtype=np.float32)
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentOutputs:
-    """Model outputs for a list of text segments, in the order given."""
-
-    probabilities: FloatArray
-    vectors: FloatArray
-    tokens: IntArray
-
-
-class TextModels:
-    """Runs the sentiment classifier and the sentence encoder on one shared tokenisation.
-
-    The classifier runs one item's segments per pass by default: dynamically quantised int8
-    graphs scale activations over the whole input tensor, so in a batch of other items' text a
-    segment's label would depend on its batch-mates (5 % of labels flipped on our labelled set).
-    The fp32-compute encoder is batch-invariant (cosine 1.000000 to single runs) and runs in
-    length-sorted sub-batches across items.
+    Dynamically quantised int8 graphs scale activations over the whole input tensor, so each
+    item's segments run as one pass of their own: a label never depends on other items.
     """
 
-    def __init__(
-        self,
-        classifier: SequenceClassifier,
-        encoder: SentenceEncoder,
-        *,
-        tokenizer_path: Path,
-        embedding_tokenizer_path: Path,
-        max_tokens: int,
-        batch_size: int,
-        classifier_per_group: bool = True,
-    ) -> None:
-        self.classifier = classifier
-        self.encoder = encoder
-        self.batch_size = batch_size
-        self.classifier_per_group = classifier_per_group
-        self.tokenizer = load_tokenizer(tokenizer_path, max_tokens=max_tokens)
-        # Encode each text once when both models read the same vocabulary (our default).
-        self.shared = tokenizer_path.read_bytes() == embedding_tokenizer_path.read_bytes()
-        self.embedding_tokenizer = (
-            self.tokenizer
-            if self.shared
-            else load_tokenizer(embedding_tokenizer_path, max_tokens=max_tokens)
-        )
-        self.dim = int(self.encoder.session.get_outputs()[0].shape[-1] or 0)
+    def __init__(self, folder: Path, *, threads: int, max_tokens: int) -> None:
+        self.classifier = SequenceClassifier(folder, threads=threads)
+        self.tokenizer = load_tokenizer(self.classifier.tokenizer_path, max_tokens=max_tokens)
+        self.labels = self.classifier.labels
+        self.polarity = self.classifier.polarity
+        self.name = self.classifier.name
 
-    def run(self, texts: Sequence[str], groups: Sequence[int] | None = None) -> SegmentOutputs:
-        """Sentiment probabilities and pooled vectors of each text.
-
-        `groups` gives the sizes of consecutive runs of texts that belong together (the
-        segments of one item); by default every text stands alone.
-        """
-        n = len(texts)
-        labels = len(self.classifier.labels)
-        if n == 0:
-            return SegmentOutputs(
-                np.zeros((0, labels), np.float32),
-                np.zeros((0, self.dim), np.float32),
-                np.zeros(0, np.int64),
-            )
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        embedding_encodings = (
-            encodings
-            if self.shared
-            else self.embedding_tokenizer.encode_batch(list(texts), add_special_tokens=True)
-        )
-        # Sorting by length keeps padding (wasted compute) small inside each sub-batch.
-        order = sorted(range(n), key=lambda i: len(encodings[i].ids))
-        probabilities = np.empty((n, labels), dtype=np.float32)
-        for rows in self._classifier_batches(order, groups or [1] * n):
-            feeds = pad([encodings[i] for i in rows], self.classifier.inputs)
-            probabilities[rows] = self.classifier.probabilities(feeds)
-        vectors = np.empty((n, self.dim), dtype=np.float32)
-        for start in range(0, n, self.batch_size):
-            rows = order[start : start + self.batch_size]
-            feeds = pad(
-                [embedding_encodings[i] for i in rows], self.encoder.inputs | {"attention_mask"}
-            )
-            mask = feeds["attention_mask"]
-            if "attention_mask" not in self.encoder.inputs:
-                feeds.pop("attention_mask")
-            vectors[rows] = self.encoder.mean_pooled(feeds, mask)
-        tokens = np.array([len(e.ids) for e in embedding_encodings], dtype=np.int64)
-        return SegmentOutputs(probabilities, vectors, tokens)
-
-    def _classifier_batches(self, order: list[int], groups: Sequence[int]) -> list[list[int]]:
-        if not self.classifier_per_group:
-            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        batches, start = [], 0
+    def probabilities(
+        self, texts: Sequence[str], vectors: FloatArray, groups: Sequence[int]
+    ) -> FloatArray:
+        """Class probabilities [len(texts), labels], one forward pass per group of texts."""
+        out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        start = 0
         for size in groups:
             if size:
-                batches.append(list(range(start, start + size)))
+                encodings = self.tokenizer.encode_batch(list(texts[start : start + size]))
+                feeds = pad(encodings, self.classifier.inputs)
+                out[start : start + size] = self.classifier.probabilities(feeds)
             start += size
-        return batches
+        return out
+
+
+class SentimentHead:
+    """Our sentiment head on the multilingual encoder's vectors (training/train_heads.py)."""
+
+    def __init__(self, folder: Path) -> None:
+        path = folder / "head.npz"
+        with np.load(path) as weights:
+            self.w1, self.b1 = weights["w1"], weights["b1"]
+            self.w2, self.b2 = weights["w2"], weights["b2"]
+            self.labels = [str(label) for label in weights["labels"]]
+        self.polarity = label_polarity(self.labels)
+        self.name = f"{folder.name}@{file_digest(path)}"
+
+    def probabilities(
+        self, texts: Sequence[str], vectors: FloatArray, groups: Sequence[int]
+    ) -> FloatArray:
+        """Class probabilities [len(vectors), labels]; each row depends on its own vector only."""
+        started = time.perf_counter()
+        hidden = np.maximum(vectors @ self.w1 + self.b1, 0)
+        out = softmax(np.asarray(hidden @ self.w2 + self.b2, dtype=np.float32))
+        INFERENCE_SECONDS.labels("sentiment").observe(time.perf_counter() - started)
+        return out
+
+
+SentimentModel = SentimentHead | OnnxSentiment
+
+
+def load_sentiment(folder: Path, *, threads: int, max_tokens: int) -> SentimentModel:
+    """Our head when the folder holds head.npz, else a Hugging Face ONNX classifier folder."""
+    if (folder / "head.npz").is_file():
+        return SentimentHead(folder)
+    return OnnxSentiment(folder, threads=threads, max_tokens=max_tokens)
 
 
 def normalise_rows(vectors: FloatArray) -> FloatArray:

