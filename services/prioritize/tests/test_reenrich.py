@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from feedloop.common.db import create_engine
 from feedloop.common.events import FeedbackEnriched, deterministic_id
 from feedloop.prioritize.issues.assign import BatchResult, Incoming, store_batch
 from feedloop.prioritize.issues.evidence import day_of
-from feedloop.prioritize.issues.reenrich import Stored, newest, triage, versions_of
+from feedloop.prioritize.issues.reenrich import Stored, newest, stays, triage, versions_of
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.models import (
     Base,
@@ -260,3 +261,17 @@ def test_only_a_newer_analysis_with_other_versions_replaces_the_stored_one() -> 
         assert triage(newest([stale]), stored).repeats == 1
     assert newest([newer, older])[event.feedback_id] is newer
     assert triage(newest([newer]), {}).fresh == [newer]
+
+
+def test_a_new_embedding_model_alone_does_not_move_an_item_out_of_its_issue() -> None:
+    settings = make_settings()
+    old = np.asarray(theme_vector("fit"), np.float32)
+    issue = {"theme": "sizing", "merged_into": None, "centroid": old.tobytes()}
+    row = {"theme": "sizing", "is_complaint": True}
+    wider = np.ones(512, np.float32).tobytes()
+    assert stays(row | {"embedding": wider}, issue, settings)
+    assert stays(row | {"embedding": old.tobytes()}, issue, settings)
+    unlike = np.asarray(theme_vector("zip"), np.float32).tobytes()
+    assert not stays(row | {"embedding": unlike}, issue, settings)
+    assert not stays(row | {"embedding": old.tobytes(), "theme": "fit_length"}, issue, settings)
+    assert not stays(row | {"embedding": old.tobytes(), "is_complaint": False}, issue, settings)

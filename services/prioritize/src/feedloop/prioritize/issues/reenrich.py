@@ -156,12 +156,16 @@ def triage(unique: Mapping[str, "Incoming"], stored: Mapping[str, Stored]) -> Tr
 def stays(row: dict[str, Any], issue: dict[str, Any], settings: PrioritizeSettings) -> bool:
     """True when a re-analysed item still belongs to its open issue: same theme, near it.
 
-    Vectors of another size (a new embedding model) cannot be compared with the centroid
-    (similarity 1.0): the theme decides, and the rebuilt issue is regrouped by consolidation.
+    A vector of another size (a new embedding model) cannot be compared with the centroid: the
+    theme decides, so a model change does not scatter every issue people already work on. The
+    rebuild moves the centroid to the new model once most members are re-analysed, and
+    consolidation then merges young issues the new model finds alike.
     """
     if issue["merged_into"] or not row["is_complaint"] or row["theme"] != issue["theme"]:
         return False
     vector, centroid = to_vector(row["embedding"]), to_vector(issue["centroid"])
+    if vector.size and centroid.size and vector.shape != centroid.shape:
+        return True
     return similarity(vector, centroid) >= settings.similarity_threshold
 
 
