@@ -17,6 +17,16 @@ SIZING = [
     "Beautiful {p} but it is cut far too small, the fit is terrible.",
     "Please fix your size guide, the {p} was much too tight around the waist.",
 ]
+# Customers in France, Germany and Spain report the same problem in their own words: one issue.
+SIZING_ELSEWHERE = {
+    "Le {p} taille vraiment petit, j'ai dû le renvoyer pour une taille au-dessus.": "fr-FR",
+    "J'ai pris ma taille habituelle mais le {p} est beaucoup trop serré.": "fr-FR",
+    "Der {p} fällt viel zu klein aus, ich musste ihn zurückschicken.": "de-DE",
+    "Die Größentabelle stimmt nicht, der {p} in M passt wie ein S.": "de-DE",
+    "El {p} talla muy pequeño, tuve que devolverlo y pedir una talla más.": "es-ES",
+    "Pedí mi talla de siempre pero el {p} me queda demasiado ajustado.": "es-ES",
+}
+SIZING += list(SIZING_ELSEWHERE)
 DELIVERY = [
     "My {p} arrived nine days late and the parcel was damaged.",
     "Delivery took forever, still waiting for the {p} after two weeks.",
@@ -81,6 +91,7 @@ def voice(
     when: datetime,
     rng: random.Random,
     negative: bool = True,
+    locale: str = "en-GB",
 ) -> Voice:
     """Builds one feedback item of the story."""
     channel = rng.choice(["survey", "survey", "review", "support_ticket", "chat", "email"])
@@ -98,7 +109,7 @@ def voice(
             "value": {"arr": rng.choice([120, 480, 2400]), "currency": "EUR"},
         },
         "text": text,
-        "locale": "en-GB",
+        "locale": locale,
         "occurred_at": when.isoformat(),
         "order_refs": [f"O-{run}-{n}"],
         **_channel_fields(channel, rng, n, negative),
@@ -121,9 +132,20 @@ def before(run: str, customers: int, seed: int = 7) -> list[Voice]:
     for n in range(customers):
         topic, texts, negative = rng.choice(mix)
         when = now - timedelta(days=rng.uniform(0.5, 10), minutes=rng.randint(0, 600))
-        text = rng.choice(texts).format(p=rng.choice(PRODUCTS))
+        template = rng.choice(texts)
+        text = template.format(p=rng.choice(PRODUCTS))
+        locale = SIZING_ELSEWHERE.get(template, "en-GB")
         voices.append(
-            voice(run=run, n=n, topic=topic, text=text, when=when, rng=rng, negative=negative)
+            voice(
+                run=run,
+                n=n,
+                topic=topic,
+                text=text,
+                when=when,
+                rng=rng,
+                negative=negative,
+                locale=locale,
+            )
         )
     return voices
 

@@ -65,6 +65,11 @@ async def test_sizing_complaints_become_a_top_pattern_whose_resolution_reaches_e
             if e["payload"]["issue_id"] == top["id"]
         }
         assert len(linked) == top["distinct_customers"]
+        # French, German and Spanish sizing complaints join the English ones' issue.
+        languages = {v.item["locale"][:2] for v in voices if v.item["customer"]["id"] in linked}
+        assert languages >= {"en", "fr", "de", "es"} & {
+            v.item["locale"][:2] for v in voices if v.topic == "sizing"
+        }, languages
         assert linked <= sizing | {v.item["customer"]["id"] for v in voices}
 
         async with httpx.AsyncClient(headers={"X-API-Key": API_KEY}) as client:

@@ -80,18 +80,29 @@ def signals_of(event: FeedbackEnriched) -> Signals:
 
 
 def is_complaint(event: FeedbackEnriched, signals: Signals) -> bool:
-    """True when the item reports a problem: negative sentiment or a poor score.
+    """True when the item reports a problem: negative sentiment, a negative theme, a poor score.
 
-    Praise never opens a complaint issue; a neutral text with a poor score still does.
+    Praise never opens a complaint issue; a neutral text with a poor score still does, and so
+    does a mixed one whose tone on some theme is negative ("lovely dress, but it runs small").
     """
-    if event.enrichment.sentiment.label == "negative":
+    enrichment = event.enrichment
+    if enrichment.sentiment.label == "negative":
+        return True
+    if any(t.sentiment and t.sentiment.label == "negative" for t in enrichment.themes):
         return True
     return signals.detractor or signals.low_csat or signals.high_effort or signals.low_rating
 
 
 def theme_of(event: FeedbackEnriched) -> str:
-    """The grouping theme: the primary theme, else the first theme found, else 'unthemed'."""
+    """The grouping theme: the primary theme, else the first theme found, else 'unthemed'.
+
+    An item whose overall tone is not negative is a complaint through its negative theme (see
+    is_complaint), so that theme groups it.
+    """
     enrichment = event.enrichment
+    negative = [t for t in enrichment.themes if t.sentiment and t.sentiment.label == "negative"]
+    if enrichment.sentiment.label != "negative" and negative:
+        return max(negative, key=lambda t: t.confidence).theme
     if enrichment.primary_theme:
         return enrichment.primary_theme
     if enrichment.themes:
