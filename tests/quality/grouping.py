@@ -61,14 +61,16 @@ def load(path: Path = DATA) -> list[Labelled]:
     return [Labelled(r["id"], r["lang"], r["problem"], r["text"]) for r in raw]
 
 
-def analyse(items: list[Labelled], *, v1: bool = False) -> list[Enrichment]:
+def analyse(
+    items: list[Labelled], *, v1: bool = False, grouping_map: bool = False
+) -> list[Enrichment]:
     """Enrich's analysis of each item's redacted text, as the consumer runs it (or v1's)."""
     if v1:
         from benchmarks.enrich_v1 import V1Enricher
 
         enricher: Enricher = V1Enricher(EnrichSettings())
     else:
-        enricher = Enricher(EnrichSettings())
+        enricher = Enricher(EnrichSettings(grouping_map=grouping_map))
     documents = [enricher.document(redact(i.text).text) for i in items]
     return enricher.analyse(documents, source="quality")
 
@@ -166,9 +168,10 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="try several similarity thresholds")
     parser.add_argument("--v1", action="store_true", help="enrich v1's models (MiniLM, English)")
     parser.add_argument("--threshold", type=float, help="prioritize's similarity_threshold")
+    parser.add_argument("--map", action="store_true", help="enrich's learned grouping map on")
     args = parser.parse_args()
     items = load()
-    enrichments = analyse(items, v1=args.v1)
+    enrichments = analyse(items, v1=args.v1, grouping_map=args.map)
     negative = sum(e.sentiment.label == "negative" for e in enrichments)
     print(f"{len(items)} complaints, {negative} read as negative by enrich")
     thresholds = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55] if args.sweep else [args.threshold]

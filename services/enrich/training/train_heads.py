@@ -7,6 +7,8 @@ Data, all offline:
 - ICWSM 2014 (Hutto & Gilbert; English, 4 domains, from the vaderSentiment sdist on PyPI),
   minus the seeded held-out ids of every domain, which are reported as outside data;
 - the team-written corpus in training/corpus/*.yaml (7 languages, in-domain);
+- the team-written grouping corpus in training/grouping/*.yaml (complaints labelled with the
+  problem they report, 53 problems, 7 languages) for the grouping projection;
 - the dev half (even ids) of the team-labelled quality set (services/enrich/quality/); its
   test half (odd ids) is never read here.
 Without ICWSM the head scores the same on our feedback (quality test half 0.736 vs 0.733) but
@@ -45,6 +47,12 @@ L2 = 1e-3
 # In-domain items are few beside 19k ICWSM sentences; this weight gives each source about
 # equal say in the loss.
 IN_DOMAIN_WEIGHT = 12.0
+# Grouping projection (tests/quality/grouping.py --sweep measured 128 dims, 300 full-batch steps).
+GROUPING_DIM = 128
+GROUPING_EPOCHS = 300
+GROUPING_LEARNING_RATE = 1e-2
+GROUPING_SCALE = 16.0
+GROUPING_L2 = 1e-3
 THEME_EPOCHS = 60
 THEME_LEARNING_RATE = 1e-2
 THEME_L2 = 1e-4
@@ -82,6 +90,11 @@ def training_samples() -> tuple[list[Sample], dict[str, list[Sample]]]:
     for path in sorted((HERE / "corpus").glob("*.yaml")):
         for item in yaml.safe_load(path.read_text())["items"]:
             train.append(Sample(item["text"], LABELS.index(item["sentiment"]), "corpus", path.stem))
+    # Every text of the grouping corpus is a complaint: negatives in 7 languages about the
+    # topics (sizing, returns) whose complaints the head read as praise without them.
+    for path in sorted((HERE / "grouping").glob("*.yaml")):
+        for item in yaml.safe_load(path.read_text())["items"]:
+            train.append(Sample(item["text"], 0, "grouping", item["lang"]))
     for item in quality_items():
         if _number(str(item["id"])) % 2 == 0:
             label = LABELS.index(str(item["sentiment"]))
@@ -243,6 +256,58 @@ def theme_thresholds(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return best
 
 
+def grouping_samples() -> tuple[list[str], np.ndarray]:
+    """Complaints of the grouping training corpus and their problem ids (as class indices)."""
+    items = [
+        i
+        for f in sorted((HERE / "grouping").glob("*.yaml"))
+        for i in yaml.safe_load(f.read_text())["items"]
+    ]
+    problems = sorted({i["problem"] for i in items})
+    return [i["text"] for i in items], np.array([problems.index(i["problem"]) for i in items])
+
+
+def train_projection(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A linear map whose cosine puts complaints of one problem together (normalised softmax).
+
+    Each problem has a learned proxy; the loss is the cross-entropy of scaled cosines between
+    projected complaints and proxies, so the map keeps what tells problems apart (runs small vs.
+    runs large) and drops wording and language. Starts from a random orthonormal map.
+    """
+    rng = np.random.default_rng(SEED)
+    basis = np.linalg.qr(rng.normal(size=(x.shape[1], x.shape[1])))[0]
+    params = {
+        "w": basis[:, :GROUPING_DIM].astype(np.float32),
+        "proxies": rng.normal(size=(int(y.max()) + 1, GROUPING_DIM)).astype(np.float32),
+    }
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
+    target = np.eye(len(params["proxies"]), dtype=np.float32)[y]
+    for step in range(1, GROUPING_EPOCHS + 1):
+        z = x @ params["w"]
+        z_norm = np.linalg.norm(z, axis=1, keepdims=True)
+        zu = z / z_norm
+        c_norm = np.linalg.norm(params["proxies"], axis=1, keepdims=True)
+        cu = params["proxies"] / c_norm
+        logits = GROUPING_SCALE * zu @ cu.T
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        g = (p - target) * GROUPING_SCALE / len(x)
+        g_zu, g_cu = g @ cu, g.T @ zu
+        # Gradients through the normalisations (project out the radial part).
+        g_z = (g_zu - (g_zu * zu).sum(axis=1, keepdims=True) * zu) / z_norm
+        g_c = (g_cu - (g_cu * cu).sum(axis=1, keepdims=True) * cu) / c_norm
+        grads = {"w": x.T @ g_z + GROUPING_L2 * params["w"], "proxies": g_c}
+        for k, grad in grads.items():
+            m, v = moments[k]
+            m *= 0.9
+            m += 0.1 * grad
+            v *= 0.999
+            v += 0.001 * grad * grad
+            step_size = GROUPING_LEARNING_RATE * np.sqrt(1 - 0.999**step) / (1 - 0.9**step)
+            params[k] -= (step_size * m / (np.sqrt(v) + 1e-8)).astype(np.float32)
+    return params["w"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="print figures, write nothing")
@@ -270,6 +335,13 @@ def main() -> None:
     theme_x = encode(theme_texts)
     thresholds = theme_thresholds(theme_x, theme_y)
     theme_params = train_logistic(theme_x, theme_y)
+    grouping_texts, grouping_y = grouping_samples()
+    projection = train_projection(encode(grouping_texts), grouping_y)
+    metrics["grouping"] = {
+        "training_items": len(grouping_texts),
+        "problems": int(grouping_y.max()) + 1,
+        "dim": GROUPING_DIM,
+    }
     metrics["themes"] = {
         "training_items": len(theme_texts),
         "thresholds": {t: round(float(c), 3) for t, c in zip(theme_ids, thresholds, strict=True)},
@@ -279,6 +351,7 @@ def main() -> None:
         return
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez(OUT / "head.npz", **params, labels=np.array(LABELS))
+    np.savez(OUT / "grouping.npz", w=projection)
     np.savez(
         OUT / "themes.npz",
         w=theme_params["w"],

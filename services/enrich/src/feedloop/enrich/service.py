@@ -3,6 +3,7 @@
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,13 @@ from feedloop.common.events import (
     deterministic_id,
 )
 from feedloop.enrich.encoder import MultilingualEncoder
-from feedloop.enrich.inference import FloatArray, SentimentHead, load_sentiment, normalise_rows
+from feedloop.enrich.inference import (
+    FloatArray,
+    SentimentHead,
+    file_digest,
+    load_sentiment,
+    normalise_rows,
+)
 from feedloop.enrich.language import DEFAULT_LANGUAGES, LanguageDetector
 from feedloop.enrich.metrics import ITEMS, PII_REDACTIONS, SEGMENTS, THEMES
 from feedloop.enrich.pii import redact
@@ -66,6 +73,32 @@ def redact_item(item: Any) -> tuple[Any, Counter[str]]:
     return item.model_copy(update=update), counts
 
 
+class GroupingMap:
+    """A learned linear map of item vectors in which complaints of one problem lie together.
+
+    Trained by training/train_heads.py on complaints labelled by problem, in 7 languages; the
+    embedding events carry (and prioritize groups by) is the unit-length image of the item vector.
+    """
+
+    def __init__(self, path: Path) -> None:
+        with np.load(path) as weights:
+            self.w = weights["w"].astype(np.float32)
+        self.name = f"grouping@{file_digest(path)}"
+
+    @classmethod
+    def load(cls, path: Path) -> "GroupingMap | None":
+        """The map in `path`, or None when the model folder has none (raw vectors are used)."""
+        return cls(path) if path.is_file() else None
+
+    def project(self, unit: FloatArray) -> FloatArray:
+        """Returns the unit-length item vector joined with its unit-length image."""
+        image = normalise_rows(np.asarray(unit @ self.w, np.float32)[None, :])[0]
+        # Beside the item's own direction: the cosine of two items is then the mean of their
+        # cosine as texts and as problems, so the map's product-specific residue is diluted.
+        joined: FloatArray = np.concatenate([unit, image]).astype(np.float32) / np.sqrt(2.0)
+        return joined
+
+
 class Enricher:
     """Holds the loaded models and turns texts and feedback items into enrichments."""
 
@@ -87,7 +120,13 @@ class Enricher:
             DEFAULT_LANGUAGES if settings.languages is None else settings.languages
         )
         self.max_segments = settings.max_segments
-        self.versions = (self.classifier.name, self.encoder.name, self.taxonomy.label)
+        self.grouping = (
+            GroupingMap.load(settings.model_dir / "grouping.npz") if settings.grouping_map else None
+        )
+        embedding_name = self.encoder.name
+        if self.grouping is not None:
+            embedding_name = f"{self.encoder.name}+{self.grouping.name}"
+        self.versions = (self.classifier.name, embedding_name, self.taxonomy.label)
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """Returns unit sentence vectors of texts (used for the taxonomy's examples)."""
@@ -157,6 +196,7 @@ class Enricher:
                 # The head reads the whole item at once (measured better than pooling segments'
                 # labels); segments still give each theme its own tone.
                 overall = self.classifier.probabilities([document.text], unit[None, :], [1])
+        language = self.languages.detect(document.text)
         themes = []
         for match in self.matcher.match(vectors, unit if len(vectors) else None):
             rows = match.segments
@@ -169,8 +209,10 @@ class Enricher:
                 )
             )
             THEMES.labels(match.theme).inc()
-        embedding = np.round(unit, EMBEDDING_DECIMALS).tolist() if len(vectors) else []
-        language = self.languages.detect(document.text)
+        embedding: list[float] = []
+        if len(vectors):
+            grouped = self.grouping.project(unit) if self.grouping is not None else unit
+            embedding = np.round(grouped, EMBEDDING_DECIMALS).tolist()
         for kind, n in document.pii.items():
             PII_REDACTIONS.labels(kind).inc(n)
         sentiment_model, embedding_model, taxonomy = self.versions

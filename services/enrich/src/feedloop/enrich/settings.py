@@ -40,6 +40,12 @@ class EnrichSettings(ConsumerSettings):
     )
     # One BLAS thread: a second one spins while it waits and cost 2.7-4x the CPU per item in
     # `make bench-enrich`; scale with replicas (one per partition) instead.
+    grouping_map: bool = Field(
+        default=False,
+        description="Join the item vector with its image under the learned grouping map "
+        "(model_dir/grouping.npz): pairwise F1 0.58 vs 0.41 on the grouping set, but it still "
+        "splits one problem by garment (docs/enrich-quality.md), so it is off by default.",
+    )
     intra_op_threads: int = Field(default=1, ge=1, le=64)
     max_tokens: int = Field(default=128, ge=8, le=512)
     max_segments: int = Field(
