@@ -33,18 +33,25 @@ def figures(enricher: Enricher) -> dict[str, Any]:
 
 
 def test_sentiment_on_labelled_feedback_stays_above_its_floors(figures: dict[str, Any]) -> None:
-    every = figures["all"]
-    assert every["sentiment_accuracy"] >= 0.69
-    assert every["sentiment_macro_f1"] >= 0.64
-    assert every["sentiment_accuracy_en"] >= 0.76
+    every, test = figures["all"], figures["test"]
+    assert every["sentiment_accuracy"] >= 0.78
+    assert every["sentiment_macro_f1"] >= 0.76
+    assert every["sentiment_accuracy_en"] >= 0.78
+    # The test half is never trained on (measured 0.758; each language 0.66-0.83).
+    assert test["sentiment_accuracy"] >= 0.72
+    for lang in ("en", "fr", "de", "es", "it", "pt", "nl"):
+        assert test["languages"][lang]["sentiment_accuracy"] >= 0.6, lang
+    assert test["sarcasm_accuracy"] >= 0.5
 
 
 def test_themes_on_labelled_feedback_stay_above_their_floors(figures: dict[str, Any]) -> None:
-    assert figures["all"]["theme_micro"]["f1"] >= 0.74
-    assert figures["test"]["theme_micro"]["f1"] >= 0.72
-    assert figures["all"]["primary_theme_accuracy"] >= 0.74
+    assert figures["all"]["theme_micro"]["f1"] >= 0.84
+    assert figures["test"]["theme_micro"]["f1"] >= 0.83
+    assert figures["all"]["primary_theme_accuracy"] >= 0.88
     for theme, scores in figures["all"]["themes"].items():
-        assert scores["f1"] >= 0.6, theme
+        assert scores["f1"] >= 0.75, theme
+    for lang in ("en", "fr", "de", "es", "it", "pt", "nl"):
+        assert figures["test"]["languages"][lang]["theme_micro"]["f1"] >= 0.78, lang
 
 
 def test_language_on_labelled_feedback_stays_above_its_floor(figures: dict[str, Any]) -> None:
