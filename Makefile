@@ -12,7 +12,7 @@ export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 
 .PHONY: help install kafka-up kafka-down test-kafka-up test-kafka-down run test lint format typecheck \
         contracts pytest bench bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e demo \
-        k8s-validate postgres clean
+        k8s-validate postgres promtool clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ typecheck: install ## mypy (strict on libs/common)
 contracts: install ## Regenerate docs/events (JSON Schema + AsyncAPI) and docs/openapi
 	$(PY) scripts/gen_contracts.py
 
-pytest: install postgres test-kafka-up ## Run the test suite against the real test broker
+pytest: install postgres promtool test-kafka-up ## Run the test suite against the real test broker
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest ## Install everything, then ruff, mypy and pytest
@@ -79,11 +79,14 @@ demo: install ## Play the apparel-shop story through the running platform (start
 bench-prioritize: install kafka-up ## Prioritize stage items/s on SQLite and PostgreSQL, p99 latency
 	$(PY) -m benchmarks.bench_prioritize
 
-k8s-validate: install ## Render the deploy/k8s overlays and validate them (no cluster needed)
+k8s-validate: install promtool ## Render the deploy/k8s overlays and validate them (no cluster needed)
 	PYTEST=$(VENV)/bin/pytest scripts/k8s-validate.sh
 
 postgres: ## Install the PostgreSQL server from Debian's packages if missing (tests start their own)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+
+promtool: ## Install promtool (Debian's prometheus package) if missing: the alerts' unit tests run it
+	@command -v promtool >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq prometheus)
 
 bench: bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e ## Run every benchmark and print the figures
 
