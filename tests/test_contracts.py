@@ -63,3 +63,14 @@ def test_an_envelope_round_trips_through_json() -> None:
     envelope = Envelope.wrap(payload, event_id="e", producer="notify", correlation_id="c")
     again = Envelope[FeedbackClosed].model_validate_json(envelope.model_dump_json())
     assert again == envelope
+
+
+def test_raw_feedback_channel_tells_consumers_that_event_id_is_the_deduplication_key() -> None:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "docs/events/asyncapi.yaml").read_bytes())
+    (channel,) = [c for c in doc["channels"].values() if c["address"] == "raw-feedback"]
+    description = channel["description"]
+    assert "event_id is the deduplication key" in description
+    assert "answered 503 may still arrive" in description
+    assert "retry with the same Idempotency-Key" in description

@@ -16,6 +16,18 @@ TOPIC_DOCS: dict[str, tuple[str, str, list[str]]] = {
     topics.PRIORITIZED: ("issue id", "prioritize", ["feedback.prioritized", "issue.updated"]),
     topics.CLOSED: ("issue id", "notify", ["feedback.closed"]),
 }
+# What a consumer of a topic must know beyond its key and producer: how repeats and 503s look.
+TOPIC_DELIVERY: dict[str, str] = {
+    topics.RAW_FEEDBACK: (
+        " Delivery is at least once and event_id is the deduplication key: the same"
+        " source_system + external_id, or a retried Idempotency-Key, yields the same event_id."
+        " An item ingest answered 503 may still arrive here (the broker completed the write"
+        " after ingest's produce timeout), and a batch a client retries after a broker outage"
+        " can put the same event_id here several times (up to four were measured). Clients"
+        " retry with the same Idempotency-Key (never a new one), so a retry is a repeat, not a"
+        " second item; consumers drop repeats by event_id, as every feedloop stage does."
+    ),
+}
 
 
 def event_schema(event_type: str, version: int = 1) -> dict[str, Any]:
@@ -64,7 +76,8 @@ def asyncapi_document() -> dict[str, Any]:
         channel_id = topic.replace("-", "_")
         channels[channel_id] = {
             "address": topic,
-            "description": f"Keyed by {key}. Produced by {producer}. Dead letters: {topic}.dlq.",
+            "description": f"Keyed by {key}. Produced by {producer}. Dead letters: {topic}.dlq."
+            + TOPIC_DELIVERY.get(topic, ""),
             "messages": {
                 t.replace(".", "_"): {"$ref": f"#/components/messages/{t.replace('.', '_')}"}
                 for t in types
