@@ -1,6 +1,8 @@
 """Pure rules, no network: routing, acknowledgement policy, backoff, signatures, templates,
 and the settings that refuse unsafe configurations."""
 
+import email
+import email.policy
 import random
 import time
 from pathlib import Path
@@ -183,3 +185,28 @@ def test_source_systems_can_come_from_a_yaml_file(tmp_path: Path) -> None:
     config = NotifySettings(environment="test", source_systems_file=str(path))
     assert config.secret_of("crm") == "s3"
     assert route(Contact("crm", "review", None), config) == "webhook"
+
+
+@pytest.mark.parametrize(("locale", "language"), [("de-AT", "de"), ("en-GB", "en"), (None, "en")])
+def test_an_e_mail_names_the_language_it_is_written_in(locale: str | None, language: str) -> None:
+    renderer = Renderer(templates_dir=None, default_locale="en")
+    rendered = renderer.render("email", MessageContext("resolution", "c", "i", "x"), locale)
+    item = Outgoing(
+        delivery_id="d-1",
+        lease_token="1",
+        kind="resolution",
+        round=1,
+        channel="email",
+        customer_id="c",
+        issue_id="i",
+        source_system="crm",
+        attempts=1,
+        created_at=None,  # type: ignore[arg-type]
+        email="c@example.com",
+        locale=locale,
+        message="x",
+    )
+    wire = build_message(item, rendered, settings()).as_bytes()
+    received = email.message_from_bytes(wire, policy=email.policy.default)
+    assert received.get_all("Content-Language") == [language]
+    assert received.get_content_type() == "multipart/alternative", "the body is intact"

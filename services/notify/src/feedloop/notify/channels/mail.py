@@ -44,6 +44,8 @@ def build_message(item: Outgoing, rendered: Rendered, settings: NotifySettings) 
     # The body's parts are shared, never changed: generating a message copies what it alters.
     for name, value in body.raw_items():
         message[name] = value
+    # RFC 3282: the language the templates were rendered in (a locale falls back to its base).
+    message["Content-Language"] = _header("Content-Language", rendered.locale)
     message.set_payload(
         list(payload) if isinstance(payload := body.get_payload(), list) else payload
     )
