@@ -63,6 +63,11 @@ class ThemeMatch(Contract):
     confidence: float = Field(ge=0, le=1)
     sentiment: Sentiment | None = None
     evidence: str | None = Field(default=None, description="The (redacted) sentence that matched.")
+    direction: str | None = Field(
+        default=None,
+        description="The theme's pole the mention names (e.g. 'small' vs 'large' for sizing), "
+        "when the taxonomy gives the theme opposite directions and one clearly leads.",
+    )
 
 
 class Language(Contract):

@@ -17,6 +17,7 @@ from feedloop.common.events import (
     ThemeMatch,
     deterministic_id,
 )
+from feedloop.enrich.directions import DirectionFinder
 from feedloop.enrich.encoder import MultilingualEncoder
 from feedloop.enrich.inference import (
     FloatArray,
@@ -116,6 +117,7 @@ class Enricher:
             threshold=settings.theme_threshold,
             head=ThemeHead(theme_head) if theme_head.is_file() else None,
         )
+        self.directions = DirectionFinder(self.taxonomy, self.embed)
         self.languages = LanguageDetector(
             DEFAULT_LANGUAGES if settings.languages is None else settings.languages
         )
@@ -206,6 +208,7 @@ class Enricher:
                     confidence=round(match.confidence, 4),
                     sentiment=self.sentiment(probabilities[rows]),
                     evidence=document.segments[match.best],
+                    direction=self.directions.direction(match.theme, vectors[rows]),
                 )
             )
             THEMES.labels(match.theme).inc()

@@ -20,6 +20,15 @@ class Theme(BaseModel):
     description: str = ""
     examples: list[str] = Field(min_length=1)
     effort: float | None = Field(default=None, gt=0)
+    directions: dict[ThemeId, list[str]] = Field(default_factory=dict)
+    """Opposite poles of the theme (e.g. small / large), each with example phrases: complaints
+    of opposite poles need opposite fixes, so prioritize never groups them together."""
+
+    @model_validator(mode="after")
+    def _two_poles(self) -> Self:
+        if self.directions and (len(self.directions) != 2 or not all(self.directions.values())):
+            raise ValueError(f"{self.id}: directions need exactly two poles with examples")
+        return self
 
 
 class Calibration(BaseModel):
@@ -33,6 +42,18 @@ class Calibration(BaseModel):
     )
     slope: float = Field(default=12.0, gt=0, description="Steepness of the confidence.")
     top_k: int = Field(default=1, ge=1, le=10, description="Closest examples averaged.")
+    direction_lead: float = Field(
+        default=0.03,
+        ge=0,
+        le=2,
+        description="Least cosine lead of one direction pole over the other to name it.",
+    )
+    direction_floor: float = Field(
+        default=0.55,
+        ge=-1,
+        le=1,
+        description="Least cosine of the leading pole's closest example to name it.",
+    )
 
 
 class Taxonomy(BaseModel):

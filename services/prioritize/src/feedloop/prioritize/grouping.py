@@ -60,6 +60,8 @@ class Candidate:
     new: bool = False
     customers: dict[str, Any] = field(default_factory=dict)
     norm: float = 0.0
+    direction: str | None = None
+    """The direction most members name (e.g. 'small'): a complaint of the opposite one stays out."""
 
     def absorb(self, vector: Vector) -> None:
         """Adds a member to the running sum of unit vectors; the centroid is its direction."""
@@ -110,12 +112,19 @@ def best_match(
     threshold: float,
     window: timedelta,
     regression_window: timedelta,
+    direction: str | None = None,
 ) -> Candidate | None:
-    """Returns the most similar eligible issue of the theme at or above the threshold."""
+    """Returns the most similar eligible issue of the theme at or above the threshold.
+
+    An issue whose members name the opposite direction of the theme ("runs large" for a "runs
+    small" complaint) is not eligible however close: the two need opposite fixes.
+    """
     best: Candidate | None = None
     best_sim = threshold
     for c in candidates:
         if not eligible(c, at=at, window=window, regression_window=regression_window):
+            continue
+        if direction is not None and c.direction is not None and c.direction != direction:
             continue
         sim = similarity(vector, c.centroid)
         # Prefer open issues over closed ones at equal similarity.

@@ -93,6 +93,11 @@ def is_complaint(event: FeedbackEnriched, signals: Signals) -> bool:
     return signals.detractor or signals.low_csat or signals.high_effort or signals.low_rating
 
 
+def direction_of(themes: list[dict[str, Any]], theme: str) -> str | None:
+    """The direction enrich named for `theme` among an enrichment's themes (JSON), if any."""
+    return next((t.get("direction") for t in themes if t.get("theme") == theme), None)
+
+
 def theme_of(event: FeedbackEnriched) -> str:
     """The grouping theme: the primary theme, else the first theme found, else 'unthemed'.
 

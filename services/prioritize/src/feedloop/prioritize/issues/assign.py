@@ -20,7 +20,7 @@ from feedloop.prioritize.issues.scoring import load_volumes, rescore
 from feedloop.prioritize.issues.store import history_row, issue_t, new_issue
 from feedloop.prioritize.models import Feedback, IssueCustomer, IssueStatusChange, table_of
 from feedloop.prioritize.settings import PrioritizeSettings
-from feedloop.prioritize.signals import is_complaint, signals_of, theme_of
+from feedloop.prioritize.signals import direction_of, is_complaint, signals_of, theme_of
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -131,6 +131,7 @@ async def _load_candidates(
                 resolved_at=issue["resolved_at"],
                 row=issue,
                 norm=norm,
+                direction=evidence.direction(issue["stats"]),
             )
         )
     return by_theme
@@ -226,6 +227,7 @@ async def _assign(
             continue
         counts[1] += 1
         vector = to_vector(inc.event.enrichment.embedding)
+        direction = direction_of(row["enrichment"]["themes"], row["theme"])
         at = row["occurred_at"]
         match = best_match(
             vector,
@@ -234,6 +236,7 @@ async def _assign(
             threshold=settings.similarity_threshold,
             window=window,
             regression_window=regression_window,
+            direction=direction,
         )
         if match is None:
             # A re-analysed item may open an issue again: its id must differ from the first.
@@ -270,6 +273,8 @@ async def _assign(
             row["duplicate_of"] = seen["last_feedback_id"]
         else:
             evidence.add_report(issue["stats"], signals)
+            evidence.add_direction(issue["stats"], direction)
+            match.direction = evidence.direction(issue["stats"])
             match.absorb(vector)
             issue["feedback_count"] += 1
         if seen is None:

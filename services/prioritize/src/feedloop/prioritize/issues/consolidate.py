@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from feedloop.prioritize.grouping import OPEN, cohesion, cross_similarity, similarity, to_vector
+from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.evidence import vector_sum
 from feedloop.prioritize.issues.regroup import merge_issues
 from feedloop.prioritize.issues.store import history_t, issue_t
@@ -65,6 +66,10 @@ def best_merge(
                 continue
             # Someone already looks after the source: only people merge it.
             if source["status"] != "new" or source["owner"]:
+                continue
+            if evidence.opposite(
+                evidence.direction(source["stats"]), evidence.direction(target["stats"])
+            ):
                 continue
             young = source["distinct_customers"] < settings.pattern_min_customers
             sim = similarity(to_vector(source["centroid"]), to_vector(target["centroid"]))

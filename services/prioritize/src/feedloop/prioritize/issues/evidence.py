@@ -47,6 +47,27 @@ def add_report(stats: dict[str, Any], s: Signals) -> None:
     stats["high_effort"] += int(s.high_effort)
 
 
+def add_direction(stats: dict[str, Any], direction: str | None) -> None:
+    """Counts one report's direction of the theme (e.g. 'small' or 'large'; None is not counted)."""
+    if direction is not None:
+        counts = dict(stats.get("directions") or {})
+        counts[direction] = counts.get(direction, 0) + 1
+        stats["directions"] = counts
+
+
+def direction(stats: dict[str, Any]) -> str | None:
+    """The issue's direction: the one most of its reports name (None when none leads)."""
+    counts = sorted((stats.get("directions") or {}).items(), key=lambda kv: -kv[1])
+    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+        return None
+    return str(counts[0][0])
+
+
+def opposite(a: str | None, b: str | None) -> bool:
+    """True when two directions of one theme are its two opposite poles (unknown joins either)."""
+    return a is not None and b is not None and a != b
+
+
 def add_customer(stats: dict[str, Any], *, tier: str | None, arr: float | None) -> None:
     """Adds one new distinct customer's value to the sums."""
     stats["tier_sum"] += priority.TIER_WEIGHT.get(tier or "", priority.UNKNOWN_TIER_WEIGHT)

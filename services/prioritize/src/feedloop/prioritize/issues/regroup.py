@@ -23,7 +23,7 @@ from feedloop.prioritize.issues.store import (
 )
 from feedloop.prioritize.models import Feedback, IssueCustomer, table_of
 from feedloop.prioritize.settings import PrioritizeSettings
-from feedloop.prioritize.signals import Signals
+from feedloop.prioritize.signals import Signals, direction_of
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,6 +47,8 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
         if m.duplicate_of is None:
             signals = Signals(max(0.0, -m.sentiment_score), m.nps, m.csat, m.ces, m.rating)
             evidence.add_report(stats, signals)
+            themes = (m.enrichment or {}).get("themes") or []
+            evidence.add_direction(stats, direction_of(themes, issue["theme"]))
             if m.embedding:
                 vectors.append(normalised(to_vector(m.embedding)))
         if m.customer_id not in customers:
