@@ -35,6 +35,7 @@ def enriched(
     segment: str | None = "b2c",
     text: str = "The jeans run small, I had to return them.",
     noise: float = 0.05,
+    direction: str | None = None,
 ) -> FeedbackEnriched:
     """A feedback.enriched payload (survey when answers are given, else a support ticket)."""
     at = occurred_at or datetime.now(UTC)
@@ -58,7 +59,14 @@ def enriched(
             "item": item,
             "enrichment": {
                 "sentiment": sentiment,
-                "themes": [{"theme": theme, "confidence": 0.9, "sentiment": sentiment}]
+                "themes": [
+                    {
+                        "theme": theme,
+                        "confidence": 0.9,
+                        "sentiment": sentiment,
+                        "direction": direction,
+                    }
+                ]
                 if theme
                 else [],
                 "primary_theme": theme,

@@ -1,0 +1,45 @@
+"""Enrich names the pole of a theme a complaint leans to, in several languages."""
+
+import pytest
+from feedloop.enrich.service import Enricher
+
+CASES = [
+    ("These jeans run small, I had to order a size up.", "sizing_fit", "small"),
+    ("Le jean taille petit, j'ai dû prendre une taille au-dessus.", "sizing_fit", "small"),
+    ("Die Hose fällt viel zu klein aus.", "sizing_fit", "small"),
+    ("The shirt runs large, it is baggy, order a size down.", "sizing_fit", "large"),
+    ("La camisa me queda enorme, talla muy grande.", "sizing_fit", "large"),
+    ("Het jasje valt veel te groot uit.", "sizing_fit", "large"),
+    ("My order arrived late, a week after the promised date.", "delivery", "late"),
+    ("La consegna è arrivata con due settimane di ritardo.", "delivery", "late"),
+    ("The parcel came too early, days before the delivery date I had booked.", "delivery", "early"),
+    ("Das Paket kam zu früh, noch vor dem gewählten Liefertermin.", "delivery", "early"),
+    ("Far too expensive for what it is.", "price", "too_high"),
+    ("Muito caro, os preços são absurdos.", "price", "too_high"),
+    (
+        "Two days after I bought the coat, the price dropped by 30%.",
+        "price",
+        "dropped_after_purchase",
+    ),
+    (
+        "Une semaine après mon achat, le prix a baissé de 20 euros.",
+        "price",
+        "dropped_after_purchase",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "theme", "direction"), CASES)
+def test_a_complaint_names_the_direction_of_its_theme(
+    enricher: Enricher, text: str, theme: str, direction: str
+) -> None:
+    [enrichment] = enricher.analyse([enricher.document(text)], source="test")
+    found = {t.theme: t.direction for t in enrichment.themes}
+    assert found.get(theme, "theme not found") == direction, enrichment.themes
+
+
+def test_a_theme_without_directions_names_none(enricher: Enricher) -> None:
+    [enrichment] = enricher.analyse(
+        [enricher.document("Customer service never answered my emails.")], source="test"
+    )
+    assert enrichment.themes and all(t.direction is None for t in enrichment.themes)
