@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TEST_KAFKA_PORT ?= 19092
 export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 
-.PHONY: help install kafka-up kafka-down test-kafka-up test-kafka-down run test lint format typecheck \
+.PHONY: help install kafka-up kafka-down kafka-reset test-kafka-up test-kafka-down run test lint format typecheck \
         contracts pytest bench bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e demo \
         k8s-validate postgres promtool clean
 
@@ -32,6 +32,9 @@ kafka-up: install ## Start the local Kafka broker (127.0.0.1:9092) and create th
 
 kafka-down: ## Stop the local Kafka broker
 	scripts/kafka.sh down
+
+kafka-reset: install ## Stop the local broker, wipe its data, format it afresh and start it (all records lost)
+	scripts/kafka.sh reset
 
 test-kafka-up: install ## Start the test broker (127.0.0.1:$(TEST_KAFKA_PORT))
 	KAFKA_PORT=$(TEST_KAFKA_PORT) scripts/kafka.sh up

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A local single-node Kafka (KRaft, combined broker+controller) from Maven Central jars.
-#   scripts/kafka.sh up|down|status|fetch     env: KAFKA_PORT (9092), KAFKA_DATA (.local/kafka-<port>)
+#   scripts/kafka.sh up|down|status|fetch|reset   env: KAFKA_PORT (9092), KAFKA_DATA (.local/kafka-<port>)
 # `up` is idempotent: it resolves jars once, formats storage once, starts the broker unless it
 # already answers, waits until it does, and creates the topics with explicit partition counts.
 set -euo pipefail
@@ -113,11 +113,28 @@ down() {
   rm -f "$PIDFILE"
 }
 
+# For a broker whose metadata log no longer loads (e.g. after many kill -9): every record, offset
+# and group of this broker is lost; the topics come back empty.
+reset() {
+  down
+  if answers; then log "something else answers on 127.0.0.1:$PORT (not $PIDFILE's broker): stop it first"; exit 1; fi
+  case "$DATA" in
+    ""|/|"$HOME"|"$ROOT") log "refusing to wipe KAFKA_DATA=$DATA"; exit 1 ;;
+  esac
+  if [ -e "$DATA" ] && [ ! -f "$DATA/server.properties" ] && [ ! -d "$DATA/data" ]; then
+    log "refusing to wipe $DATA: it holds no broker of this script"; exit 1
+  fi
+  log "wiping $DATA and formatting it afresh"
+  rm -rf "$DATA"
+  up
+}
+
 case "${1:-}" in
   up) up ;;
+  reset) reset ;;
   down) down ;;
   status) if answers; then log "up"; else log "down"; exit 1; fi ;;
   fetch) fetch ;;
   kill9) if running; then kill -9 "$(cat "$PIDFILE")"; rm -f "$PIDFILE"; fi ;;
-  *) echo "usage: $0 up|down|status|fetch|kill9" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|fetch|kill9|reset" >&2; exit 2 ;;
 esac
