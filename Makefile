@@ -42,8 +42,8 @@ test-kafka-up: install ## Start the test broker (127.0.0.1:$(TEST_KAFKA_PORT))
 test-kafka-down: ## Stop the test broker
 	KAFKA_PORT=$(TEST_KAFKA_PORT) scripts/kafka.sh down
 
-run: kafka-up ## Install what is missing and run the whole platform locally until Ctrl-C
-	$(VENV)/bin/honcho -f Procfile start
+run: kafka-up ## Run the whole platform locally until Ctrl-C; names the service that died, if one did
+	$(PY) -m scripts.run_local -f Procfile
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
