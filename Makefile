@@ -64,10 +64,10 @@ pytest: install postgres promtool test-kafka-up ## Run the test suite against th
 
 test: lint typecheck pytest ## Install everything, then ruff, mypy and pytest
 
-bench-ingest: install kafka-up ## Ingest items/s and latency beside Kafka's ProducerPerformance
+bench-ingest: install kafka-up ## Ingest items/s and latency beside Kafka's ProducerPerformance; peak RSS under a unique Idempotency-Key flood
 	$(PY) -m benchmarks.bench_ingest
 
-bench-enrich: install kafka-up ## Enrich CPU s/1k items: stage, batched ceiling, naive loop, v1 models; RSS, p99, invariance
+bench-enrich: install kafka-up ## Enrich CPU s/1k items: stage, batched ceiling, naive loop, v1 models; RSS, p99 (normal and hostile items), invariance
 	$(PY) -m benchmarks.bench_enrich
 
 bench-notify: install kafka-up ## Notify notifications/s to a local webhook receiver and SMTP server

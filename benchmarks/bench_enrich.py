@@ -174,6 +174,40 @@ def one_at_a_time(
     return run, results
 
 
+def hostile(enricher: Enricher, repeats: int) -> dict[str, object]:
+    """Per-item time of the stage's work (decode, redact and segment, analyse alone) on the
+    hostile corpus of tests/hostile (regex bombs, 1 MB and 64 KB texts, odd characters, broken
+    records), `repeats` rounds; records that fail decoding or preparation count as the stage
+    dead-letters them, after the time they took."""
+    from tests.hostile.consumer_corpus import raw_feedback_cases
+
+    times: list[tuple[float, str]] = []
+    outcomes: dict[str, int] = {}
+    for _ in range(repeats):
+        for case in raw_feedback_cases("bench"):
+            started = time.perf_counter()
+            try:
+                event = decode(case.value, accept=[FeedbackReceived]).payload
+                _, document = enricher.prepare(event)
+                enricher.analyse([document], source="bench")
+                outcome = "enriched"
+            except Exception as exc:  # the stage dead-letters each of these
+                reason = getattr(exc, "reason", None) or type(exc).__name__
+                outcome = f"dead-lettered ({reason})"
+            times.append((time.perf_counter() - started, case.name.removeprefix("bench-raw-")))
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    seconds = [t for t, _ in times]
+    slowest, name = max(times)
+    return {
+        "items": len(times) // repeats,
+        "p50_ms": percentile(seconds, 50) * 1e3,
+        "p99_ms": percentile(seconds, 99) * 1e3,
+        "max_ms": slowest * 1e3,
+        "slowest": name,
+        "outcomes": {k: v // repeats for k, v in sorted(outcomes.items())},
+    }
+
+
 def labels(result: Enrichment) -> tuple[object, ...]:
     """Everything a consumer reads as a label: sentiment, themes and their sentiment, language."""
     themes = tuple((t.theme, t.sentiment and t.sentiment.label) for t in result.themes)
@@ -405,6 +439,9 @@ async def main() -> None:
     parser.add_argument("--check-items", type=int, default=100, help="one at a time, invariance")
     parser.add_argument("--long-share", type=float, default=0.05, help="share of long e-mails")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--hostile-repeats", type=int, default=3, help="rounds over the hostile corpus"
+    )
     parser.add_argument("--no-v1-stage", action="store_true", help="skip the v1 stage process")
     parser.add_argument(
         "--no-one-thread", action="store_true", help="skip the stage and ceiling on one thread"
@@ -448,6 +485,8 @@ async def main() -> None:
     print(f"one at a time and shuffled batches over {len(checked)} items ...", flush=True)
     single, alone = one_at_a_time(enricher, checked)
     invariant = invariance(enricher, checked, alone, batch)
+    print(f"hostile corpus of tests/hostile, {args.hostile_repeats} rounds ...", flush=True)
+    bombs = hostile(enricher, args.hostile_repeats)
 
     print(f"stage: feedloop-enrich on a backlog of {len(bodies)} items ...", flush=True)
     real = await stage(bootstrap, bodies, args.threads, v1=False)
@@ -528,6 +567,12 @@ async def main() -> None:
     print(
         f"  per-item analysis time, one item per call: p50 {single.extra['p50_ms']:.1f} ms, "
         f"p99 {single.extra['p99_ms']:.1f} ms"
+    )
+    print(
+        f"  per-item time on the hostile corpus ({bombs['items']} records: decode, redact and "
+        f"segment, analyse alone): p50 {bombs['p50_ms']:.1f} ms, p99 {bombs['p99_ms']:.1f} ms, "
+        f"max {bombs['max_ms']:.1f} ms ({bombs['slowest']}); stage budget per item "
+        f"{settings.item_budget_s:g} s; outcomes {bombs['outcomes']}"
     )
     print(
         f"  batch invariance: {invariant['differ']:.0f} of {invariant['items']:.0f} items with "

@@ -4,23 +4,32 @@ Runs ingest as a real uvicorn process on loopback, then measures in one run:
   1. the ceiling: ProducerPerformance, acks=all, idempotent, records of our mean event size;
   2. batch POSTs (1,000 items each, a few in flight): accepted items/s;
   3. single POSTs at a fixed 500 requests/s: p50/p99 latency and the rate achieved;
-  4. single POSTs flat out (64 in flight): requests/s.
+  4. single POSTs flat out (64 in flight): requests/s;
+  5. a flood of single POSTs flat out, each with an Idempotency-Key of its own (~170 bytes), on a
+     fresh process: its RSS before and at its peak (the idempotency store is bounded in bytes).
 The load generator shares the machine's 2 cores with ingest and the broker, as a client would not;
 read the ratios, not the absolute figures.
 """
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import os
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from feedloop.common import topics
 from feedloop.common.auth import DEV_API_KEY
 from feedloop.common.kafka import ensure_topics
 from feedloop.common.settings import ServiceSettings
+from feedloop.ingest.settings import IngestSettings
 
 from benchmarks.common import ROOT, print_table, producer_performance, service
 from benchmarks.vegeta import attack, write_targets
@@ -45,6 +54,48 @@ def item(run: str, n: int) -> dict[str, Any]:
         "occurred_at": datetime.now(UTC).isoformat(),
         "answers": [{"metric": "nps", "score": n % 11}, {"metric": "csat", "score": 1 + n % 5}],
     }
+
+
+def flood_targets(path: Path, url: str, run: str, n: int, headers: dict[str, str]) -> None:
+    """vegeta targets: single POSTs, each new item with an Idempotency-Key of its own."""
+    with path.open("wb") as out:
+        for i in range(n):
+            key = f"{run}-{i:07d}-" + "k" * 150
+            target = {
+                "method": "POST",
+                "url": url,
+                "body": base64.b64encode(orjson.dumps(item(run, i))).decode(),
+                "header": {k: [v] for k, v in headers.items()} | {"Idempotency-Key": [key]},
+            }
+            out.write(orjson.dumps(target) + b"\n")
+
+
+def rss(pid: int) -> int:
+    """Resident bytes of a process and its children."""
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+
+
+@contextlib.contextmanager
+def peak_rss(pid: int) -> Iterator[dict[str, int]]:
+    """Samples a process's RSS every 20 ms while the block runs: start, peak, end."""
+    box = {"start": rss(pid), "peak": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            box["peak"] = max(box["peak"], rss(pid))
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield box
+    finally:
+        stop.set()
+        sampler.join()
+        box["end"] = rss(pid)
+        box["peak"] = max(box["peak"], box["end"])
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -118,6 +169,12 @@ async def main(args: argparse.Namespace) -> None:
         attack(work / "warm.jsonl", rate=250, duration_s=2)
         batch2 = attack(work / "batch2.jsonl", rate=0, duration_s=600, workers=4)
     batch2_rate = batch2["throughput"] * 1000 * batch2["success"]
+    flood_targets(work / "flood.jsonl", url, run + "k", args.flood, headers)
+    env["FEEDLOOP_INGEST_WORKERS"] = "1"
+    with service("feedloop-ingest", env, port) as process:
+        attack(work / "warm.jsonl", rate=250, duration_s=2)
+        with peak_rss(process.pid) as memory:
+            flood = attack(work / "flood.jsonl", rate=0, duration_s=600, workers=64)
     ms = 1e-6
     batch_rate = batch["throughput"] * 1000 * batch["success"]
     ceiling_rate = ceiling["records_per_s"]
@@ -168,6 +225,20 @@ async def main(args: argparse.Namespace) -> None:
         f"\n  aims: batch >= 0.5 x ceiling -> {batch_rate / ceiling_rate:.2f} x; "
         f"single p99 < 50 ms at {args.rate}/s -> {lat['99th'] * ms:.1f} ms"
     )
+    mib = 2**20
+    fields = IngestSettings.model_fields
+    budget = (
+        fields["idempotency_max_bytes"].default
+        + fields["idempotency_keys_max_bytes_per_client"].default
+    )
+    print(
+        f"  unique Idempotency-Key flood: {args.flood:,} single POSTs, 64 in flight, each its own "
+        f"~170-byte key ({flood['success'] * 100:.1f}% 202, {flood['throughput']:,.0f} req/s): "
+        f"ingest RSS {memory['start'] / mib:,.0f} MiB before, peak {memory['peak'] / mib:,.0f} "
+        f"MiB (+{(memory['peak'] - memory['start']) / mib:,.0f} MiB), "
+        f"{memory['end'] / mib:,.0f} MiB after; idempotency budget "
+        f"{budget / mib:,.0f} MiB (ids + one client's keys)"
+    )
 
 
 if __name__ == "__main__":
@@ -181,4 +252,5 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--singles", type=int, default=5000)
+    parser.add_argument("--flood", type=int, default=30_000, help="unique-key POSTs")
     asyncio.run(main(parser.parse_args()))
