@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Offsets = dict[TopicPartition, int]
 TransientCheck = Callable[[BaseException], bool]
+ProducerFactory = Callable[[], AIOKafkaProducer]
 UNHEALTHY_AFTER_FAILURES = 5
 
 
@@ -36,6 +37,14 @@ def kafka_transient(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def producer_fenced(producer: AIOKafkaProducer | None) -> bool:
+    """True once a transactional producer is in its fatal state (fenced, or its transaction timed
+    out on the broker): every later transaction fails, only a new producer can go on. aiokafka
+    has no public accessor for that state."""
+    txn = getattr(producer, "_txn_manager", None)
+    return txn is not None and bool(txn.is_fatal_error())
 
 
 class _DeferredEmitter(Emitter):
@@ -98,6 +107,7 @@ class BatchConsumer:
         max_records: int = 500,
         timeout_ms: int = 200,
         max_backoff_s: float = 30.0,
+        producer_factory: ProducerFactory | None = None,
     ) -> None:
         if (transactional or dead_letters) and producer is None:
             raise ValueError("transactional mode and dead letters need a producer")
@@ -113,6 +123,9 @@ class BatchConsumer:
         self.max_records = max_records
         self.timeout_ms = timeout_ms
         self.max_backoff_s = max_backoff_s
+        # Builds a replacement for a fenced producer (same transactional id, new epoch).
+        self.producer_factory = producer_factory
+        self.producer_rebuilds = 0
         self.batch_lock = asyncio.Lock()
         self.lag_labels: set[tuple[str, str, str]] = set()
         self.healthy = False
@@ -196,6 +209,28 @@ class BatchConsumer:
             except Exception:
                 failures += 1
                 await self._back_off(failures, batches)
+                if self.producer_factory is not None and producer_fenced(self.producer):
+                    await self._rebuild_producer()
+
+    async def _rebuild_producer(self) -> None:
+        """Replaces a fenced producer; the batch it failed is re-read and done again."""
+        assert self.producer_factory is not None
+        log.warning(
+            "producer fenced (a newer one with its id, or a timed-out transaction); rebuilding"
+        )
+        fresh = self.producer_factory()
+        try:
+            await fresh.start()  # fences any older producer of this transactional id
+        except Exception:
+            log.exception("could not start a new producer; trying again after the next failure")
+            with contextlib.suppress(Exception):
+                await fresh.stop()
+            return
+        old, self.producer = self.producer, fresh
+        self.producer_rebuilds += 1
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
 
     async def _back_off(self, failures: int, batches: dict[TopicPartition, list[Record]]) -> None:
         backoff = min(self.max_backoff_s, 0.2 * 2**failures)
@@ -232,7 +267,8 @@ class BatchConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if self.transient(exc):
+            # A fenced producer fails every record alike: not the data's fault, nothing to halve.
+            if self.transient(exc) or producer_fenced(self.producer):
                 raise
             if len(records) == 1:
                 await self._dead_letter(records[0], exc, offsets)

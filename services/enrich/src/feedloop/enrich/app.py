@@ -48,6 +48,8 @@ def create_app(settings: EnrichSettings | None = None, enricher: Enricher | None
                     transactional=True,
                     max_records=settings.batch_max_records,
                     timeout_ms=settings.batch_timeout_ms,
+                    # A fenced producer is replaced, not left failing until a restart.
+                    producer_factory=lambda: create_transactional_producer(settings),
                 )
                 await consumer.start()
             app.state.consumer = consumer
@@ -55,6 +57,7 @@ def create_app(settings: EnrichSettings | None = None, enricher: Enricher | None
         finally:
             if consumer is not None:
                 await consumer.stop()
+                producer = consumer.producer  # the one in use: it may have been rebuilt
             if producer is not None:
                 await producer.stop()
 
