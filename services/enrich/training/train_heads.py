@@ -122,6 +122,25 @@ def encode(texts: list[str]) -> np.ndarray:
     return np.stack([cached[k] for k in keys]).astype(np.float32)
 
 
+def adam_step(
+    params: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    moments: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    step: int,
+    rate: float,
+) -> None:
+    """One Adam update (beta 0.9 / 0.999, bias-corrected) of every parameter, in place."""
+    for k, grad in grads.items():
+        m, v = moments[k]
+        m *= 0.9
+        m += 0.1 * grad
+        v *= 0.999
+        v += 0.001 * grad * grad
+        step_size = rate * np.sqrt(1 - 0.999**step) / (1 - 0.9**step)
+        params[k] -= (step_size * m / (np.sqrt(v) + 1e-8)).astype(np.float32)
+
+
 def train_mlp(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
     """A 512-256-3 ReLU MLP, softmax cross-entropy with sample weights, Adam, mini-batches."""
     rng = np.random.default_rng(SEED)
@@ -142,14 +161,7 @@ def train_mlp(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict[str, np
             rows = order[start : start + BATCH]
             step += 1
             grads = _gradients(params, x[rows], target[rows], w[rows, None] / len(rows))
-            for k, grad in grads.items():
-                m, v = moments[k]
-                m *= 0.9
-                m += 0.1 * grad
-                v *= 0.999
-                v += 0.001 * grad * grad
-                step_size = LEARNING_RATE * np.sqrt(1 - 0.999**step) / (1 - 0.9**step)
-                params[k] -= (step_size * m / (np.sqrt(v) + 1e-8)).astype(np.float32)
+            adam_step(params, grads, moments, step=step, rate=LEARNING_RATE)
     return params
 
 
@@ -226,14 +238,7 @@ def train_logistic(x: np.ndarray, y: np.ndarray, *, seed: int = SEED) -> dict[st
             p = 1 / (1 + np.exp(-(x[rows] @ params["w"] + params["b"])))
             g = (p - y[rows]) / len(rows)
             grads = {"w": x[rows].T @ g + THEME_L2 * params["w"], "b": g.sum(axis=0)}
-            for k, grad in grads.items():
-                m, v = moments[k]
-                m *= 0.9
-                m += 0.1 * grad
-                v *= 0.999
-                v += 0.001 * grad * grad
-                step_size = THEME_LEARNING_RATE * np.sqrt(1 - 0.999**step) / (1 - 0.9**step)
-                params[k] -= (step_size * m / (np.sqrt(v) + 1e-8)).astype(np.float32)
+            adam_step(params, grads, moments, step=step, rate=THEME_LEARNING_RATE)
     return params
 
 
@@ -297,14 +302,7 @@ def train_projection(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         g_z = (g_zu - (g_zu * zu).sum(axis=1, keepdims=True) * zu) / z_norm
         g_c = (g_cu - (g_cu * cu).sum(axis=1, keepdims=True) * cu) / c_norm
         grads = {"w": x.T @ g_z + GROUPING_L2 * params["w"], "proxies": g_c}
-        for k, grad in grads.items():
-            m, v = moments[k]
-            m *= 0.9
-            m += 0.1 * grad
-            v *= 0.999
-            v += 0.001 * grad * grad
-            step_size = GROUPING_LEARNING_RATE * np.sqrt(1 - 0.999**step) / (1 - 0.9**step)
-            params[k] -= (step_size * m / (np.sqrt(v) + 1e-8)).astype(np.float32)
+        adam_step(params, grads, moments, step=step, rate=GROUPING_LEARNING_RATE)
     return params["w"]
 
 
