@@ -194,7 +194,11 @@ def evaluate(enricher: Enricher, items: Sequence[Item]) -> dict[str, dict[str, A
 
 
 def calibrate(enricher: Enricher, items: Sequence[Item]) -> dict[str, float]:
-    """Sweeps threshold, relative lead and top-k on the dev half for the best theme micro-F1."""
+    """Sweeps threshold, relative lead and top-k on the dev half for the best theme micro-F1.
+
+    Calibrates the examples (prototypes) alone, in cosine units: the path of themes the trained
+    head does not know. The head's columns would ignore the swept values.
+    """
     dev = [i for i in items if i.split == "dev"]
     matcher = enricher.matcher
     vectors = []
@@ -211,7 +215,7 @@ def calibrate(enricher: Enricher, items: Sequence[Item]) -> dict[str, float]:
                 for item, v in zip(dev, vectors, strict=True):
                     found: set[str] = set()
                     if v is not None:
-                        hits = (matcher.evidence(v) >= 0).any(axis=0)
+                        hits = (matcher.prototype_evidence(v) >= 0).any(axis=0)
                         found = {matcher.ids[t] for t in np.flatnonzero(hits)}
                     tp += len(found & item.themes)
                     fp += len(found - item.themes)
@@ -232,7 +236,7 @@ def calibrate(enricher: Enricher, items: Sequence[Item]) -> dict[str, float]:
     xs, ys = [], []
     for item, v in zip(dev, vectors, strict=True):
         if v is not None:
-            strongest = matcher.evidence(v).max(axis=0)
+            strongest = matcher.prototype_evidence(v).max(axis=0)
             xs += [float(x) for x in strongest]
             ys += [theme in item.themes for theme in matcher.ids]
     x, y = np.array(xs), np.array(ys, dtype=float)
