@@ -102,6 +102,9 @@ def training_samples() -> tuple[list[Sample], dict[str, list[Sample]]]:
     return train, outside
 
 
+_FEATURES: dict[str, np.ndarray] = {}
+
+
 def encode(texts: list[str]) -> np.ndarray:
     """USE-m3 vectors of texts through the runtime's encoder, cached by text digest."""
     from feedloop.enrich.encoder import MultilingualEncoder
@@ -109,10 +112,11 @@ def encode(texts: list[str]) -> np.ndarray:
     CACHE.mkdir(parents=True, exist_ok=True)
     keys = [hashlib.sha256(t.encode()).hexdigest()[:24] for t in texts]
     store = CACHE / "features.npz"
-    cached: dict[str, np.ndarray] = {}
-    if store.exists():
+    cached = _FEATURES
+    if not cached and store.exists():
+        # Read once per run: every data set (training, outside domains, themes, grouping) asks.
         with np.load(store) as z:
-            cached = {k: z[k] for k in z.files}
+            cached.update({k: z[k] for k in z.files})
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cached}.items())
     if missing:
         encoder = MultilingualEncoder(threads=2)
