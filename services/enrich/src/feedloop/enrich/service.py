@@ -80,8 +80,9 @@ def redact_item(item: Any) -> tuple[Any, Counter[str]]:
 class GroupingMap:
     """A learned linear map of item vectors in which complaints of one problem lie together.
 
-    Trained by training/train_heads.py on complaints labelled by problem, in 7 languages; the
-    embedding events carry (and prioritize groups by) is the unit-length image of the item vector.
+    Trained by training/train_heads.py on complaints labelled by problem, in 7 languages; when
+    `grouping_map` is on, the embedding events carry (and prioritize groups by) is the item
+    vector joined with its unit-length image.
     """
 
     def __init__(self, path: Path) -> None:
