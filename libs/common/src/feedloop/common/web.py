@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
+from feedloop.common.errors import install_error_handlers
 from feedloop.common.health import ReadinessCheck, health_router
 from feedloop.common.limits import BodySizeLimit
 from feedloop.common.logs import correlation_id_var
@@ -114,6 +115,7 @@ def install_common(
     the service's runner serves it on its own port.
     """
     install_problem_handlers(app)
+    install_error_handlers(app)
     install_problem_openapi(app)
     # Added first, so it runs inside ObservedRequests (413s are counted by route) and
     # outside routing (before authentication and body parsing).
