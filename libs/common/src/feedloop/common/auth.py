@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import yaml
@@ -151,3 +151,57 @@ class ApiKeyAuth:
             return client
 
         return dependency
+
+
+class KeySettings(Protocol):
+    """What the auth builder reads of a service's settings (feedloop.common.settings)."""
+
+    @property
+    def api_keys(self) -> str | None:
+        """JSON list of clients."""
+
+    @property
+    def api_keys_file(self) -> str | None:
+        """YAML or JSON file of clients."""
+
+    @property
+    def allows_dev_key(self) -> bool:
+        """True in local mode only."""
+
+
+def configured_clients(settings: KeySettings, *, dev_scopes: frozenset[str]) -> list[ApiClient]:
+    """Returns the configured clients; in local mode with none, the dev client with `dev_scopes`."""
+    clients = load_clients(settings.api_keys, settings.api_keys_file)
+    if not clients and settings.allows_dev_key:
+        clients = [dev_client(dev_scopes)]
+    return clients
+
+
+def build_auth(
+    settings: KeySettings,
+    *,
+    dev_scopes: frozenset[str],
+    check: Callable[[list[ApiClient]], None] | None = None,
+) -> ApiKeyAuth:
+    """Returns the app's authenticator: configured clients (or the dev one), checked by `check`.
+
+    `check` may refuse a configuration by raising (ingest refuses writers bound to no source).
+    """
+    clients = configured_clients(settings, dev_scopes=dev_scopes)
+    if check is not None:
+        check(clients)
+    return ApiKeyAuth(clients, allow_dev_key=settings.allows_dev_key)
+
+
+def require_scope(scope: str) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
+    """Returns a FastAPI dependency demanding a key with `scope` from the app's `state.auth`.
+
+    Use it in an alias: `ReaderDep = Annotated[ApiClient, Depends(require_scope(SCOPE_READ))]`.
+    """
+
+    async def dependency(request: Request) -> ApiClient:
+        auth: ApiKeyAuth = request.app.state.auth
+        return await auth.require(scope)(request)
+
+    dependency.__doc__ = f"Demands a valid API key with the {scope} scope."
+    return dependency

@@ -3,10 +3,15 @@
 Needs the `db` extra of feedloop-common (SQLAlchemy); only the stateful stages install it.
 """
 
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, Request
+from feedloop.common.settings import StoreSettings
+from feedloop.common.shell import Step
 from sqlalchemy import DateTime, Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -112,3 +117,69 @@ async def insert_ignoring_conflicts(
     if rows:
         dialect_insert = pg_insert if is_postgres(conn) else sqlite_insert
         await conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+
+
+def create_store_engine(settings: StoreSettings) -> AsyncEngine:
+    """Returns the engine of a service's store, sized and timed out by its settings."""
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+    )
+
+
+def store_step(
+    engine: AsyncEngine,
+    *,
+    upgrade: Callable[[AsyncEngine], Awaitable[None]] | None = None,
+    migrate: bool = False,
+) -> Step:
+    """Lifespan step (feedloop.common.shell): upgrades the schema when `migrate`, disposes the
+    engine last on shutdown."""
+
+    async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
+        del app
+        stack.push_async_callback(engine.dispose)
+        if migrate and upgrade is not None:
+            await upgrade(engine)
+
+    return step
+
+
+def db_check(engine: AsyncEngine) -> Callable[[], Awaitable[bool]]:
+    """Readiness check: the database answers a trivial query."""
+
+    async def check() -> bool:
+        return await db_reachable(engine)
+
+    return check
+
+
+def engine_of(request: Request) -> AsyncEngine:
+    """Returns the app's database engine (`app.state.engine`)."""
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[AsyncEngine, Depends(engine_of)]
+"""The app's engine, for routes that read or manage their own transactions."""
+
+
+async def transaction(request: Request) -> AsyncIterator[AsyncConnection]:
+    """Yields a connection in a transaction that commits when the route returns, then wakes
+    the outbox relay (`app.state.relay`, if any); an exception rolls it back.
+
+    Used with scope="function" (TransactionDep): the commit happens before the response is
+    sent, so a 2xx means the change is durable and a failed commit answers 5xx.
+    """
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.begin() as conn:
+        yield conn
+    relay = getattr(request.app.state, "relay", None)
+    if relay is not None:
+        relay.wake()
+
+
+TransactionDep = Annotated[AsyncConnection, Depends(transaction, scope="function")]
+"""A connection in the route's transaction: committed before the response, then the relay woken."""

@@ -1,5 +1,6 @@
 """Event envelope and the versioned event contracts of every topic."""
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
@@ -248,16 +249,32 @@ class Envelope(BaseModel, Generic[P]):
         producer: str,
         correlation_id: str,
         occurred_at: datetime | None = None,
+        validate: bool = True,
     ) -> "Envelope[P]":
-        """Wraps a payload in an envelope of its event type."""
-        return Envelope[type(payload)](  # type: ignore[misc,operator,no-any-return]
-            event_id=event_id,
-            event_type=type(payload).event_type,  # type: ignore[attr-defined]
-            occurred_at=occurred_at or utcnow(),
-            producer=producer,
-            correlation_id=correlation_id,
-            payload=payload,
-        )
+        """Wraps a payload in an envelope of its event type: the one envelope builder.
+
+        `validate=False` skips validation for a payload built from input validated already
+        (ingest's hot path); the envelope's fields are the same either way.
+        """
+        envelope_class = envelope_class_of(type(payload))
+        fields: dict[str, Any] = {
+            "event_id": event_id,
+            "event_type": type(payload).event_type,  # type: ignore[attr-defined]
+            "schema_version": 1,
+            "occurred_at": occurred_at or utcnow(),
+            "producer": producer,
+            "correlation_id": correlation_id,
+            "payload": payload,
+        }
+        if validate:
+            return envelope_class(**fields)
+        return envelope_class.model_construct(**fields)
+
+
+@functools.cache
+def envelope_class_of(model: type[P]) -> type[Envelope[P]]:
+    """Returns `Envelope[model]`, cached: parametrising the generic costs more than an event."""
+    return Envelope[model]  # type: ignore[valid-type]
 
 
 AnyEnvelope = Envelope[Any]

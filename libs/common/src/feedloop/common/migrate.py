@@ -1,9 +1,19 @@
 """`alembic upgrade head` of a service's store, at app start (local) or by its migrate script.
 
-Needs the `db` extra. Each service ships its migrations; its Alembic `env.py` calls `run_env`.
+Needs the `db` extra. Each service ships only its revisions (`migrations/versions`) and declares
+one `Migrations`; the Alembic environment (`alembic_env/env.py`, which calls `run_env`) and the
+revision template (`alembic_env/script.py.mako`) are shared, so:
+
+    MIGRATIONS = Migrations(Path(__file__).parent / "migrations", lock_id=..., metadata=...,
+                            database_url=lambda: NotifySettings().database_url)
+    upgrade = MIGRATIONS.upgrade      # the lifespan's store_step
+    main = MIGRATIONS.main            # the feedloop-<service>-migrate console script
 """
 
+import argparse
 import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +24,31 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+SHARED_ENV = Path(__file__).parent / "alembic_env"
+"""The Alembic environment and revision template every service uses."""
 
-def alembic_config(url: str, migrations: Path) -> Config:
-    """Returns an Alembic config pointing at a package's migrations directory."""
+
+def alembic_config(url: str, migrations: Path, metadata: MetaData | None = None) -> Config:
+    """Returns an Alembic config running the shared environment on a service's revisions.
+
+    `migrations` is the service's migrations folder; its revisions are in `versions/`.
+    """
     config = Config()
-    config.set_main_option("script_location", str(migrations))
+    config.set_main_option("script_location", str(SHARED_ENV))
+    config.set_main_option("version_locations", str(migrations / "versions"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["metadata"] = metadata
     return config
 
 
-def _upgrade(connection: Connection, url: str, migrations: Path, lock_id: int) -> None:
+def _upgrade(
+    connection: Connection, url: str, migrations: Path, lock_id: int, metadata: MetaData | None
+) -> None:
     # Replicas starting together migrate one at a time (session advisory lock on PostgreSQL).
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_id})
         connection.commit()
-    config = alembic_config(url, migrations)
+    config = alembic_config(url, migrations, metadata)
     config.attributes["connection"] = connection
     try:
         command.upgrade(config, "head")
@@ -39,28 +59,73 @@ def _upgrade(connection: Connection, url: str, migrations: Path, lock_id: int) -
             connection.commit()
 
 
-async def upgrade(engine: AsyncEngine, *, migrations: Path, lock_id: int) -> None:
+async def upgrade(
+    engine: AsyncEngine, *, migrations: Path, lock_id: int, metadata: MetaData | None = None
+) -> None:
     """Upgrades the schema to the newest revision through the given engine."""
     url = engine.url.render_as_string(hide_password=False)
     async with engine.connect() as conn:
-        await conn.run_sync(_upgrade, url, migrations, lock_id)
+        await conn.run_sync(_upgrade, url, migrations, lock_id, metadata)
 
 
-def upgrade_url(url: str, *, migrations: Path, lock_id: int) -> None:
+def upgrade_url(
+    url: str, *, migrations: Path, lock_id: int, metadata: MetaData | None = None
+) -> None:
     """Upgrades the database at `url` to head (the migrate console scripts)."""
 
     async def run() -> None:
         # Migrations may wait for the other replicas' lock and run long: no timeouts here.
         engine = create_engine(url, statement_timeout_ms=0, lock_timeout_ms=0)
         try:
-            await upgrade(engine, migrations=migrations, lock_id=lock_id)
+            await upgrade(engine, migrations=migrations, lock_id=lock_id, metadata=metadata)
         finally:
             await engine.dispose()
 
     asyncio.run(run())
 
 
-def run_env(context: Any, metadata: MetaData) -> None:
+@dataclass(frozen=True)
+class Migrations:
+    """A service's migrations: its revisions folder, its advisory lock, its models' metadata."""
+
+    directory: Path
+    lock_id: int
+    """Advisory lock id: replicas starting together migrate one at a time (PostgreSQL)."""
+    metadata: MetaData
+    database_url: Callable[[], str]
+    """Reads the service's database URL from its settings (the console script's database)."""
+
+    async def upgrade(self, engine: AsyncEngine) -> None:
+        """Upgrades the schema to the newest revision through the app's engine."""
+        await upgrade(
+            engine, migrations=self.directory, lock_id=self.lock_id, metadata=self.metadata
+        )
+
+    def revision(self, message: str, *, url: str | None = None) -> None:
+        """Writes a new revision autogenerated against the database at `url` (at head)."""
+        config = alembic_config(url or self.database_url(), self.directory, self.metadata)
+        command.revision(config, message=message, autogenerate=True)
+
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """The migrate CLI: `upgrade` (default) to head, or `revision -m MESSAGE`."""
+        parser = argparse.ArgumentParser(description="Migrates the service's database.")
+        parser.add_argument("action", nargs="?", choices=("upgrade", "revision"), default="upgrade")
+        parser.add_argument("-m", "--message", help="the new revision's message")
+        args = parser.parse_args(argv)
+        if args.action == "revision":
+            if not args.message:
+                parser.error("revision needs -m MESSAGE")
+            self.revision(args.message)
+            return
+        upgrade_url(
+            self.database_url(),
+            migrations=self.directory,
+            lock_id=self.lock_id,
+            metadata=self.metadata,
+        )
+
+
+def run_env(context: Any, metadata: MetaData | None) -> None:
     """The body of a service's Alembic env.py: a handed-over connection, or its own engine."""
 
     def run_on(connection: Connection) -> None:

@@ -7,23 +7,26 @@ tail by event id (feedloop.common.reconcile) and deletes those instead of sendin
 Event ids are deterministic besides, and consumers drop repeats. Only one relay sends at a time
 (an advisory lock on PostgreSQL), so the events of one key keep their order.
 
-Needs the `db` extra. A service maps the table with `OutboxColumns` on its own declarative base.
+Needs the `db` extra. A service maps the table with `OutboxColumns` on its own declarative base
+and declares one `Outbox` (table, producer name, relay lock); its lifespan adds `relay_step`.
 """
 
 import asyncio
 import contextlib
-import functools
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
 from feedloop.common.codec import OutgoingRecord, encode
 from feedloop.common.db import UtcDateTime, is_postgres
 from feedloop.common.events import Contract, Envelope
 from feedloop.common.kafka import Emitter
 from feedloop.common.reconcile import events_on_topics
-from feedloop.common.settings import ServiceSettings
+from feedloop.common.settings import OutboxSettings, ServiceSettings
+from feedloop.common.shell import Step
 from sqlalchemy import JSON, Integer, LargeBinary, String, Table, delete, func, insert, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -49,12 +52,6 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@functools.cache
-def _envelope_class(model: type[Contract]) -> type[Envelope[Any]]:
-    # Envelope.wrap parametrises the generic per call; that lookup costs more than the event.
-    return Envelope[model]  # type: ignore[valid-type]
-
-
 def record_row(record: OutgoingRecord, *, event_id: str, now: datetime) -> dict[str, Any]:
     """Returns an outbox row holding an already encoded record (e.g. a dead letter)."""
     return {
@@ -78,13 +75,12 @@ def outbox_row(
     producer: str,
 ) -> dict[str, Any]:
     """Returns an outbox row holding the encoded event."""
-    envelope = _envelope_class(type(payload))(
+    envelope = Envelope.wrap(
+        payload,
         event_id=event_id,
-        event_type=payload.event_type,  # type: ignore[attr-defined]
-        occurred_at=now,
         producer=producer,
         correlation_id=correlation_id,
-        payload=payload,
+        occurred_at=now,
     )
     return record_row(encode(envelope, key=key, prefix=prefix), event_id=event_id, now=now)
 
@@ -221,3 +217,87 @@ class OutboxRelay:
         """Returns how many events wait in the outbox."""
         async with self.engine.connect() as conn:
             return int(await conn.scalar(select(func.count()).select_from(self.table)) or 0)
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """One service's outbox: its table, the producer name on its events, its relay's lock.
+
+    The one idiom: `row(...)` builds rows, `write(conn, rows)` adds them inside the caller's
+    transaction, `relay(...)` relays them, and `relay_step` runs that relay in the lifespan.
+    """
+
+    table: Table
+    service: str
+    lock_id: int
+
+    def row(
+        self,
+        payload: Contract,
+        *,
+        event_id: str,
+        key: str,
+        correlation_id: str,
+        prefix: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """Returns an outbox row holding the encoded event, produced by this service."""
+        return outbox_row(
+            payload,
+            event_id=event_id,
+            key=key,
+            correlation_id=correlation_id,
+            prefix=prefix,
+            now=now,
+            producer=self.service,
+        )
+
+    async def write(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        """Adds events to the outbox inside the caller's transaction."""
+        await write(conn, self.table, rows)
+
+    def relay(
+        self,
+        *,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        settings: ServiceSettings | None = None,
+        batch: int = 1000,
+        poll_s: float = 0.5,
+    ) -> OutboxRelay:
+        """Returns a relay working on this outbox."""
+        return OutboxRelay(
+            engine=engine,
+            producer=producer,
+            table=self.table,
+            service=self.service,
+            lock_id=self.lock_id,
+            settings=settings,
+            batch=batch,
+            poll_s=poll_s,
+        )
+
+
+def relay_step(outbox: Outbox, *, engine: AsyncEngine, settings: OutboxSettings) -> Step:
+    """Lifespan step (feedloop.common.shell): runs the relay as `app.state.relay` on the
+    producer a producer_step started; on shutdown stops it and flushes what is left once."""
+
+    async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
+        relay = outbox.relay(
+            engine=engine,
+            producer=app.state.producer,
+            settings=settings,
+            batch=settings.outbox_batch,
+            poll_s=settings.outbox_poll_s,
+        )
+        app.state.relay = relay
+        relay.start()
+
+        async def stop() -> None:
+            await relay.stop()
+            with contextlib.suppress(Exception):
+                await relay.relay_once()
+
+        stack.push_async_callback(stop)
+
+    return step

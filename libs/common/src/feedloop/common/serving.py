@@ -2,7 +2,7 @@
 
 import signal
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 from feedloop.common.metrics import serve_metrics
 from feedloop.common.settings import ServiceSettings
@@ -56,3 +56,27 @@ def serve(server: Server, *, metrics_at: tuple[str, int] | None = None) -> int:
     if getattr(lifespan, "shutdown_failed", False) or getattr(lifespan, "error_occured", False):
         return 1
     return 0
+
+
+def run_service(app: object, settings: ServiceSettings, **options: Any) -> int:
+    """The body of every service's `__main__.main`: serves `app` with uvicorn until SIGTERM.
+
+    Listens on the settings' host and port, with proxy headers, a 20 s graceful shutdown and
+    /metrics on its own port (metrics_address); `options` add or override uvicorn.Config
+    arguments. Returns the exit status (see serve).
+    """
+    import uvicorn  # every service installs it; libs/common itself does not depend on it
+
+    config = uvicorn.Config(app, **(server_options(settings) | options))  # type: ignore[arg-type]
+    return serve(uvicorn.Server(config), metrics_at=metrics_address(settings))
+
+
+def server_options(settings: ServiceSettings) -> dict[str, Any]:
+    """uvicorn options of every service: address, no log config of its own, graceful stop."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "timeout_graceful_shutdown": 20,
+        "proxy_headers": True,
+    }

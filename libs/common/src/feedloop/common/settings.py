@@ -1,6 +1,6 @@
 """Settings base shared by every service; each service subclasses it with its own env prefix."""
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,3 +92,56 @@ class ConsumerSettings(ServiceSettings):
     batch_timeout_ms: int = Field(default=200, ge=1)
     session_timeout_ms: int = Field(default=30_000, ge=6_000)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+
+
+class ApiKeySettings(ServiceSettings):
+    """Mixin: the API clients of a service; outside local mode they must be configured.
+
+    The variables are the service's `<PREFIX>API_KEYS` (a JSON list of clients) and
+    `<PREFIX>API_KEYS_FILE` (a YAML or JSON file of them), read by feedloop.common.auth.
+    """
+
+    api_keys_required: ClassVar[bool] = True
+    """False for a service whose API is optional: unconfigured, it answers 401 to everyone."""
+
+    api_keys: str | None = Field(default=None, description="JSON list of API clients.")
+    api_keys_file: str | None = Field(default=None, description="YAML or JSON file of clients.")
+
+    @model_validator(mode="after")
+    def _keys_required_outside_local(self) -> Self:
+        configured = self.api_keys or self.api_keys_file
+        if self.api_keys_required and not self.is_local and not configured:
+            prefix = str(self.model_config.get("env_prefix", "")).upper()
+            raise ValueError(f"{prefix}API_KEYS or _API_KEYS_FILE is required outside local mode")
+        return self
+
+
+class StoreSettings(ServiceSettings):
+    """Mixin: a service's own database (SQLite locally, PostgreSQL for several replicas).
+
+    The service declares `database_url` itself, since its default names the service's file.
+    """
+
+    database_url: str = "sqlite+aiosqlite:///.local/feedloop.db"
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="PostgreSQL statement_timeout (0: none)."
+    )
+    db_lock_timeout_ms: int = Field(
+        default=10_000, ge=0, description="PostgreSQL lock_timeout (0: none)."
+    )
+    migrate_on_start: bool | None = Field(
+        default=None, description="Run `alembic upgrade head` at start; default: in local mode."
+    )
+
+    @property
+    def migrate(self) -> bool:
+        """True when the app upgrades the schema at start."""
+        return self.is_local if self.migrate_on_start is None else self.migrate_on_start
+
+
+class OutboxSettings(ServiceSettings):
+    """Mixin: how the transactional outbox relay batches and polls (feedloop.common.outbox)."""
+
+    outbox_batch: int = Field(default=1000, ge=1)
+    outbox_poll_s: float = Field(default=0.5, gt=0)

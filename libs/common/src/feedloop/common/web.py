@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from feedloop.common.errors import install_error_handlers
 from feedloop.common.health import ReadinessCheck, health_router
 from feedloop.common.limits import BodySizeLimit
@@ -29,6 +29,17 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")]
 Offset = Annotated[
     int, Query(ge=0, le=MAX_OFFSET, description="Items to skip; past a million, filter instead.")
 ]
+
+
+def settings_of(request: Request) -> ServiceSettings:
+    """Returns the app's settings (`app.state.settings`)."""
+    settings: ServiceSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
+"""The app's settings; a service narrows the type in its own alias:
+`SettingsDep = Annotated[NotifySettings, Depends(settings_of)]`."""
 
 
 class ObservedRequests:
