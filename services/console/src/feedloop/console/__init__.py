@@ -1,0 +1,1 @@
+"""feedloop console: the web UI where the CX team sees the loop and acts on it."""

@@ -1,0 +1,211 @@
+"""The console's client of the prioritize and notify REST APIs (its only source of data)."""
+
+import asyncio
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from feedloop.console.settings import ConsoleSettings
+
+MAX_PAGE = 500
+NOTIFICATION_SCAN_LIMIT = 20_000
+"""Counting notifications pages through the list; past this many it says the count is partial."""
+
+
+class BackendError(Exception):
+    """An API answered with an error (its problem+json detail kept) or could not be reached."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or body)
+    return str(body)[:300]
+
+
+class Backend:
+    """Reads and acts through prioritize and notify with the console's own key."""
+
+    def __init__(
+        self, settings: ConsoleSettings, transport: httpx.AsyncBaseTransport | None = None
+    ):
+        headers = {"X-API-Key": settings.effective_api_key, "User-Agent": "feedloop-console"}
+        timeout = httpx.Timeout(settings.api_timeout_s)
+        self.prioritize = httpx.AsyncClient(
+            base_url=settings.prioritize_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.notify = httpx.AsyncClient(
+            base_url=settings.notify_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def close(self) -> None:
+        """Closes both connection pools."""
+        await self.prioritize.aclose()
+        await self.notify.aclose()
+
+    async def _call(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendError(502, f"{client.base_url} unreachable: {exc!r}") from exc
+        if response.status_code >= 400:
+            raise BackendError(response.status_code, _detail(response))
+        return response.json()
+
+    async def reachable(self, client: httpx.AsyncClient) -> bool:
+        """True when the API answers its liveness probe."""
+        try:
+            response = await client.get("/healthz", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    # Issues
+
+    async def issues(self, **params: Any) -> dict[str, Any]:
+        """One page of issues (GET /v1/issues), filters passed through."""
+        query = {k: v for k, v in params.items() if v not in (None, "", [])}
+        result: dict[str, Any] = await self._call(
+            self.prioritize, "GET", "/v1/issues", params=query
+        )
+        return result
+
+    async def issue(self, issue_id: str) -> dict[str, Any]:
+        """An issue with its evidence and status history."""
+        result: dict[str, Any] = await self._call(self.prioritize, "GET", f"/v1/issues/{issue_id}")
+        return result
+
+    async def patch_issue(self, issue_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Changes an issue (status, owner, action, resolution message, note)."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize, "PATCH", f"/v1/issues/{issue_id}", json=changes
+        )
+        return result
+
+    async def merge_issue(self, issue_id: str, into: str) -> dict[str, Any]:
+        """Merges an issue into another one."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize, "POST", f"/v1/issues/{issue_id}/merge", json={"into": into}
+        )
+        return result
+
+    async def impact(self, issue_id: str, days: int = 14) -> dict[str, Any]:
+        """Complaint rate before and after an issue's resolution, with the test's result."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize, "GET", f"/v1/kpis/issues/{issue_id}/impact", params={"days": days}
+        )
+        return result
+
+    # KPIs
+
+    async def scores(self, since: datetime, until: datetime) -> dict[str, Any]:
+        """NPS, CSAT and CES in a period, overall and by segment, channel and theme."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize,
+            "GET",
+            "/v1/kpis/scores",
+            params={"since": since.isoformat(), "until": until.isoformat()},
+        )
+        return result
+
+    async def scores_over_time(
+        self, *, buckets: int, bucket: str, today: date | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Scores per day or ISO week, oldest first, one API call per bucket (concurrent)."""
+        today = today or datetime.now(UTC).date()
+        if bucket == "week":
+            first = today - timedelta(days=today.weekday()) - timedelta(weeks=buckets - 1)
+            step = timedelta(weeks=1)
+        else:
+            first = today - timedelta(days=buckets - 1)
+            step = timedelta(days=1)
+        starts = [first + i * step for i in range(buckets)]
+        periods = [
+            (
+                datetime(d.year, d.month, d.day, tzinfo=UTC),
+                datetime(d.year, d.month, d.day, tzinfo=UTC) + step,
+            )
+            for d in starts
+        ]
+        results = await asyncio.gather(*(self.scores(s, u) for s, u in periods))
+        return [(d.isoformat(), r) for d, r in zip(starts, results, strict=True)]
+
+    async def themes(self, *, since: datetime, until: datetime, bucket: str) -> dict[str, Any]:
+        """Volume and sentiment per theme and bucket."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize,
+            "GET",
+            "/v1/kpis/themes",
+            params={"since": since.isoformat(), "until": until.isoformat(), "bucket": bucket},
+        )
+        return result
+
+    async def spikes(self, *, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Theme volume spikes in a period."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize,
+            "GET",
+            "/v1/kpis/spikes",
+            params={"since": since.isoformat(), "until": until.isoformat()},
+        )
+        spikes: list[dict[str, Any]] = result["spikes"]
+        return spikes
+
+    async def closure(self, *, since: datetime, until: datetime) -> dict[str, Any]:
+        """Closure rate and time to close."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize,
+            "GET",
+            "/v1/kpis/closure",
+            params={"since": since.isoformat(), "until": until.isoformat()},
+        )
+        return result
+
+    # Notifications
+
+    async def notifications(self, **params: Any) -> dict[str, Any]:
+        """One page of notifications, newest first."""
+        query = {k: v for k, v in params.items() if v not in (None, "")}
+        result: dict[str, Any] = await self._call(
+            self.notify, "GET", "/v1/notifications", params=query
+        )
+        return result
+
+    async def notification_counts(self) -> tuple[dict[str, Counter[str]], int, bool]:
+        """Notifications per channel and outcome (pending ones by status), the total, and
+        whether the scan stopped at NOTIFICATION_SCAN_LIMIT before the end."""
+        counts: dict[str, Counter[str]] = {}
+        offset, total = 0, 0
+        while offset < NOTIFICATION_SCAN_LIMIT:
+            page = await self.notifications(limit=MAX_PAGE, offset=offset)
+            total = page["total"]
+            for item in page["items"]:
+                outcome = item["outcome"] or item["status"]
+                counts.setdefault(item["channel"], Counter())[outcome] += 1
+            offset += len(page["items"])
+            if not page["items"] or offset >= total:
+                break
+        return counts, total, offset < total
+
+    async def failed_notifications(self, limit: int = 50) -> dict[str, Any]:
+        """Notifications that failed after their retries."""
+        result: dict[str, Any] = await self._call(
+            self.notify, "GET", "/v1/notifications/failed", params={"limit": limit}
+        )
+        return result
+
+    async def resend(self, notification_id: str) -> dict[str, Any]:
+        """Sends a failed notification again."""
+        result: dict[str, Any] = await self._call(
+            self.notify, "POST", f"/v1/notifications/{notification_id}/resend"
+        )
+        return result

@@ -1,0 +1,188 @@
+"""What the pages show, computed from the APIs' answers (pure: no I/O, tested on its own)."""
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from feedloop.console.charts import Series
+
+STATUSES = ("new", "acknowledged", "planned", "in_progress", "resolved", "wont_fix")
+OPEN_STATUSES = ("new", "acknowledged", "planned", "in_progress")
+FILTER_DIMENSIONS = ("segment", "channel", "theme")
+
+
+def factor_rows(priority: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each factor of a priority with its share of the positive contributions (for the bar)."""
+    factors = priority.get("factors") or []
+    total = sum(max(0.0, float(f["contribution"])) for f in factors) or 1.0
+    return [
+        {
+            "name": f["name"],
+            "contribution": float(f["contribution"]),
+            "share": max(0.0, float(f["contribution"])) / total,
+            "reason": f["reason"],
+            "value": f["value"],
+            "weight": f["weight"],
+        }
+        for f in sorted(factors, key=lambda f: -float(f["contribution"]))
+    ]
+
+
+def p_words(p: float | None) -> str:
+    """A p-value as people read it."""
+    if p is None:
+        return "no test"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}"
+
+
+def impact_words(impact: dict[str, Any]) -> str:
+    """The significance test's result as a sentence."""
+    before, after = impact.get("rate_before"), impact.get("rate_after")
+    if before is None or after is None:
+        return "Not enough feedback on the theme before and after the resolution to compare."
+    p = impact.get("p_value_fisher")
+    change = (
+        f"fell from {100 * before:.0f} % to {100 * after:.0f} %"
+        if after < before
+        else f"rose from {100 * before:.0f} % to {100 * after:.0f} %"
+        if after > before
+        else f"stayed at {100 * after:.0f} %"
+    )
+    sentence = f"The complaint rate on {impact.get('theme') or 'the theme'} {change}"
+    alpha = float(impact.get("alpha") or 0.05)
+    if p is not None and p < alpha:
+        verdict = f", significant at {p_words(p)}"
+        if impact.get("regressed"):
+            verdict += ": a regression"
+    else:
+        verdict = f", not significant ({p_words(p)})"
+    return sentence + verdict + "."
+
+
+def score_block(result: dict[str, Any], dimension: str | None, value: str | None) -> Any:
+    """The KPI block of one period, overall or for one segment, channel or theme."""
+    if dimension and value:
+        return result.get("by", {}).get(dimension, {}).get(value)
+    return result.get("overall")
+
+
+def kpi_series(
+    periods: list[tuple[str, dict[str, Any]]], dimension: str | None, value: str | None
+) -> dict[str, Any]:
+    """NPS, CSAT and CES lines over the periods, plus the latest value of each."""
+    nps: list[float | None] = []
+    csat: list[float | None] = []
+    ces: list[float | None] = []
+    volume: list[float | None] = []
+    for _, result in periods:
+        block = score_block(result, dimension, value) or {}
+        nps.append(block["nps"]["score"] if block.get("nps") else None)
+        csat_methods = block.get("csat") or {}
+        csat.append(next(iter(csat_methods.values()))["score"] if csat_methods else None)
+        ces_scales = block.get("ces") or {}
+        ces.append(next(iter(ces_scales.values()))["easy_share"] if ces_scales else None)
+        volume.append(float(block.get("feedback") or 0))
+
+    def latest(values: list[float | None]) -> float | None:
+        return next((v for v in reversed(values) if v is not None), None)
+
+    return {
+        "labels": [label for label, _ in periods],
+        "nps": Series("NPS", nps),
+        "satisfaction": [Series("CSAT %", csat), Series("CES easy %", ces)],
+        "volume": volume,
+        "latest": {"nps": latest(nps), "csat": latest(csat), "ces": latest(ces)},
+    }
+
+
+def filter_values(periods: list[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:
+    """Segments, channels and themes seen in any period (the filter choices)."""
+    seen: dict[str, set[str]] = {d: set() for d in FILTER_DIMENSIONS}
+    for _, result in periods:
+        for dimension, groups in result.get("by", {}).items():
+            if dimension in seen:
+                seen[dimension].update(groups)
+    return {d: sorted(v) for d, v in seen.items()}
+
+
+def theme_rows(
+    themes: dict[str, list[dict[str, Any]]], spikes: Iterable[dict[str, Any]]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Per theme: totals, mean sentiment and a volume line with spike days marked."""
+    labels = sorted({cell["bucket"] for cells in themes.values() for cell in cells})
+    spiked: dict[str, set[str]] = {}
+    for spike in spikes:
+        spiked.setdefault(spike["theme"], set()).add(spike["day"])
+    rows = []
+    for theme, cells in themes.items():
+        by_bucket = {cell["bucket"]: cell for cell in cells}
+        volume = sum(c["volume"] for c in cells)
+        sentiment = sum(c["mean_sentiment"] * c["volume"] for c in cells) / volume if volume else 0
+        line = Series(
+            theme,
+            [float(by_bucket[b]["volume"]) if b in by_bucket else 0.0 for b in labels],
+            marks={i for i, b in enumerate(labels) if b in spiked.get(theme, set())},
+        )
+        rows.append(
+            {
+                "theme": theme,
+                "volume": volume,
+                "complaints": sum(c["complaints"] for c in cells),
+                "mean_sentiment": round(sentiment, 2),
+                "negative_share": sum(c["negative_share"] * c["volume"] for c in cells) / volume
+                if volume
+                else 0.0,
+                "spike_days": sorted(spiked.get(theme, set())),
+                "line": line,
+            }
+        )
+    rows.sort(key=lambda r: -r["volume"])
+    return labels, rows
+
+
+def evidence_csv(details: Iterable[dict[str, Any]]) -> str:
+    """The evidence (representative feedback, redacted as stored) of issues, as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "issue_id",
+            "issue_title",
+            "theme",
+            "status",
+            "priority",
+            "feedback_id",
+            "customer_id",
+            "channel",
+            "sentiment",
+            "occurred_at",
+            "text",
+        ]
+    )
+    for issue in details:
+        for item in issue.get("representative_feedback", []):
+            sentiment = item.get("sentiment") or {}
+            writer.writerow(
+                [
+                    issue["id"],
+                    _cell(issue["title"]),
+                    issue["theme"],
+                    issue["status"],
+                    issue["priority"]["score"],
+                    item["feedback_id"],
+                    _cell(item["customer_id"]),
+                    item["channel"],
+                    sentiment.get("label", ""),
+                    item["occurred_at"],
+                    _cell(item["text"]),
+                ]
+            )
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    """Neutralises spreadsheet formulas in customer-written text (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
