@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from feedloop.common.db import create_engine
 from feedloop.common.feedback import Channel
-from feedloop.notify import queue
-from feedloop.notify.intake import Incoming, apply_batch
+from feedloop.notify.delivery import queue
+from feedloop.notify.intake.apply import Incoming, apply_batch
 from feedloop.notify.migrate import upgrade
 from feedloop.notify.models import (
     cap_t,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from feedloop.common.db import create_engine
-from feedloop.notify.intake import Incoming, apply_batch
+from feedloop.notify.intake.apply import Incoming, apply_batch
 from feedloop.notify.migrate import upgrade
 from feedloop.notify.models import customer_t
 from sqlalchemy import select

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
-from feedloop.notify.owed import delivery_id
+from feedloop.notify.intake.owed import delivery_id
 
 from tests.support.keys import TEST_API_KEY, api_keys_json
 

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from feedloop.common.db import create_engine
-from feedloop.notify.intake import Incoming, apply_batch
+from feedloop.notify.intake.apply import Incoming, apply_batch
 from feedloop.notify.migrate import upgrade
 from feedloop.notify.models import Base, delivery_t, notification_t
 from sqlalchemy import select

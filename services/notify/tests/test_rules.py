@@ -12,11 +12,11 @@ import pytest
 from feedloop.common import notifications
 from feedloop.common.auth import DEV_API_KEY_SHA256
 from feedloop.notify.app import create_app
-from feedloop.notify.channels import Outgoing
-from feedloop.notify.channels.mail import build_message
-from feedloop.notify.queue import backoff_s
-from feedloop.notify.render import MessageContext, Renderer, locale_candidates
-from feedloop.notify.routing import Contact, route, wants_acknowledgement
+from feedloop.notify.delivery.channels import Outgoing
+from feedloop.notify.delivery.channels.mail import build_message
+from feedloop.notify.delivery.queue import backoff_s
+from feedloop.notify.delivery.render import MessageContext, Renderer, locale_candidates
+from feedloop.notify.intake.routing import Contact, route, wants_acknowledgement
 from feedloop.notify.settings import NotifySettings
 from pydantic import ValidationError
 

@@ -12,15 +12,16 @@ from feedloop.common.dbfaults import db_transient
 from feedloop.common.health import ReadinessCheck
 from feedloop.common.kafka import create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
+from feedloop.common.openapi import install_openapi
 from feedloop.common.web import docs_options, install_common
 from feedloop.notify.api import router
-from feedloop.notify.channels.mail import EmailChannel
-from feedloop.notify.channels.webhook import WebhookChannel
-from feedloop.notify.consumer import SERVICE, prioritized_handler
+from feedloop.notify.delivery.channels.mail import EmailChannel
+from feedloop.notify.delivery.channels.webhook import WebhookChannel
+from feedloop.notify.delivery.render import Renderer
+from feedloop.notify.delivery.sender import Sender
+from feedloop.notify.intake.consumer import SERVICE, prioritized_handler
 from feedloop.notify.migrate import upgrade
 from feedloop.notify.outbox import create_relay
-from feedloop.notify.render import Renderer
-from feedloop.notify.sender import Sender
 from feedloop.notify.settings import (
     SCOPE_ADMIN,
     SCOPE_ERASE,
@@ -147,4 +148,5 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         checks["consumer"] = consumer_ready
     install_common(app, service=SERVICE, settings=settings, checks=checks)
     app.include_router(router)
+    install_openapi(app, settings)
     return app

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from feedloop.common.auth import ApiClient
-from feedloop.notify.sender import Sender
+from feedloop.notify.delivery.sender import Sender
 from feedloop.notify.settings import (
     SCOPE_ADMIN,
     SCOPE_ERASE,

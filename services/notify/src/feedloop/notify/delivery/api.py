@@ -1,20 +1,14 @@
-"""Routes of the notify API: notifications, failures and resend, preferences, erasure."""
+"""Notification routes: listing, failures and resend."""
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from feedloop.common.events import utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.common.web import Limit, Offset
-from feedloop.notify import service
-from feedloop.notify.deps import AdminDep, EngineDep, EraserDep, ReaderDep, SenderDep, SettingsDep
-from feedloop.notify.schemas import (
-    ErasureRead,
-    NotificationList,
-    NotificationRead,
-    PreferencesRead,
-    PreferencesUpdate,
-)
+from feedloop.notify.delivery import service
+from feedloop.notify.delivery.schemas import NotificationList, NotificationRead
+from feedloop.notify.deps import AdminDep, EngineDep, ReaderDep, SenderDep
 
 router = APIRouter(
     prefix="/v1", tags=["notifications"], responses=problem_responses(*AUTHENTICATED)
@@ -122,54 +116,3 @@ async def customer_notifications(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     return await _page(engine, limit=limit, offset=offset, customer_id=customer_id)
-
-
-@router.get(
-    "/customers/{customer_id}/preferences",
-    response_model=PreferencesRead,
-    summary="A customer's opt-outs",
-)
-async def get_preferences(
-    customer_id: CustomerId, engine: EngineDep, _client: ReaderDep
-) -> dict[str, Any]:
-    async with engine.connect() as conn:
-        return await service.get_preferences(conn=conn, customer_id=customer_id)
-
-
-@router.put(
-    "/customers/{customer_id}/preferences",
-    response_model=PreferencesRead,
-    summary="Opt a customer out of (or back into) a channel, or all",
-)
-async def set_preferences(
-    customer_id: CustomerId, update: PreferencesUpdate, engine: EngineDep, _client: AdminDep
-) -> dict[str, Any]:
-    async with engine.begin() as conn:
-        return await service.set_preferences(
-            conn=conn,
-            customer_id=customer_id,
-            opted_out={str(k): v for k, v in update.opted_out.items()},
-            now=utcnow(),
-        )
-
-
-@router.delete(
-    "/customers/{customer_id}",
-    response_model=ErasureRead,
-    summary="Erase a customer: delete their contact data; nothing more is sent to them",
-)
-async def erase_customer(
-    customer_id: CustomerId,
-    request: Request,
-    engine: EngineDep,
-    settings: SettingsDep,
-    _client: EraserDep,
-) -> dict[str, Any]:
-    async with engine.begin() as conn:
-        result = await service.erase(
-            conn=conn, customer_id=customer_id, settings=settings, now=utcnow()
-        )
-    relay = request.app.state.relay
-    if relay is not None:
-        relay.wake()
-    return result

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from feedloop.common.db import is_postgres
-from feedloop.notify.cap import take_cap_slots
-from feedloop.notify.channels import Outgoing, SendResult
+from feedloop.notify.delivery.cap import take_cap_slots
+from feedloop.notify.delivery.channels import Outgoing, SendResult
+from feedloop.notify.delivery.outcomes import finish
 from feedloop.notify.models import (
     customer_t,
     delivery_t,
@@ -26,7 +27,6 @@ from feedloop.notify.models import (
     notification_t,
     preference_t,
 )
-from feedloop.notify.outcomes import finish
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from feedloop.common.events import utcnow
-from feedloop.notify import metrics, queue
-from feedloop.notify.channels import Outgoing, SendResult
-from feedloop.notify.render import MessageContext, Rendered, Renderer
+from feedloop.notify import metrics
+from feedloop.notify.delivery import queue
+from feedloop.notify.delivery.channels import Outgoing, SendResult
+from feedloop.notify.delivery.render import MessageContext, Rendered, Renderer
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy.ext.asyncio import AsyncEngine
 

@@ -3,7 +3,7 @@
 Idempotent by event id (processed_event) and by content: a feedback item is linked once, an
 issue version older than the stored one changes nothing, a notification exists once per
 (feedback id, kind) and a delivery once per (customer, issue, kind, round). A batch is read and
-written set-based (feedloop.notify.staging) but applied in event order: whatever `owe` reads
+written set-based (feedloop.notify.intake.staging) but applied in event order: whatever `owe` reads
 from the store is written before it runs.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 from feedloop.common.db import lock_keys
 from feedloop.common.events import FeedbackPrioritized, IssueUpdated
+from feedloop.notify.intake.owed import owe
+from feedloop.notify.intake.routing import wants_acknowledgement
+from feedloop.notify.intake.staging import IssueRow, LinkRow, Staging
 from feedloop.notify.models import link_t, notification_t
-from feedloop.notify.owed import owe
-from feedloop.notify.routing import wants_acknowledgement
 from feedloop.notify.settings import NotifySettings
-from feedloop.notify.staging import IssueRow, LinkRow, Staging
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 

@@ -14,7 +14,7 @@ from feedloop.common.kafka import (
     send_dead_letter,
 )
 from feedloop.common.storable import unstorable
-from feedloop.notify.intake import Incoming, apply_batch
+from feedloop.notify.intake.apply import Incoming, apply_batch
 from feedloop.notify.models import customer_t
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import String

@@ -7,9 +7,9 @@ from typing import Any
 
 from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.common.events import deterministic_id
+from feedloop.notify.delivery.outcomes import close_notifications, finish
+from feedloop.notify.intake.routing import Contact, route
 from feedloop.notify.models import customer_t, delivery_t, notification_t
-from feedloop.notify.outcomes import close_notifications, finish
-from feedloop.notify.routing import Contact, route
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection

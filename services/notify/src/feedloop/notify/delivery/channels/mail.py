@@ -14,9 +14,9 @@ from email.utils import formatdate
 
 import aiosmtplib
 from feedloop.common import notifications
-from feedloop.notify.channels import Outgoing, SendResult, Verdict
-from feedloop.notify.channels.smtp_pool import SmtpPool
-from feedloop.notify.render import Rendered
+from feedloop.notify.delivery.channels import Outgoing, SendResult, Verdict
+from feedloop.notify.delivery.channels.smtp_pool import SmtpPool
+from feedloop.notify.delivery.render import Rendered
 from feedloop.notify.settings import NotifySettings
 
 

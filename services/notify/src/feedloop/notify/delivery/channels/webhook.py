@@ -10,8 +10,8 @@ import time
 import httpx
 import orjson
 from feedloop.common import notifications
-from feedloop.notify.channels import Outgoing, SendResult
-from feedloop.notify.render import Rendered
+from feedloop.notify.delivery.channels import Outgoing, SendResult
+from feedloop.notify.delivery.render import Rendered
 from feedloop.notify.settings import NotifySettings
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})

@@ -1,0 +1,1 @@
+"""Customers: their opt-outs and their erasure."""

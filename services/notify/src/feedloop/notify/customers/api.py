@@ -1,0 +1,67 @@
+"""Customer routes: opt-outs and erasure."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from feedloop.common.events import utcnow
+from feedloop.common.problems import AUTHENTICATED, problem_responses
+from feedloop.notify.customers import service
+from feedloop.notify.customers.schemas import ErasureRead, PreferencesRead, PreferencesUpdate
+from feedloop.notify.deps import AdminDep, EngineDep, EraserDep, ReaderDep, SettingsDep
+
+router = APIRouter(
+    prefix="/v1", tags=["notifications"], responses=problem_responses(*AUTHENTICATED)
+)
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+@router.get(
+    "/customers/{customer_id}/preferences",
+    response_model=PreferencesRead,
+    summary="A customer's opt-outs",
+)
+async def get_preferences(
+    customer_id: CustomerId, engine: EngineDep, _client: ReaderDep
+) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return await service.get_preferences(conn=conn, customer_id=customer_id)
+
+
+@router.put(
+    "/customers/{customer_id}/preferences",
+    response_model=PreferencesRead,
+    summary="Opt a customer out of (or back into) a channel, or all",
+)
+async def set_preferences(
+    customer_id: CustomerId, update: PreferencesUpdate, engine: EngineDep, _client: AdminDep
+) -> dict[str, Any]:
+    async with engine.begin() as conn:
+        return await service.set_preferences(
+            conn=conn,
+            customer_id=customer_id,
+            opted_out={str(k): v for k, v in update.opted_out.items()},
+            now=utcnow(),
+        )
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    response_model=ErasureRead,
+    summary="Erase a customer: delete their contact data; nothing more is sent to them",
+)
+async def erase_customer(
+    customer_id: CustomerId,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    _client: EraserDep,
+) -> dict[str, Any]:
+    async with engine.begin() as conn:
+        result = await service.erase(
+            conn=conn, customer_id=customer_id, settings=settings, now=utcnow()
+        )
+    relay = request.app.state.relay
+    if relay is not None:
+        relay.wake()
+    return result

@@ -1,0 +1,1 @@
+"""Intake: `prioritized` events into the store, and what each feedback item is owed."""
