@@ -16,7 +16,8 @@ from feedloop.common.kafka import (
 )
 from feedloop.common.metrics import EVENT_LATENCY
 from feedloop.common.storable import unstorable
-from feedloop.prioritize.issues.assign import Incoming, feedback_t, store_batch
+from feedloop.prioritize.issues.assign import Incoming, store_batch
+from feedloop.prioritize.models import feedback_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine

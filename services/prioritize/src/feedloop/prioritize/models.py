@@ -136,3 +136,11 @@ class OutboxEvent(OutboxColumns, Base):
 def table_of(model: type[Base]) -> Table:
     """Returns the Core table of a model (typed for insert/update/delete)."""
     return cast(Table, model.__table__)
+
+
+# The Core tables, declared once: every query, insert and update of the service uses these.
+feedback_t = table_of(Feedback)
+issue_t = table_of(Issue)
+customer_t = table_of(IssueCustomer)
+history_t = table_of(IssueStatusChange)
+theme_day_t = table_of(ThemeDay)

@@ -17,17 +17,14 @@ from feedloop.prioritize.issues.consolidate import consolidate
 from feedloop.prioritize.issues.payloads import feedback_prioritized_row, issue_updated_row
 from feedloop.prioritize.issues.refresh import refresh_open
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import history_row, issue_t, new_issue
-from feedloop.prioritize.models import Feedback, IssueCustomer, IssueStatusChange, table_of
+from feedloop.prioritize.issues.store import history_row, new_issue
+from feedloop.prioritize.models import customer_t, feedback_t, history_t, issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import direction_of, is_complaint, signals_of, theme_of
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
-feedback_t = table_of(Feedback)
-customer_t = table_of(IssueCustomer)
-history_t = table_of(IssueStatusChange)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from feedloop.prioritize.grouping import OPEN, cohesion, cross_similarity, simil
 from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.evidence import vector_sum
 from feedloop.prioritize.issues.regroup import merge_issues
-from feedloop.prioritize.issues.store import history_t, issue_t
+from feedloop.prioritize.models import history_t, issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection

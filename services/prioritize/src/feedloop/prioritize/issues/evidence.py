@@ -6,12 +6,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from feedloop.prioritize import priority
-from feedloop.prioritize.models import ThemeDay, table_of
+from feedloop.prioritize.models import theme_day_t
 from feedloop.prioritize.signals import Signals
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-theme_day_t = table_of(ThemeDay)
 
 
 def empty_stats() -> dict[str, Any]:

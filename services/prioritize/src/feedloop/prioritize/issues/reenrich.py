@@ -33,8 +33,8 @@ from feedloop.prioritize.grouping import CLOSED, similarity, to_vector
 from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.regroup import rebuild
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import issue_t, save_issue
-from feedloop.prioritize.models import Feedback, table_of
+from feedloop.prioritize.issues.store import save_issue
+from feedloop.prioritize.models import feedback_t, issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import theme_of
 from sqlalchemy import delete, select, update
@@ -43,7 +43,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 if TYPE_CHECKING:
     from feedloop.prioritize.issues.assign import Incoming
 
-feedback_t = table_of(Feedback)
 Versions = tuple[str, str, str]
 CARRIED = ("stored_at", "closed_at", "time_to_close_s", "close_outcome")
 """Columns a re-analysed item keeps: they describe its life in the loop, not its analysis."""

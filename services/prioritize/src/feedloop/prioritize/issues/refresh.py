@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from feedloop.common.db import is_postgres
 from feedloop.prioritize.grouping import OPEN
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import issue_t, save_issue
+from feedloop.prioritize.issues.store import save_issue
+from feedloop.prioritize.models import issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection

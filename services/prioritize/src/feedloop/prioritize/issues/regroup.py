@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 from feedloop.common.db import lock_keys
+from feedloop.common.errors import Conflict, Invalid
 from feedloop.common.events import deterministic_id
-from feedloop.common.problems import Problem
 from feedloop.prioritize import outbox
 from feedloop.prioritize.grouping import normalised, to_vector
 from feedloop.prioritize.issues import evidence
@@ -15,20 +15,15 @@ from feedloop.prioritize.issues.payloads import feedback_prioritized_row
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
 from feedloop.prioritize.issues.store import (
     history_row,
-    history_t,
-    issue_t,
     lock_issue,
     new_issue,
     save_issue,
 )
-from feedloop.prioritize.models import Feedback, IssueCustomer, table_of
+from feedloop.prioritize.models import customer_t, feedback_t, history_t, issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import Signals, direction_of
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-feedback_t = table_of(Feedback)
-customer_t = table_of(IssueCustomer)
 
 
 async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
@@ -116,7 +111,7 @@ async def merge_issues(
 ) -> dict[str, Any]:
     """Moves every member of `source` into `into`; the source keeps a pointer to its successor."""
     if source_id == into_id:
-        raise Problem(422, "Validation failed", "an issue cannot be merged into itself")
+        raise Invalid("an issue cannot be merged into itself")
     themes = await conn.scalars(
         select(issue_t.c.theme).where(issue_t.c.id.in_([source_id, into_id]))
     )
@@ -125,7 +120,7 @@ async def merge_issues(
     target = await lock_issue(conn, into_id)
     for issue in (source, target):
         if issue["merged_into"]:
-            raise Problem(409, "Conflict", f"issue {issue['id']!r} was already merged")
+            raise Conflict(f"issue {issue['id']!r} was already merged")
     ids = list(
         await conn.scalars(select(feedback_t.c.id).where(feedback_t.c.issue_id == source_id))
     )
@@ -159,9 +154,7 @@ async def split_issue(
     )
     missing = [fid for fid in wanted if fid not in members]
     if missing:
-        raise Problem(
-            422, "Validation failed", f"not members of issue {issue_id!r}: {missing[:10]}"
-        )
+        raise Invalid(f"not members of issue {issue_id!r}: {missing[:10]}")
     target = new_issue(
         issue_id=deterministic_id("issue-split", issue_id, *wanted),
         theme=source["theme"],

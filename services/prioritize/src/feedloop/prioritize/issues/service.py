@@ -4,17 +4,16 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from feedloop.common.problems import Problem
+from feedloop.common.errors import Conflict, Invalid
 from feedloop.prioritize.grouping import similarity, to_vector
 from feedloop.prioritize.issues.schemas import IssuePatch, IssueSort
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import history_row, history_t, issue_t, lock_issue, save_issue
-from feedloop.prioritize.models import Feedback, table_of
+from feedloop.prioritize.issues.store import IssueNotFound, history_row, lock_issue, save_issue
+from feedloop.prioritize.models import feedback_t, history_t, issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-feedback_t = table_of(Feedback)
 SORTS = {
     "-priority": issue_t.c.priority_score.desc(),
     "priority": issue_t.c.priority_score.asc(),
@@ -71,9 +70,7 @@ async def get_issue(*, conn: AsyncConnection, issue_id: str, samples: int = 5) -
     """Returns an issue with its most representative feedback and its status history."""
     row = (await conn.execute(select(issue_t).where(issue_t.c.id == issue_id))).first()
     if row is None:
-        raise Problem(
-            404, "Not found", f"issue {issue_id!r} does not exist", kind="issue-not-found"
-        )
+        raise IssueNotFound(issue_id)
     issue = dict(row._mapping)
     members = (
         await conn.execute(
@@ -120,18 +117,13 @@ async def patch_issue(
     """Applies owner/status/action/resolution/effort changes; a new version and event if any."""
     issue = await lock_issue(conn, issue_id)
     if issue["merged_into"]:
-        raise Problem(
-            409, "Conflict", f"issue {issue_id!r} was merged into {issue['merged_into']!r}"
-        )
+        raise Conflict(f"issue {issue_id!r} was merged into {issue['merged_into']!r}")
     given = patch.model_dump(include=patch.model_fields_set - {"note"})
     changes = [name for name, value in given.items() if issue.get(name) != value]
     issue.update(given)
     if issue["status"] == "resolved" and not issue["resolution_message"]:
-        raise Problem(
-            422,
-            "Validation failed",
+        raise Invalid(
             "resolution_message: a customer-facing resolution message is required to resolve",
-            kind="validation-failed",
             errors=[
                 {
                     "field": "resolution_message",

@@ -4,16 +4,22 @@ from datetime import datetime
 from typing import Any
 
 from feedloop.common.db import is_postgres, lock_keys
-from feedloop.common.problems import Problem
+from feedloop.common.errors import NotFound
 from feedloop.prioritize import outbox
 from feedloop.prioritize.issues.evidence import empty_stats
 from feedloop.prioritize.issues.payloads import issue_updated_row
-from feedloop.prioritize.models import Issue, IssueStatusChange, table_of
+from feedloop.prioritize.models import issue_t
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-issue_t = table_of(Issue)
-history_t = table_of(IssueStatusChange)
+
+class IssueNotFound(NotFound):
+    """No issue has this id."""
+
+    kind = "issue-not-found"
+
+    def __init__(self, issue_id: str) -> None:
+        super().__init__(f"issue {issue_id!r} does not exist")
 
 
 def new_issue(
@@ -71,9 +77,7 @@ async def lock_issue(conn: AsyncConnection, issue_id: str) -> dict[str, Any]:
     """Reads an issue for update (its theme's lock first, as the consumer takes it); or 404."""
     theme = await conn.scalar(select(issue_t.c.theme).where(issue_t.c.id == issue_id))
     if theme is None:
-        raise Problem(
-            404, "Not found", f"issue {issue_id!r} does not exist", kind="issue-not-found"
-        )
+        raise IssueNotFound(issue_id)
     await lock_keys(conn, [f"theme:{theme}"])
     query = select(issue_t).where(issue_t.c.id == issue_id)
     if is_postgres(conn):

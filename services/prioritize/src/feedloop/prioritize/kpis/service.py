@@ -6,17 +6,14 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from feedloop.common.problems import Problem
-from feedloop.prioritize.issues.evidence import theme_day_t
+from feedloop.common.errors import Conflict
+from feedloop.prioritize.issues.store import IssueNotFound
 from feedloop.prioritize.kpis import stats
-from feedloop.prioritize.models import Feedback, Issue, IssueStatusChange, table_of
+from feedloop.prioritize.models import feedback_t, history_t, issue_t, theme_day_t
 from feedloop.prioritize.priority import SPIKE_Z, is_spike, trend_z
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-feedback_t = table_of(Feedback)
-issue_t = table_of(Issue)
-history_t = table_of(IssueStatusChange)
 Dimension = Literal["segment", "channel", "theme"]
 
 
@@ -167,16 +164,14 @@ async def impact(
     """Complaint rate of a resolved issue's theme before and after the resolution, tested."""
     issue = (await conn.execute(select(issue_t).where(issue_t.c.id == issue_id))).first()
     if issue is None:
-        raise Problem(
-            404, "Not found", f"issue {issue_id!r} does not exist", kind="issue-not-found"
-        )
+        raise IssueNotFound(issue_id)
     resolved_at = issue.resolved_at or await conn.scalar(
         select(func.max(history_t.c.at)).where(
             history_t.c.issue_id == issue_id, history_t.c.status == "resolved"
         )
     )
     if resolved_at is None:
-        raise Problem(409, "Conflict", f"issue {issue_id!r} has never been resolved")
+        raise Conflict(f"issue {issue_id!r} has never been resolved")
     window = timedelta(days=days)
     periods = {
         "before": (resolved_at - window, resolved_at),
