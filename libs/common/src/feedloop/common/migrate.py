@@ -35,6 +35,7 @@ def alembic_config(url: str, migrations: Path, metadata: MetaData | None = None)
     """
     config = Config()
     config.set_main_option("script_location", str(SHARED_ENV))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(migrations / "versions"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["metadata"] = metadata

@@ -62,3 +62,7 @@ class OutboxRelay(outbox.OutboxRelay):
             batch=batch,
             poll_s=poll_s,
         )
+
+
+OUTBOX = outbox.Outbox(outbox_t, service="prioritize", lock_id=RELAY_LOCK)
+"""Prioritize's outbox in the shared idiom (the relay step of the lifespan uses it)."""

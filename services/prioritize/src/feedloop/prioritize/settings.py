@@ -1,10 +1,13 @@
 """Prioritize settings, read from FEEDLOOP_PRIORITIZE_* variables."""
 
-from typing import Self
-
 from feedloop.common import topics
-from feedloop.common.settings import ConsumerSettings
-from pydantic import Field, model_validator
+from feedloop.common.settings import (
+    ApiKeySettings,
+    ConsumerSettings,
+    OutboxSettings,
+    StoreSettings,
+)
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 SCOPE_READ = "issues:read"
@@ -13,7 +16,7 @@ SCOPE_RESOLVE = "issues:resolve"
 """Resolving an issue mails every linked customer: a scope of its own, beside issues:write."""
 
 
-class PrioritizeSettings(ConsumerSettings):
+class PrioritizeSettings(StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSettings):
     """How prioritize stores, groups, scores and serves issues."""
 
     model_config = SettingsConfigDict(
@@ -25,18 +28,6 @@ class PrioritizeSettings(ConsumerSettings):
     consumer_group: str = topics.CONSUMER_GROUP_PRIORITIZE
     closed_consumer_group: str = topics.CONSUMER_GROUP_PRIORITIZE_CLOSED
     database_url: str = "sqlite+aiosqlite:///.local/prioritize.db"
-    db_pool_size: int = Field(default=5, ge=1, le=100)
-    db_statement_timeout_ms: int = Field(
-        default=30_000, ge=0, description="PostgreSQL statement_timeout (0: none)."
-    )
-    db_lock_timeout_ms: int = Field(
-        default=10_000, ge=0, description="PostgreSQL lock_timeout (0: none)."
-    )
-    migrate_on_start: bool | None = Field(
-        default=None, description="Run `alembic upgrade head` at start; default: in local mode."
-    )
-    api_keys: str | None = Field(default=None, description="JSON list of API clients.")
-    api_keys_file: str | None = None
     consume: bool = Field(default=True, description="Run the Kafka consumers (off: API only).")
 
     # Grouping
@@ -80,16 +71,3 @@ class PrioritizeSettings(ConsumerSettings):
     )
     default_effort: float = Field(default=1.0, gt=0)
     baseline_days: int = Field(default=28, ge=3)
-    outbox_batch: int = Field(default=1000, ge=1)
-    outbox_poll_s: float = Field(default=0.5, gt=0)
-
-    @property
-    def migrate(self) -> bool:
-        """True when the app upgrades the schema at start."""
-        return self.is_local if self.migrate_on_start is None else self.migrate_on_start
-
-    @model_validator(mode="after")
-    def _keys_required_outside_local(self) -> Self:
-        if not self.is_local and not (self.api_keys or self.api_keys_file):
-            raise ValueError("FEEDLOOP_PRIORITIZE_API_KEYS or _API_KEYS_FILE is required")
-        return self
