@@ -12,7 +12,8 @@ export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 
 .PHONY: help install kafka-up kafka-down kafka-reset test-kafka-up test-kafka-down run test lint format typecheck \
         contracts pytest bench bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e demo \
-        k8s-validate postgres promtool clean
+        k8s-validate postgres promtool clean test-fast check-packages \
+        contracts-tools contracts-check contracts-release chromium
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -59,10 +60,52 @@ typecheck: install ## mypy (strict on libs/common)
 contracts: install ## Regenerate docs/events (JSON Schema + AsyncAPI) and docs/openapi
 	$(PY) scripts/gen_contracts.py
 
+# The validators downstream teams use, pinned by tools/contracts/package-lock.json (npm ci, no
+# install scripts, no browser download); their analytics and update checks are off (offline).
+CONTRACT_TOOLS := tools/contracts
+CONTRACT_ENV := ASYNCAPI_METRICS_CONFIG_PATH=$(CURDIR)/$(CONTRACT_TOOLS)/asyncapi-analytics.json \
+	ASYNCAPI_SKIP_NEW_VERSION_CHECK=true REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	PUPPETEER_SKIP_DOWNLOAD=true NO_UPDATE_NOTIFIER=1
+$(CONTRACT_TOOLS)/node_modules/.installed: $(CONTRACT_TOOLS)/package.json $(CONTRACT_TOOLS)/package-lock.json
+	cd $(CONTRACT_TOOLS) && $(CONTRACT_ENV) npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+contracts-tools: $(CONTRACT_TOOLS)/node_modules/.installed ## Install the AsyncAPI and Redocly CLIs from tools/contracts' lock (npm ci; idempotent, cached)
+
+contracts-check: install contracts-tools ## Validate docs/events and docs/openapi (AsyncAPI CLI, Redocly, openapi-spec-validator, check-jsonschema) and their compatibility with docs/events/released
+	$(VENV)/bin/openapi-spec-validator docs/openapi/*.json
+	$(VENV)/bin/check-jsonschema --check-metaschema docs/events/schemas/*.json docs/events/released/events/*.json
+	$(CONTRACT_ENV) $(CONTRACT_TOOLS)/node_modules/.bin/asyncapi validate docs/events/asyncapi.yaml --fail-severity warn
+	$(CONTRACT_ENV) $(CONTRACT_TOOLS)/node_modules/.bin/redocly lint --extends recommended --format stylish docs/openapi/*.json
+	$(PY) -m scripts.contract_compat
+
+contracts-release: install ## Record the current contracts as released (docs/events/released): what consumers are promised
+	$(PY) -m scripts.contract_compat --release
+
+chromium: ## Install Debian's headless Chromium if missing (/usr/bin/chromium; the browser tests drive it)
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
 pytest: install postgres promtool test-kafka-up ## Run the test suite against the real test broker
 	$(VENV)/bin/pytest
 
-test: lint typecheck pytest ## Install everything, then ruff, mypy and pytest
+test: lint typecheck check-packages contracts-check pytest ## Install everything, then ruff, mypy, each package alone, contract validators and pytest
+
+test-fast: install postgres promtool ## The tests that need no broker and are not slow (under a minute)
+	$(VENV)/bin/pytest -q -m "not kafka and not slow"
+
+# Each member synced alone into .local/packages/<member> from the lock, without the dev tools:
+# its app and console scripts must import with nothing but its own declared dependencies.
+check-packages: $(UV) ## Sync each package alone (uv sync --locked --no-dev --package X) and import its app
+	@set -e; for dir in libs/common services/*/ tools/cli; do \
+	  name=$$(basename $$dir); venv=.local/packages/$$name; \
+	  echo "check-packages: feedloop-$$name -> $$venv"; \
+	  UV_PROJECT_ENVIRONMENT=$$venv $(UV) sync -q --locked --no-dev --package feedloop-$$name; \
+	  if [ -f $$dir/src/feedloop/$$name/app.py ]; then $$venv/bin/python -c "import feedloop.$$name.app"; \
+	  else $$venv/bin/python -c "import feedloop.$$name"; fi; \
+	  if [ $$name != common ]; then PATH=$$PWD/$$venv/bin:$$PATH $$venv/bin/python \
+	    deploy/docker/check_image.py --package feedloop-$$name \
+	    --command $$([ $$name = cli ] && echo feedloop || echo feedloop-$$name); fi; \
+	done
 
 bench-ingest: install kafka-up ## Ingest items/s and latency beside Kafka's ProducerPerformance; peak RSS under a unique Idempotency-Key flood
 	$(PY) -m benchmarks.bench_ingest

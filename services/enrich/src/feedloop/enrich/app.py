@@ -11,6 +11,7 @@ from feedloop.common.consumer import BatchConsumer
 from feedloop.common.health import ReadinessCheck
 from feedloop.common.kafka import create_consumer, kafka_reachable
 from feedloop.common.logs import configure_logging
+from feedloop.common.openapi import install_openapi
 from feedloop.common.web import docs_options, install_common
 from feedloop.enrich.api import router
 from feedloop.enrich.consumer import SERVICE, create_transactional_producer, enrich_handler
@@ -88,4 +89,5 @@ def create_app(settings: EnrichSettings | None = None, enricher: Enricher | None
         checks |= {"kafka": kafka_ready, "consumer": consumer_ready}
     install_common(app, service=SERVICE, settings=settings, checks=checks)
     app.include_router(router)
+    install_openapi(app, settings)
     return app

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from feedloop.common.auth import ApiClient, ApiKeyAuth, dev_client, load_clients
 from feedloop.common.kafka import kafka_reachable
 from feedloop.common.logs import configure_logging
+from feedloop.common.openapi import install_openapi
 from feedloop.common.web import docs_options, install_common
 from feedloop.ingest.api import install_item_schemas, router
 from feedloop.ingest.idempotency import IdempotencyStore
@@ -79,6 +80,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     app.include_router(router)
     install_item_schemas(app)
+    install_openapi(app, settings)
     return app
 
 

@@ -13,6 +13,7 @@ from feedloop.common.health import ReadinessCheck
 from feedloop.common.kafka import create_consumer, create_producer, kafka_reachable
 from feedloop.common.logs import configure_logging
 from feedloop.common.openapi import install_openapi
+from feedloop.common.openapi import install_openapi
 from feedloop.common.web import docs_options, install_common
 from feedloop.notify.api import router
 from feedloop.notify.delivery.channels.mail import EmailChannel
@@ -148,5 +149,6 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         checks["consumer"] = consumer_ready
     install_common(app, service=SERVICE, settings=settings, checks=checks)
     app.include_router(router)
+    install_openapi(app, settings)
     install_openapi(app, settings)
     return app
