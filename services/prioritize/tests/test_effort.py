@@ -6,26 +6,25 @@ from typing import Any
 import pytest
 from feedloop.prioritize.issues.evidence import Volumes, empty_stats
 from feedloop.prioritize.issues.scoring import rescore
+from feedloop.prioritize.issues.store import new_issue
+from feedloop.prioritize.rows import IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
 
-def issue(theme: str, **overrides: Any) -> dict[str, Any]:
+def issue(theme: str, effort: float | None = None) -> IssueRow:
     """An issue row of one theme with a few reports from a few customers."""
-    stats = empty_stats() | {"reports": 6, "neg_sum": 4.2, "detractors": 3, "tier_sum": 1.8}
-    return {
-        "theme": theme,
-        "stats": stats,
-        "distinct_customers": 6,
-        "last_seen": NOW,
-        "effort": None,
-    } | overrides
+    row = new_issue(issue_id=f"i-{theme}", theme=theme, title=theme, at=NOW, now=NOW)
+    stats = row["stats"] = empty_stats()
+    stats["reports"], stats["neg_sum"], stats["detractors"], stats["tier_sum"] = 6, 4.2, 3, 1.8
+    row["distinct_customers"], row["effort"] = 6, effort
+    return row
 
 
-def effort_factor(row: dict[str, Any]) -> dict[str, Any]:
-    (factor,) = [f for f in row["priority"]["factors"] if f["name"] == "effort"]
-    return dict(factor)
+def effort_factor(row: IssueRow) -> dict[str, Any]:
+    (factor,) = [f for f in row["priority"].factors if f.name == "effort"]
+    return factor.model_dump()
 
 
 def test_a_theme_costlier_in_the_taxonomy_ranks_lower_and_says_why(

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feedloop.common.events import FeedbackEnriched
+from feedloop.prioritize.rows import CesSignal, CsatSignal
 
 UNTHEMED = "unthemed"
 
@@ -14,8 +15,8 @@ class Signals:
 
     negative_intensity: float
     nps: int | None
-    csat: dict[str, Any] | None
-    ces: dict[str, Any] | None
+    csat: CsatSignal | None
+    ces: CesSignal | None
     rating: float | None
 
     @property
@@ -42,7 +43,9 @@ class Signals:
 def signals_of(event: FeedbackEnriched) -> Signals:
     """Extracts the severity signals of an enriched item."""
     item: Any = event.item
-    nps = csat = ces = None
+    nps: int | None = None
+    csat: CsatSignal | None = None
+    ces: CesSignal | None = None
     for answer in getattr(item, "answers", None) or []:
         if answer.metric == "nps":
             nps = answer.score

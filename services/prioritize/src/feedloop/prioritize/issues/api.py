@@ -18,6 +18,8 @@ from feedloop.prioritize.issues.schemas import (
     IssueSort,
     IssueSplit,
 )
+from feedloop.prioritize.issues.service import IssueDetailRow
+from feedloop.prioritize.rows import IssueRow
 from feedloop.prioritize.settings import SCOPE_RESOLVE
 
 router = APIRouter(
@@ -63,7 +65,7 @@ async def list_issues(
     summary="An issue with evidence",
     responses=problem_responses(404),
 )
-async def get_issue(issue_id: str, engine: EngineDep, _client: ReaderDep) -> dict[str, Any]:
+async def get_issue(issue_id: str, engine: EngineDep, _client: ReaderDep) -> IssueDetailRow:
     async with engine.connect() as conn:
         return await service.get_issue(conn=conn, issue_id=issue_id)
 
@@ -81,7 +83,7 @@ async def patch_issue(
     settings: SettingsDep,
     relay: RelayDep,
     client: WriterDep,
-) -> dict[str, Any]:
+) -> IssueRow:
     if patch.status == "resolved" and SCOPE_RESOLVE not in client.scopes:
         # Resolving mails every linked customer: ordinary writers may not trigger that.
         raise Problem(
@@ -118,7 +120,7 @@ async def merge_issue(
     settings: SettingsDep,
     relay: RelayDep,
     _client: WriterDep,
-) -> dict[str, Any]:
+) -> IssueRow:
     async with engine.begin() as conn:
         target = await regroup.merge_issues(
             conn=conn, source_id=issue_id, into_id=body.into, settings=settings, now=utcnow()
@@ -142,7 +144,7 @@ async def split_issue(
     settings: SettingsDep,
     relay: RelayDep,
     _client: WriterDep,
-) -> dict[str, Any]:
+) -> IssueRow:
     async with engine.begin() as conn:
         new = await regroup.split_issue(
             conn=conn,

@@ -5,20 +5,21 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from feedloop.common.db import is_postgres
-from feedloop.common.events import FeedbackEnriched, FeedbackRef, Priority, deterministic_id
+from feedloop.common.events import FeedbackEnriched, FeedbackRef, deterministic_id
 from feedloop.common.feedback import survey_scores
 from feedloop.prioritize import outbox
-from feedloop.prioritize.grouping import Candidate, best_match, similarity, to_vector
+from feedloop.prioritize.grouping import Candidate, Vector, best_match, similarity, to_vector
 from feedloop.prioritize.issues import evidence, reenrich
 from feedloop.prioritize.issues.consolidate import consolidate
 from feedloop.prioritize.issues.payloads import feedback_prioritized_row, issue_updated_row
 from feedloop.prioritize.issues.refresh import refresh_open
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import history_row, new_issue
+from feedloop.prioritize.issues.store import history_row, issue_of, new_issue, persist_issue
 from feedloop.prioritize.models import customer_t, feedback_t, history_t, issue_t
+from feedloop.prioritize.rows import CustomerRow, FeedbackRow, HistoryRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import direction_of, is_complaint, signals_of, theme_of
 from sqlalchemy import and_, insert, or_, select, update
@@ -51,7 +52,7 @@ class BatchResult:
     reopened: list[str] = field(default_factory=list)
 
 
-def feedback_row(inc: Incoming, *, now: datetime) -> dict[str, Any]:
+def feedback_row(inc: Incoming, *, now: datetime) -> FeedbackRow:
     """Returns the feedback row of an enriched event (issue fields unset)."""
     ev = inc.event
     item: Any = ev.item
@@ -115,7 +116,7 @@ async def _load_candidates(
         query = query.with_for_update()
     by_theme: dict[str, list[Candidate]] = defaultdict(list)
     for row in await conn.execute(query):
-        issue = dict(row._mapping)
+        issue = issue_of(row)
         members, norm = evidence.vector_sum(issue)
         by_theme[issue["theme"]].append(
             Candidate(
@@ -136,7 +137,7 @@ async def _load_candidates(
 
 async def _load_customers(
     conn: AsyncConnection, issue_ids: list[str], customers: set[str]
-) -> dict[tuple[str, str], dict[str, Any]]:
+) -> dict[tuple[str, str], CustomerRow]:
     if not issue_ids:
         return {}
     rows = await conn.execute(
@@ -144,7 +145,7 @@ async def _load_customers(
             and_(customer_t.c.issue_id.in_(issue_ids), customer_t.c.customer_id.in_(customers))
         )
     )
-    return {(r.issue_id, r.customer_id): dict(r._mapping) for r in rows}
+    return {(r.issue_id, r.customer_id): cast(CustomerRow, dict(r._mapping)) for r in rows}
 
 
 async def store_batch(
@@ -184,6 +185,37 @@ async def store_batch(
     return result
 
 
+@dataclass
+class Grouping:
+    """One batch's grouping state: loaded issues and customers, and what deciding did to them."""
+
+    candidates: dict[str, list[Candidate]]
+    """Open and recently resolved issues by theme, as the grouping compares them."""
+    customers: dict[tuple[str, str], CustomerRow]
+    """(issue id, customer id): who already reported which issue."""
+    by_id: dict[str, Candidate] = field(default_factory=dict)
+    issues: dict[str, IssueRow] = field(default_factory=dict)
+    day_counts: dict[tuple[str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0])
+    )
+    """(theme, day): [items, complaints] this batch adds."""
+    touched: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    """Issue id: what changed on it."""
+    new_customers: dict[tuple[str, str], CustomerRow] = field(default_factory=dict)
+    dirty: set[tuple[str, str]] = field(default_factory=set)
+    linked: list[tuple[FeedbackRow, str, str]] = field(default_factory=list)
+    """(feedback row, issue id, correlation id) of each complaint placed."""
+
+    def __post_init__(self) -> None:
+        for candidate in (c for cs in self.candidates.values() for c in cs):
+            self.add(candidate)
+
+    def add(self, candidate: Candidate) -> None:
+        """Indexes a candidate (and its issue row) by id."""
+        self.by_id[candidate.id] = candidate
+        self.issues[candidate.id] = candidate.row
+
+
 async def _assign(
     conn: AsyncConnection,
     fresh: list[Incoming],
@@ -199,159 +231,216 @@ async def _assign(
     """
     if not fresh:
         return {}, {}
-    window = timedelta(days=settings.window_days)
-    regression_window = timedelta(days=settings.regression_window_days)
-    earliest = fresh[0].event.item.occurred_at
     rows = [feedback_row(inc, now=now) for inc in fresh]
     replaced.restore(rows)
+    grouping = await _load_grouping(conn, rows, settings, earliest=fresh[0].event.item.occurred_at)
+    for inc, row in zip(fresh, rows, strict=True):
+        _place(inc, row, grouping, settings, result, replaced, now=now)
+    await _persist(conn, rows, grouping, settings, now=now)
+    await _emit(conn, grouping, settings, result, replaced, now=now)
+    touched = {i: grouping.by_id[i].theme for i in grouping.touched}
+    return touched, {row["id"]: row["issue_id"] for row in rows}
+
+
+async def _load_grouping(
+    conn: AsyncConnection,
+    rows: list[FeedbackRow],
+    settings: PrioritizeSettings,
+    *,
+    earliest: datetime,
+) -> Grouping:
+    """Loads the issues the batch's complaints may join and their customers among the batch's."""
     themes = {row["theme"] for row in rows if row["is_complaint"]}
     candidates = await _load_candidates(
-        conn, themes, earliest - window, earliest - regression_window
+        conn,
+        themes,
+        earliest - timedelta(days=settings.window_days),
+        earliest - timedelta(days=settings.regression_window_days),
     )
     known_ids = [c.id for cs in candidates.values() for c in cs]
     customers = await _load_customers(conn, known_ids, {row["customer_id"] for row in rows})
-    day_counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    touched: dict[str, set[str]] = defaultdict(set)
-    new_customers: dict[tuple[str, str], dict[str, Any]] = {}
-    dirty: set[tuple[str, str]] = set()
-    linked: list[tuple[dict[str, Any], Candidate, str]] = []
-    by_id: dict[str, Candidate] = {c.id: c for cs in candidates.values() for c in cs}
+    return Grouping(candidates=candidates, customers=customers)
 
-    for inc, row in zip(fresh, rows, strict=True):
-        counts = day_counts[(row["theme"], evidence.day_of(row["occurred_at"]))]
-        counts[0] += 1
-        if not row["is_complaint"]:
-            continue
-        counts[1] += 1
-        vector = to_vector(inc.event.enrichment.embedding)
-        direction = direction_of(row["enrichment"]["themes"], row["theme"])
-        at = row["occurred_at"]
-        match = best_match(
-            vector,
-            candidates[row["theme"]],
-            at=at,
-            threshold=settings.similarity_threshold,
-            window=window,
-            regression_window=regression_window,
-            direction=direction,
-        )
-        if match is None:
-            # A re-analysed item may open an issue again: its id must differ from the first.
-            revision = replaced.revision(row["id"])
-            issue = new_issue(
-                issue_id=deterministic_id("issue", row["id"], *([revision] if revision else [])),
-                theme=row["theme"],
-                title=_title(row),
-                at=at,
-                now=now,
-            )
-            match = Candidate(
-                id=issue["id"],
-                theme=row["theme"],
-                status="new",
-                centroid=vector,
-                members=0,
-                last_seen=at,
-                row=issue,
-                new=True,
-            )
-            candidates[row["theme"]].append(match)
-            by_id[match.id] = match
-            result.issues_opened += 1
-            touched[match.id].add("created")
-        issue = match.row
-        row["issue_id"] = match.id
-        key = (match.id, row["customer_id"])
-        seen = customers.get(key)
-        signals = signals_of(inc.event)
-        if seen is not None and (
-            similarity(vector, to_vector(seen["last_embedding"])) >= settings.duplicate_similarity
-        ):
-            row["duplicate_of"] = seen["last_feedback_id"]
-        else:
-            evidence.add_report(issue["stats"], signals)
-            evidence.add_direction(issue["stats"], direction)
-            match.direction = evidence.direction(issue["stats"])
-            match.absorb(vector)
-            issue["feedback_count"] += 1
-        if seen is None:
-            seen = {
-                "issue_id": match.id,
-                "customer_id": row["customer_id"],
-                "reports": 0,
-                "first_at": at,
-            }
-            customers[key] = new_customers[key] = seen
-            issue["distinct_customers"] += 1
-            evidence.add_customer(issue["stats"], tier=row["tier"], arr=row["arr"])
-        seen.update(
-            reports=seen["reports"] + 1,
-            last_feedback_id=row["id"],
-            last_embedding=row["embedding"],
-        )
-        dirty.add(key)
-        issue["last_seen"] = match.last_seen = max(match.last_seen, at)
-        touched[match.id].add("membership")
-        _watch_regression(issue, row, settings, touched, result, now=now)
-        match.status = issue["status"]
-        linked.append((row, match, inc.correlation_id))
 
+def _place(
+    inc: Incoming,
+    row: FeedbackRow,
+    grouping: Grouping,
+    settings: PrioritizeSettings,
+    result: BatchResult,
+    replaced: reenrich.Replaced,
+    *,
+    now: datetime,
+) -> None:
+    """Counts one item and, if a complaint, joins it to the best issue or opens one (pure)."""
+    counts = grouping.day_counts[(row["theme"], evidence.day_of(row["occurred_at"]))]
+    counts[0] += 1
+    if not row["is_complaint"]:
+        return
+    counts[1] += 1
+    vector = to_vector(inc.event.enrichment.embedding)
+    direction = direction_of(row["enrichment"]["themes"], row["theme"])
+    match = best_match(
+        vector,
+        grouping.candidates[row["theme"]],
+        at=row["occurred_at"],
+        threshold=settings.similarity_threshold,
+        window=timedelta(days=settings.window_days),
+        regression_window=timedelta(days=settings.regression_window_days),
+        direction=direction,
+    )
+    if match is None:
+        match = _open_issue(row, vector, grouping, replaced, now=now)
+        result.issues_opened += 1
+    issue = grouping.issues[match.id]
+    row["issue_id"] = match.id
+    key = (match.id, row["customer_id"])
+    seen = grouping.customers.get(key)
+    if seen is not None and (
+        similarity(vector, to_vector(seen.get("last_embedding"))) >= settings.duplicate_similarity
+    ):
+        row["duplicate_of"] = seen["last_feedback_id"]
+    else:
+        evidence.add_report(issue["stats"], signals_of(inc.event))
+        evidence.add_direction(issue["stats"], direction)
+        match.direction = evidence.direction(issue["stats"])
+        match.absorb(vector)
+        issue["feedback_count"] += 1
+    _count_customer(row, issue, grouping, key)
+    issue["last_seen"] = match.last_seen = max(match.last_seen, row["occurred_at"])
+    grouping.touched[match.id].add("membership")
+    _watch_regression(issue, row, settings, grouping.touched, result, now=now)
+    match.status = issue["status"]
+    grouping.linked.append((row, match.id, inc.correlation_id))
+
+
+def _open_issue(
+    row: FeedbackRow,
+    vector: Vector,
+    grouping: Grouping,
+    replaced: reenrich.Replaced,
+    *,
+    now: datetime,
+) -> Candidate:
+    """Opens a new issue around one complaint (pure: saved with the batch)."""
+    # A re-analysed item may open an issue again: its id must differ from the first.
+    revision = replaced.revision(row["id"])
+    at = row["occurred_at"]
+    issue = new_issue(
+        issue_id=deterministic_id("issue", row["id"], *([revision] if revision else [])),
+        theme=row["theme"],
+        title=_title(row),
+        at=at,
+        now=now,
+    )
+    candidate = Candidate(
+        id=issue["id"],
+        theme=row["theme"],
+        status="new",
+        centroid=vector,
+        members=0,
+        last_seen=at,
+        row=issue,
+        new=True,
+    )
+    grouping.candidates[row["theme"]].append(candidate)
+    grouping.add(candidate)
+    grouping.touched[candidate.id].add("created")
+    return candidate
+
+
+def _count_customer(
+    row: FeedbackRow, issue: IssueRow, grouping: Grouping, key: tuple[str, str]
+) -> None:
+    """Counts the item's customer on its issue: once as distinct, each time as a report."""
+    seen = grouping.customers.get(key)
+    if seen is None:
+        seen = {
+            "issue_id": key[0],
+            "customer_id": row["customer_id"],
+            "reports": 0,
+            "first_at": row["occurred_at"],
+        }
+        grouping.customers[key] = grouping.new_customers[key] = seen
+        issue["distinct_customers"] += 1
+        evidence.add_customer(issue["stats"], tier=row["tier"], arr=row["arr"])
+    seen["reports"] += 1
+    seen["last_feedback_id"], seen["last_embedding"] = row["id"], row["embedding"]
+    grouping.dirty.add(key)
+
+
+async def _persist(
+    conn: AsyncConnection,
+    rows: list[FeedbackRow],
+    grouping: Grouping,
+    settings: PrioritizeSettings,
+    *,
+    now: datetime,
+) -> None:
+    """Writes the items, theme volumes, rescored issues, customers and status history."""
     await conn.execute(insert(feedback_t), rows)
-    await evidence.bump_theme_days(conn, day_counts)
-    volumes = await load_volumes(conn, {by_id[i].theme for i in touched}, settings, now)
-    events: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
-    for issue_id, changes in touched.items():
-        c = by_id[issue_id]
-        issue = c.row
-        issue["centroid"] = c.centroid.astype("float32").tobytes()
-        issue["stats"].update(vectors=c.members, vector_norm=c.norm)
+    await evidence.bump_theme_days(conn, grouping.day_counts)
+    themes = {grouping.by_id[i].theme for i in grouping.touched}
+    volumes = await load_volumes(conn, themes, settings, now)
+    history: list[HistoryRow] = []
+    for issue_id, changes in grouping.touched.items():
+        candidate, issue = grouping.by_id[issue_id], grouping.issues[issue_id]
+        issue["centroid"] = candidate.centroid.astype("float32").tobytes()
+        issue["stats"]["vectors"] = candidate.members
+        issue["stats"]["vector_norm"] = candidate.norm
         changes.update(rescore(issue, volumes, settings, now=now))
-        issue["version"] += 1
-        issue["updated_at"] = now
-        if c.new:
+        if candidate.new:
             history.append(history_row(issue_id, "new", None, by="prioritize", now=now))
-            await conn.execute(insert(issue_t), [issue])
-        else:
-            await conn.execute(update(issue_t).where(issue_t.c.id == issue_id).values(**issue))
-    priorities = {i: Priority.model_validate(by_id[i].row["priority"]) for i in touched}
-    for row, c, correlation_id in linked:
-        events.append(
-            feedback_prioritized_row(
-                row,
-                c.row,
-                correlation_id=correlation_id,
-                prefix=settings.kafka_topic_prefix,
-                now=now,
-                priority=priorities[c.id],
-                revision=replaced.revision(row["id"]),
-            )
-        )
-        result.linked += 1
-    for issue_id, changes in touched.items():
-        events.append(
-            issue_updated_row(
-                by_id[issue_id].row, sorted(changes), prefix=settings.kafka_topic_prefix, now=now
-            )
-        )
-        if "reopened" in changes:
-            history.append(history_row(issue_id, "new", "resolved", by="regression-alert", now=now))
-    await _save_customers(conn, customers, new_customers, dirty)
+        await persist_issue(conn, issue, now=now, created=candidate.new)
+    history += [
+        history_row(issue_id, "new", "resolved", by="regression-alert", now=now)
+        for issue_id, changes in grouping.touched.items()
+        if "reopened" in changes
+    ]
+    await _save_customers(conn, grouping.customers, grouping.new_customers, grouping.dirty)
     if history:
         await conn.execute(insert(history_t), history)
+
+
+async def _emit(
+    conn: AsyncConnection,
+    grouping: Grouping,
+    settings: PrioritizeSettings,
+    result: BatchResult,
+    replaced: reenrich.Replaced,
+    *,
+    now: datetime,
+) -> None:
+    """Writes a feedback.prioritized per placed complaint and an issue.updated per issue."""
+    prefix = settings.kafka_topic_prefix
+    events = [
+        feedback_prioritized_row(
+            row,
+            grouping.issues[issue_id],
+            correlation_id=correlation_id,
+            prefix=prefix,
+            now=now,
+            revision=replaced.revision(row["id"]),
+        )
+        for row, issue_id, correlation_id in grouping.linked
+    ]
+    result.linked += len(events)
+    events += [
+        issue_updated_row(grouping.issues[issue_id], sorted(changes), prefix=prefix, now=now)
+        for issue_id, changes in grouping.touched.items()
+    ]
     await outbox.write(conn, events)
-    return {i: by_id[i].theme for i in touched}, {row["id"]: row["issue_id"] for row in rows}
 
 
-def _title(row: dict[str, Any]) -> str:
+def _title(row: FeedbackRow) -> str:
     text = " ".join(row["text"].split())
     snippet = text[:120] + ("..." if len(text) > 120 else "")
     return f"{row['theme']}: {snippet}" if snippet else f"{row['theme']} complaints"
 
 
 def _watch_regression(
-    issue: dict[str, Any],
-    row: dict[str, Any],
+    issue: IssueRow,
+    row: FeedbackRow,
     settings: PrioritizeSettings,
     touched: dict[str, set[str]],
     result: BatchResult,
@@ -375,7 +464,7 @@ def _watch_regression(
         math.ceil(settings.regression_min_share * issue["distinct_customers"]),
     )
     if len(returning) >= needed:
-        issue.update(status="new", resolved_at=None)
+        issue["status"], issue["resolved_at"] = "new", None
         issue["stats"]["returning"] = []
         touched[issue["id"]].update({"status", "reopened"})
         result.reopened.append(issue["id"])
@@ -383,8 +472,8 @@ def _watch_regression(
 
 async def _save_customers(
     conn: AsyncConnection,
-    customers: dict[tuple[str, str], dict[str, Any]],
-    new: dict[tuple[str, str], dict[str, Any]],
+    customers: dict[tuple[str, str], CustomerRow],
+    new: dict[tuple[str, str], CustomerRow],
     dirty: set[tuple[str, str]],
 ) -> None:
     if new:

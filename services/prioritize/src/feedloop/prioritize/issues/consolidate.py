@@ -16,13 +16,14 @@ each issue's running sum of unit vectors (its count and length), so no member is
 """
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from feedloop.prioritize.grouping import OPEN, cohesion, cross_similarity, similarity, to_vector
 from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.evidence import vector_sum
 from feedloop.prioritize.issues.regroup import merge_issues
+from feedloop.prioritize.issues.store import issue_of
 from feedloop.prioritize.models import history_t, issue_t
+from feedloop.prioritize.rows import IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 SPLIT_BY = "split"
 
 
-def rank(issue: dict[str, Any]) -> tuple[int, int, datetime, str]:
+def rank(issue: IssueRow) -> tuple[int, int, datetime, str]:
     """Orders issues from the one that absorbs to the one absorbed: larger, older, then by id."""
     return (
         -issue["distinct_customers"],
@@ -40,7 +41,7 @@ def rank(issue: dict[str, Any]) -> tuple[int, int, datetime, str]:
     )
 
 
-def cohesion_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+def cohesion_ratio(a: IssueRow, b: IssueRow) -> float:
     """Mean similarity across two issues over the mean within them (0 when unknown)."""
     (na, norm_a), (nb, norm_b) = vector_sum(a), vector_sum(b)
     within_a, within_b = cohesion(na, norm_a), cohesion(nb, norm_b)
@@ -55,7 +56,7 @@ def cohesion_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
 
 
 def best_merge(
-    issues: list[dict[str, Any]], touched: set[str], settings: PrioritizeSettings
+    issues: list[IssueRow], touched: set[str], settings: PrioritizeSettings
 ) -> tuple[str, str] | None:
     """Returns (source, target) of the most similar pair that should merge, or None."""
     ordered = sorted(issues, key=rank)
@@ -109,9 +110,9 @@ async def consolidate(
             issue_t.c.id.not_in(split),
         )
     )
-    by_theme: dict[str, list[dict[str, Any]]] = {}
+    by_theme: dict[str, list[IssueRow]] = {}
     for row in rows:
-        by_theme.setdefault(row.theme, []).append(dict(row._mapping))
+        by_theme.setdefault(row.theme, []).append(issue_of(row))
     merged: list[tuple[str, str]] = []
     touched = set(touched)
     for theme in sorted(by_theme):

@@ -2,17 +2,18 @@
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from feedloop.prioritize import priority
 from feedloop.prioritize.models import theme_day_t
+from feedloop.prioritize.rows import IssueRow, IssueStats
 from feedloop.prioritize.signals import Signals
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def empty_stats() -> dict[str, Any]:
+def empty_stats() -> IssueStats:
     """Returns the running sums of a new issue."""
     return {
         "reports": 0,
@@ -26,7 +27,7 @@ def empty_stats() -> dict[str, Any]:
     }
 
 
-def vector_sum(issue: dict[str, Any]) -> tuple[int, float]:
+def vector_sum(issue: IssueRow) -> tuple[int, float]:
     """Returns (vectors summed, length of their sum) of an issue.
 
     Rows from before these sums were kept count as perfectly cohesive (length = count), which
@@ -36,7 +37,7 @@ def vector_sum(issue: dict[str, Any]) -> tuple[int, float]:
     return count, float(issue["stats"].get("vector_norm", count))
 
 
-def add_report(stats: dict[str, Any], s: Signals) -> None:
+def add_report(stats: IssueStats, s: Signals) -> None:
     """Adds one (non-duplicate) report's severity to the sums."""
     stats["reports"] += 1
     stats["neg_sum"] += s.negative_intensity
@@ -45,7 +46,7 @@ def add_report(stats: dict[str, Any], s: Signals) -> None:
     stats["high_effort"] += int(s.high_effort)
 
 
-def add_direction(stats: dict[str, Any], direction: str | None) -> None:
+def add_direction(stats: IssueStats, direction: str | None) -> None:
     """Counts one report's direction of the theme (e.g. 'small' or 'large'; None is not counted)."""
     if direction is not None:
         counts = dict(stats.get("directions") or {})
@@ -53,7 +54,7 @@ def add_direction(stats: dict[str, Any], direction: str | None) -> None:
         stats["directions"] = counts
 
 
-def direction(stats: dict[str, Any]) -> str | None:
+def direction(stats: IssueStats) -> str | None:
     """The issue's direction: the one most of its reports name (None when none leads)."""
     counts = sorted((stats.get("directions") or {}).items(), key=lambda kv: -kv[1])
     if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
@@ -66,7 +67,7 @@ def opposite(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a != b
 
 
-def add_customer(stats: dict[str, Any], *, tier: str | None, arr: float | None) -> None:
+def add_customer(stats: IssueStats, *, tier: str | None, arr: float | None) -> None:
     """Adds one new distinct customer's value to the sums."""
     stats["tier_sum"] += priority.TIER_WEIGHT.get(tier or "", priority.UNKNOWN_TIER_WEIGHT)
     stats["arr_sum"] += arr or 0.0
@@ -144,15 +145,18 @@ class Volumes:
     def baseline(self, theme: str, day: str, days: int) -> tuple[int, float, float]:
         """Returns (count that day, mean, std) of the theme over the `days` days before."""
         counts = self.by_theme.get(theme, {})
-        start = date.fromisoformat(day)
-        history = [
-            counts.get((start - timedelta(days=i)).isoformat(), 0) for i in range(1, days + 1)
-        ]
-        return counts.get(day, 0), statistics.fmean(history), statistics.pstdev(history)
+        return (counts.get(day, 0), *baseline(counts, day, days))
+
+
+def baseline(counts: Mapping[str, int], day: str, days: int) -> tuple[float, float]:
+    """Returns (mean, std) of daily counts over the `days` days before `day` (absent days: 0)."""
+    start = date.fromisoformat(day)
+    history = [counts.get((start - timedelta(days=i)).isoformat(), 0) for i in range(1, days + 1)]
+    return statistics.fmean(history), statistics.pstdev(history)
 
 
 def evidence_of(
-    issue: dict[str, Any],
+    issue: IssueRow,
     volumes: Volumes,
     *,
     now: datetime,

@@ -3,17 +3,12 @@
 from datetime import datetime
 from typing import Any
 
-from feedloop.common.events import (
-    FeedbackPrioritized,
-    FeedbackRef,
-    IssueUpdated,
-    Priority,
-    deterministic_id,
-)
+from feedloop.common.events import FeedbackPrioritized, FeedbackRef, IssueUpdated, deterministic_id
 from feedloop.prioritize.outbox import outbox_row
+from feedloop.prioritize.rows import FeedbackRow, IssueRow
 
 
-def issue_updated(issue: dict[str, Any], changes: list[str]) -> IssueUpdated:
+def issue_updated(issue: IssueRow, changes: list[str]) -> IssueUpdated:
     """Returns the issue.updated payload of an issue row (at its current version)."""
     return IssueUpdated(
         issue_id=issue["id"],
@@ -26,7 +21,7 @@ def issue_updated(issue: dict[str, Any], changes: list[str]) -> IssueUpdated:
         resolution_message=issue["resolution_message"],
         is_pattern=issue["is_pattern"],
         severity=issue["severity"],
-        priority=Priority.model_validate(issue["priority"]),
+        priority=issue["priority"],
         feedback_count=issue["feedback_count"],
         distinct_customers=issue["distinct_customers"],
         changes=sorted(set(changes)),
@@ -36,7 +31,7 @@ def issue_updated(issue: dict[str, Any], changes: list[str]) -> IssueUpdated:
 
 
 def issue_updated_row(
-    issue: dict[str, Any], changes: list[str], *, prefix: str, now: datetime
+    issue: IssueRow, changes: list[str], *, prefix: str, now: datetime
 ) -> dict[str, Any]:
     """Returns the outbox row of an issue.updated event; its id is issue id + version."""
     return outbox_row(
@@ -50,13 +45,12 @@ def issue_updated_row(
 
 
 def feedback_prioritized_row(
-    feedback: dict[str, Any],
-    issue: dict[str, Any],
+    feedback: FeedbackRow,
+    issue: IssueRow,
     *,
     correlation_id: str,
     prefix: str,
     now: datetime,
-    priority: Priority | None = None,
     revision: str | None = None,
 ) -> dict[str, Any]:
     """Returns the outbox row of a feedback.prioritized event; its id is feedback id + issue.
@@ -70,7 +64,7 @@ def feedback_prioritized_row(
         issue_status=issue["status"],
         is_pattern=issue["is_pattern"],
         severity=issue["severity"],
-        priority=priority or Priority.model_validate(issue["priority"]),
+        priority=issue["priority"],
     )
     return outbox_row(
         payload,

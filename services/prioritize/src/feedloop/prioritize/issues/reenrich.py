@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from feedloop.common.db import is_postgres, lock_keys
 from feedloop.common.events import Enrichment
@@ -33,8 +33,9 @@ from feedloop.prioritize.grouping import CLOSED, similarity, to_vector
 from feedloop.prioritize.issues import evidence
 from feedloop.prioritize.issues.regroup import rebuild
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import save_issue
+from feedloop.prioritize.issues.store import issue_of, save_issue
 from feedloop.prioritize.models import feedback_t, issue_t
+from feedloop.prioritize.rows import FeedbackRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import theme_of
 from sqlalchemy import delete, select, update
@@ -62,6 +63,15 @@ ANALYSIS = (
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
+class Carried(TypedDict):
+    """The columns in CARRIED."""
+
+    stored_at: datetime
+    closed_at: datetime | None
+    time_to_close_s: float | None
+    close_outcome: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """What the store holds of an item that an incoming enrichment may replace."""
@@ -75,7 +85,7 @@ class Stored:
     is_complaint: bool
     issue_id: str | None
     issue_theme: str | None
-    carried: dict[str, Any]
+    carried: Carried
 
 
 @dataclass(slots=True)
@@ -94,14 +104,18 @@ class Replaced:
     moving: list["Incoming"] = field(default_factory=list)
     in_place: int = 0
     revisions: dict[str, str] = field(default_factory=dict)
-    carried: dict[str, dict[str, Any]] = field(default_factory=dict)
+    carried: dict[str, Carried] = field(default_factory=dict)
     left: dict[str, str] = field(default_factory=dict)
-    issues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    issues: dict[str, IssueRow] = field(default_factory=dict)
 
-    def restore(self, rows: Iterable[dict[str, Any]]) -> None:
+    def restore(self, rows: Iterable[FeedbackRow]) -> None:
         """Gives the new rows of moving items back the columns they keep."""
         for row in rows:
-            row.update(self.carried.get(row["id"], {}))
+            carried = self.carried.get(row["id"])
+            if carried is not None:
+                row["stored_at"], row["closed_at"] = carried["stored_at"], carried["closed_at"]
+                row["time_to_close_s"] = carried["time_to_close_s"]
+                row["close_outcome"] = carried["close_outcome"]
 
     def revision(self, feedback_id: str) -> str | None:
         """The new enrichment's event id of a moving item (None for new feedback)."""
@@ -152,7 +166,7 @@ def triage(unique: Mapping[str, "Incoming"], stored: Mapping[str, Stored]) -> Tr
     return result
 
 
-def stays(row: dict[str, Any], issue: dict[str, Any], settings: PrioritizeSettings) -> bool:
+def stays(row: FeedbackRow, issue: IssueRow, settings: PrioritizeSettings) -> bool:
     """True when a re-analysed item still belongs to its open issue: same theme, near it.
 
     A vector of another size (a new embedding model) cannot be compared with the centroid: the
@@ -200,7 +214,7 @@ async def load_stored(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, St
             is_complaint=r.is_complaint,
             issue_id=r.issue_id,
             issue_theme=r.issue_theme,
-            carried={name: r._mapping[name] for name in CARRIED},
+            carried=cast(Carried, {name: r._mapping[name] for name in CARRIED}),
         )
         for r in rows
     }
@@ -228,7 +242,7 @@ async def lock_and_load(
 
 async def replace(
     conn: AsyncConnection,
-    replacing: Sequence[tuple["Incoming", dict[str, Any]]],
+    replacing: Sequence[tuple["Incoming", FeedbackRow]],
     stored: Mapping[str, Stored],
     settings: PrioritizeSettings,
     *,
@@ -238,7 +252,7 @@ async def replace(
     out = Replaced()
     issues = await _load_issues(conn, {stored[r["id"]].issue_id for _, r in replacing})
     days: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    in_place: list[dict[str, Any]] = []
+    in_place: list[FeedbackRow] = []
     for inc, row in replacing:
         old = stored[row["id"]]
         _count(days, old.theme, old.occurred_at, old.is_complaint, -1)
@@ -259,7 +273,7 @@ async def replace(
         await conn.execute(
             update(feedback_t)
             .where(feedback_t.c.id == row["id"])
-            .values({name: row[name] for name in ANALYSIS})
+            .values({name: cast(Mapping[str, Any], row)[name] for name in ANALYSIS})
         )
     await _take_out(conn, list(out.carried), out.issues)
     await evidence.bump_theme_days(conn, days)
@@ -276,24 +290,17 @@ def _count(
     counts[1] += sign * int(complaint)
 
 
-async def _load_issues(conn: AsyncConnection, ids: set[str | None]) -> dict[str, dict[str, Any]]:
+async def _load_issues(conn: AsyncConnection, ids: set[str | None]) -> dict[str, IssueRow]:
     wanted = [i for i in ids if i]
     if not wanted:
         return {}
     query = select(issue_t).where(issue_t.c.id.in_(wanted))
     if is_postgres(conn):
         query = query.with_for_update()
-    issues = {}
-    for row in await conn.execute(query):
-        issue = dict(row._mapping)
-        issue["stats"] = dict(issue["stats"])
-        issues[issue["id"]] = issue
-    return issues
+    return {row.id: issue_of(row) for row in await conn.execute(query)}
 
 
-async def _take_out(
-    conn: AsyncConnection, ids: list[str], issues: dict[str, dict[str, Any]]
-) -> None:
+async def _take_out(conn: AsyncConnection, ids: list[str], issues: dict[str, IssueRow]) -> None:
     """Deletes the rows of leaving items; reports that repeated them count in their stead."""
     if not ids:
         return
@@ -312,7 +319,7 @@ async def _take_out(
 
 async def _rebuild_all(
     conn: AsyncConnection,
-    issues: dict[str, dict[str, Any]],
+    issues: dict[str, IssueRow],
     settings: PrioritizeSettings,
     *,
     now: datetime,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from feedloop.common.db import is_postgres
 from feedloop.prioritize.grouping import OPEN
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import save_issue
+from feedloop.prioritize.issues.store import issue_of, save_issue
 from feedloop.prioritize.models import issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import select
@@ -35,7 +35,7 @@ async def refresh_open(
     if is_postgres(conn):
         # Another transaction holding a row rescores it itself: skip rather than wait on it.
         query = query.with_for_update(skip_locked=True)
-    issues = [dict(row._mapping) for row in await conn.execute(query)]
+    issues = [issue_of(row) for row in await conn.execute(query)]
     if not issues:
         return []
     volumes = await load_volumes(conn, {i["theme"] for i in issues}, settings, now)

@@ -2,7 +2,7 @@
 
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import numpy as np
 from feedloop.common.db import lock_keys
@@ -20,13 +20,14 @@ from feedloop.prioritize.issues.store import (
     save_issue,
 )
 from feedloop.prioritize.models import customer_t, feedback_t, history_t, issue_t
+from feedloop.prioritize.rows import CustomerRow, FeedbackRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import Signals, direction_of
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
+async def rebuild(conn: AsyncConnection, issue: IssueRow) -> None:
     """Recomputes an issue's sums, counts, centroid and customers from its member feedback."""
     members = (
         await conn.execute(
@@ -36,7 +37,7 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
         )
     ).all()
     stats = evidence.empty_stats()
-    customers: dict[str, dict[str, Any]] = {}
+    customers: dict[str, CustomerRow] = {}
     vectors = []
     for m in members:
         if m.duplicate_of is None:
@@ -55,7 +56,8 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
                 "first_at": m.occurred_at,
             }
         seen = customers[m.customer_id]
-        seen.update(reports=seen["reports"] + 1, last_feedback_id=m.id, last_embedding=m.embedding)
+        seen["reports"] += 1
+        seen["last_feedback_id"], seen["last_embedding"] = m.id, m.embedding
     # Halfway through a re-analysis with a new embedding model, members hold vectors of two
     # sizes; only those of the most common size can be summed (the rest join as re-analysed).
     sizes = Counter(v.size for v in vectors)
@@ -63,13 +65,10 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
     vectors = [v for v in vectors if v.size == size]
     total = np.sum(vectors, axis=0) if vectors else np.zeros(0, np.float32)
     centroid = normalised(total)
-    stats.update(vectors=len(vectors), vector_norm=float(np.linalg.norm(total)))
-    issue.update(
-        stats=stats,
-        feedback_count=stats["reports"],
-        distinct_customers=len(customers),
-        centroid=centroid.astype(np.float32).tobytes(),
-    )
+    stats["vectors"], stats["vector_norm"] = len(vectors), float(np.linalg.norm(total))
+    issue["stats"], issue["feedback_count"] = stats, stats["reports"]
+    issue["distinct_customers"] = len(customers)
+    issue["centroid"] = centroid.astype(np.float32).tobytes()
     if members:
         issue["first_seen"] = members[0].occurred_at
         issue["last_seen"] = members[-1].occurred_at
@@ -81,7 +80,7 @@ async def rebuild(conn: AsyncConnection, issue: dict[str, Any]) -> None:
 async def _move(
     conn: AsyncConnection,
     feedback_ids: list[str],
-    target: dict[str, Any],
+    target: IssueRow,
     settings: PrioritizeSettings,
     now: datetime,
 ) -> None:
@@ -90,7 +89,7 @@ async def _move(
         conn,
         [
             feedback_prioritized_row(
-                dict(m._mapping),
+                cast(FeedbackRow, m._mapping),
                 target,
                 correlation_id=target["id"],
                 prefix=settings.kafka_topic_prefix,
@@ -108,7 +107,7 @@ async def merge_issues(
     into_id: str,
     settings: PrioritizeSettings,
     now: datetime,
-) -> dict[str, Any]:
+) -> IssueRow:
     """Moves every member of `source` into `into`; the source keeps a pointer to its successor."""
     if source_id == into_id:
         raise Invalid("an issue cannot be merged into itself")
@@ -141,7 +140,7 @@ async def split_issue(
     title: str | None,
     settings: PrioritizeSettings,
     now: datetime,
-) -> dict[str, Any]:
+) -> IssueRow:
     """Moves the given members of an issue into a new issue; returns the new issue."""
     source = await lock_issue(conn, issue_id)
     wanted = sorted(set(feedback_ids))
@@ -162,14 +161,18 @@ async def split_issue(
         at=now,
         now=now,
     )
-    await conn.execute(insert(issue_t), [target])
     await rebuild_after_move(conn, wanted, source, target, settings, now)
     await conn.execute(
         insert(history_t), [history_row(target["id"], "new", None, by="split", now=now)]
     )
     await save_issue(conn, source, ["membership"], prefix=settings.kafka_topic_prefix, now=now)
     await save_issue(
-        conn, target, ["created", "membership"], prefix=settings.kafka_topic_prefix, now=now
+        conn,
+        target,
+        ["created", "membership"],
+        prefix=settings.kafka_topic_prefix,
+        now=now,
+        created=True,
     )
     return target
 
@@ -177,8 +180,8 @@ async def split_issue(
 async def rebuild_after_move(
     conn: AsyncConnection,
     feedback_ids: list[str],
-    source: dict[str, Any],
-    target: dict[str, Any],
+    source: IssueRow,
+    target: IssueRow,
     settings: PrioritizeSettings,
     now: datetime,
 ) -> None:

@@ -1,17 +1,17 @@
 """Recomputing an issue's priority, severity and pattern flag from its evidence."""
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from feedloop.prioritize import priority
 from feedloop.prioritize.issues.evidence import Volumes, evidence_of
+from feedloop.prioritize.rows import IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def effort_of(issue: dict[str, Any], settings: PrioritizeSettings) -> tuple[float, str]:
+def effort_of(issue: IssueRow, settings: PrioritizeSettings) -> tuple[float, str]:
     """Returns the effort of an issue and where it came from."""
-    if issue.get("effort"):
+    if issue["effort"]:
         return float(issue["effort"]), "set on the issue"
     if issue["theme"] in settings.effort_by_theme:
         return settings.effort_by_theme[issue["theme"]], "from the taxonomy"
@@ -19,7 +19,7 @@ def effort_of(issue: dict[str, Any], settings: PrioritizeSettings) -> tuple[floa
 
 
 def rescore(
-    issue: dict[str, Any], volumes: Volumes, settings: PrioritizeSettings, *, now: datetime
+    issue: IssueRow, volumes: Volumes, settings: PrioritizeSettings, *, now: datetime
 ) -> list[str]:
     """Updates priority, severity and pattern flag of an issue row; returns what changed."""
     effort, source = effort_of(issue, settings)
@@ -35,18 +35,14 @@ def rescore(
     result = priority.score(evidence)
     severity = priority.severity_label(evidence, is_pattern=is_pattern)
     changes = []
-    if result.score != issue.get("priority_score"):
+    if result.score != issue["priority_score"]:
         changes.append("priority")
-    if is_pattern != issue.get("is_pattern"):
+    if is_pattern != issue["is_pattern"]:
         changes.append("is_pattern")
-    if severity != issue.get("severity"):
+    if severity != issue["severity"]:
         changes.append("severity")
-    issue.update(
-        priority=result.model_dump(mode="json"),
-        priority_score=result.score,
-        severity=severity,
-        is_pattern=is_pattern,
-    )
+    issue["priority"], issue["priority_score"] = result, result.score
+    issue["severity"], issue["is_pattern"] = severity, is_pattern
     return changes
 
 

@@ -1,18 +1,57 @@
 """Issue queries and edits: list, detail, patch (owner, status, action, resolution)."""
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TypedDict, cast
 
 import numpy as np
 from feedloop.common.errors import Conflict, Invalid
 from feedloop.prioritize.grouping import similarity, to_vector
 from feedloop.prioritize.issues.schemas import IssuePatch, IssueSort
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
-from feedloop.prioritize.issues.store import IssueNotFound, history_row, lock_issue, save_issue
+from feedloop.prioritize.issues.store import (
+    IssueNotFound,
+    history_row,
+    issue_of,
+    lock_issue,
+    save_issue,
+)
 from feedloop.prioritize.models import feedback_t, history_t, issue_t
+from feedloop.prioritize.rows import HistoryRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class IssueEdit(TypedDict, total=False):
+    """The columns a patch may change."""
+
+    owner: str | None
+    status: str
+    planned_action: str | None
+    resolution_message: str | None
+    effort: float | None
+
+
+class FeedbackSampleRow(TypedDict):
+    """A member shown with an issue, with its similarity to the centroid."""
+
+    feedback_id: str
+    customer_id: str
+    channel: str
+    text: str
+    sentiment: Mapping[str, object] | None
+    occurred_at: datetime
+    similarity: float
+    duplicate_of: str | None
+
+
+class IssueDetailRow(IssueRow):
+    """An issue with its most representative members and its status history."""
+
+    representative_feedback: list[FeedbackSampleRow]
+    status_history: list[HistoryRow]
+
 
 SORTS = {
     "-priority": issue_t.c.priority_score.desc(),
@@ -38,7 +77,7 @@ async def list_issues(
     sort: IssueSort,
     limit: int,
     offset: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[IssueRow], int]:
     """Lists issues matching the filters, sorted, one page; returns the page and the total."""
     where: list[ColumnElement[bool]] = []
     if status:
@@ -63,15 +102,15 @@ async def list_issues(
         .limit(limit)
         .offset(offset)
     )
-    return [dict(r._mapping) for r in rows], int(total or 0)
+    return [issue_of(r) for r in rows], int(total or 0)
 
 
-async def get_issue(*, conn: AsyncConnection, issue_id: str, samples: int = 5) -> dict[str, Any]:
+async def get_issue(*, conn: AsyncConnection, issue_id: str, samples: int = 5) -> IssueDetailRow:
     """Returns an issue with its most representative feedback and its status history."""
     row = (await conn.execute(select(issue_t).where(issue_t.c.id == issue_id))).first()
     if row is None:
         raise IssueNotFound(issue_id)
-    issue = dict(row._mapping)
+    issue = issue_of(row)
     members = (
         await conn.execute(
             select(feedback_t)
@@ -85,7 +124,7 @@ async def get_issue(*, conn: AsyncConnection, issue_id: str, samples: int = 5) -
         ((similarity(to_vector(m.embedding), centroid), m) for m in members),
         key=lambda pair: (pair[1].duplicate_of is not None, -pair[0]),
     )
-    issue["representative_feedback"] = [
+    samples_of: list[FeedbackSampleRow] = [
         {
             "feedback_id": m.id,
             "customer_id": m.customer_id,
@@ -101,8 +140,10 @@ async def get_issue(*, conn: AsyncConnection, issue_id: str, samples: int = 5) -
     history = await conn.execute(
         select(history_t).where(history_t.c.issue_id == issue_id).order_by(history_t.c.id)
     )
-    issue["status_history"] = [dict(h._mapping) for h in history]
-    return issue
+    detail = cast(IssueDetailRow, issue)
+    detail["representative_feedback"] = samples_of
+    detail["status_history"] = [cast(HistoryRow, h._mapping) for h in history]
+    return detail
 
 
 async def patch_issue(
@@ -113,14 +154,14 @@ async def patch_issue(
     by: str,
     settings: PrioritizeSettings,
     now: datetime,
-) -> dict[str, Any]:
+) -> IssueRow:
     """Applies owner/status/action/resolution/effort changes; a new version and event if any."""
     issue = await lock_issue(conn, issue_id)
     if issue["merged_into"]:
         raise Conflict(f"issue {issue_id!r} was merged into {issue['merged_into']!r}")
-    given = patch.model_dump(include=patch.model_fields_set - {"note"})
+    given = cast(IssueEdit, patch.model_dump(include=patch.model_fields_set - {"note"}))
     changes = [name for name, value in given.items() if issue.get(name) != value]
-    issue.update(given)
+    cast(dict[str, object], issue).update(given)
     if issue["status"] == "resolved" and not issue["resolution_message"]:
         raise Invalid(
             "resolution_message: a customer-facing resolution message is required to resolve",

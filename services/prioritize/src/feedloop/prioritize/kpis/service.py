@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from feedloop.common.errors import Conflict
+from feedloop.prioritize.issues.evidence import baseline
 from feedloop.prioritize.issues.store import IssueNotFound
 from feedloop.prioritize.kpis import stats
 from feedloop.prioritize.models import feedback_t, history_t, issue_t, theme_day_t
@@ -106,12 +107,7 @@ async def spikes(
     found = []
     for theme, days in sorted(by_theme.items()):
         for day in sorted(d for d in days if d >= since.isoformat()):
-            first = date.fromisoformat(day)
-            history = [
-                days.get((first - timedelta(days=i)).isoformat(), 0)
-                for i in range(1, baseline_days + 1)
-            ]
-            mean, std = statistics.fmean(history), statistics.pstdev(history)
+            mean, std = baseline(days, day, baseline_days)
             if is_spike(days[day], mean, std):
                 found.append(
                     {
