@@ -1,0 +1,83 @@
+"""The three-node cluster (once per session, or the one already running) and a whole platform
+on it per test, with a fresh topic prefix; nodes a test killed or paused come back after it."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from feedloop.common import topics
+from feedloop.common.kafka import ensure_topics
+from feedloop.common.settings import ServiceSettings
+
+from tests.cluster.cluster import ROOT, Cluster
+from tests.e2e.platform import Platform
+from tests.support.receivers import Sinks, running_sinks
+
+PORT = int(os.environ.get("FEEDLOOP_TEST_CLUSTER_PORT", "29492"))
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """The test cluster; started here (and stopped after the session) unless already up."""
+    found = Cluster(port=PORT, data=ROOT / ".local" / f"kafka-cluster-{PORT}")
+    was_up = found.answering()
+    found.sh("up")
+    yield found
+    if not was_up:
+        found.sh("down")
+
+
+@dataclass
+class ClusterRun:
+    """A platform on the cluster, the receivers notify sends to, and the cluster itself."""
+
+    cluster: Cluster
+    platform: Platform
+    sinks: Sinks
+
+    @property
+    def enrich_group(self) -> str:
+        """The consumer group of enrich in this run."""
+        return self.platform.prefix + topics.CONSUMER_GROUP_ENRICH
+
+    @property
+    def enrich_transactional_id(self) -> str:
+        """The transactional id of enrich's producer in this run."""
+        return self.platform.prefix + "enrich-0"
+
+    def all_topics(self) -> list[str]:
+        """Every topic of this run, by physical name."""
+        return [self.platform.topic(t) for t in topics.ALL_TOPICS]
+
+
+@pytest.fixture
+async def cluster_run(cluster: Cluster, tmp_path: Path) -> AsyncIterator[ClusterRun]:
+    """Topics at replication factor 3 (min.insync.replicas 2 from the brokers), every stage
+    running on the cluster; afterwards every process stopped and every node back in sync."""
+    prefix = f"c{uuid.uuid4().hex[:8]}."
+    settings = ServiceSettings(kafka_bootstrap_servers=cluster.bootstrap, kafka_topic_prefix=prefix)
+    await ensure_topics(settings, partitions=3, replication=3)
+    async with running_sinks() as sinks:
+        platform = Platform(
+            bootstrap=cluster.bootstrap,
+            prefix=prefix,
+            workdir=tmp_path,
+            extra_env={
+                "ingest": {"FEEDLOOP_INGEST_RETRY_AFTER_S": "1"},
+                "enrich": {"FEEDLOOP_ENRICH_TRANSACTIONAL_ID": prefix + "enrich-0"},
+                "notify": sinks.notify_env(),
+            },
+        )
+        run = ClusterRun(cluster=cluster, platform=platform, sinks=sinks)
+        try:
+            await cluster.wait_replicated(run.all_topics())
+            await platform.start()
+            yield run
+        finally:
+            await asyncio.to_thread(platform.stop_all)
+            await asyncio.to_thread(cluster.restore)
+            await cluster.wait_replicated(run.all_topics(), timeout_s=180)
