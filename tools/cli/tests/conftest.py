@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from feedloop.cli.app import app
 from feedloop.common.codec import DeadLetterReason
-from feedloop.common.kafka import dead_letter_record
+from feedloop.common.dlq import dead_letter_record
 from typer.testing import CliRunner, Result
 
 Invoke = Callable[..., Awaitable[Result]]

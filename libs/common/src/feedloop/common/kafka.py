@@ -6,7 +6,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -15,15 +14,14 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord
 from feedloop.common import topics
-from feedloop.common.codec import DeadLetterReason, Headers, OutgoingRecord
+from feedloop.common.codec import DeadLetterReason, OutgoingRecord
+from feedloop.common.dlq import dead_letter_record
 from feedloop.common.metrics import CONSUMER_RECORDS, DLQ_RECORDS, PRODUCE_LATENCY
 from feedloop.common.settings import ConsumerSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-MAX_DEAD_LETTER_VALUE = 900_000
-"""Bytes of a poison record's value kept in its dead letter (the broker's limit is 1 MiB)."""
 
 
 def client_options(settings: ServiceSettings) -> dict[str, Any]:
@@ -108,47 +106,6 @@ class Emitter:
         done = time.perf_counter()
         for topic, started, _ in pending:
             PRODUCE_LATENCY.labels(self.service, topic).observe(done - started)
-
-
-def dead_letter_record(
-    record: Record,
-    *,
-    reason: DeadLetterReason,
-    detail: str,
-    group_id: str,
-    dlq: str | None = None,
-) -> OutgoingRecord:
-    """Returns the original record addressed to its dead-letter topic, with reason headers."""
-    replays = 0
-    kept: Headers = []
-    for key, value in record.headers or ():
-        if key == topics.HEADER_DLQ_REPLAY_COUNT:
-            with contextlib.suppress(ValueError):
-                replays = int((value or b"").decode())
-        if not key.startswith("dlq_"):
-            kept.append((key, value))
-    extra: Headers = [
-        (topics.HEADER_DLQ_REASON, str(reason).encode()),
-        (topics.HEADER_DLQ_ERROR, detail[:4000].encode()),
-        (topics.HEADER_DLQ_SOURCE_TOPIC, record.topic.encode()),
-        (topics.HEADER_DLQ_SOURCE_PARTITION, str(record.partition).encode()),
-        (topics.HEADER_DLQ_SOURCE_OFFSET, str(record.offset).encode()),
-        (topics.HEADER_DLQ_CONSUMER_GROUP, group_id.encode()),
-        (topics.HEADER_DLQ_FAILED_AT, datetime.now(UTC).isoformat().encode()),
-        (topics.HEADER_DLQ_REPLAY_COUNT, str(replays).encode()),
-    ]
-    value = record.value if record.value is not None else b""
-    if len(value) > MAX_DEAD_LETTER_VALUE:
-        # The copy must fit the broker's record limit with our headers added, or the poison
-        # record could not leave its partition at all; the original stays in the source log.
-        extra.append((topics.HEADER_DLQ_VALUE_TRUNCATED, str(len(value)).encode()))
-        value = value[:MAX_DEAD_LETTER_VALUE]
-    return OutgoingRecord(
-        topic=dlq or topics.dlq_topic(record.topic),
-        key=record.key,
-        value=value,
-        headers=kept + extra,
-    )
 
 
 async def send_dead_letter(

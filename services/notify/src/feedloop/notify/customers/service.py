@@ -6,6 +6,7 @@ from typing import Any
 from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.notify.delivery.outcomes import finish
 from feedloop.notify.models import cap_t, customer_t, delivery_t, preference_t
+from feedloop.notify.rows import load_deliveries
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -69,12 +70,11 @@ async def erase(
             updated_at=now,
         )
     )
-    waiting = list(
-        await conn.execute(
-            select(delivery_t).where(
-                delivery_t.c.customer_id == customer_id, delivery_t.c.status != "done"
-            )
-        )
+    waiting = await load_deliveries(
+        conn,
+        select(delivery_t).where(
+            delivery_t.c.customer_id == customer_id, delivery_t.c.status != "done"
+        ),
     )
     await finish(conn, waiting, outcome="erased", settings=settings, now=now)
     await conn.execute(delete(preference_t).where(preference_t.c.customer_id == customer_id))

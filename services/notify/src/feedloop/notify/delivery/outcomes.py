@@ -5,15 +5,17 @@ dead letters become durable together (the outbox relays them to Kafka afterwards
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-import orjson
 from feedloop.common import topics
-from feedloop.common.codec import DeadLetterReason, OutgoingRecord
+from feedloop.common.codec import DeadLetterReason
+from feedloop.common.dlq import NOTIFICATION_FAILED, NotificationFailed, failure_record
 from feedloop.common.events import FeedbackClosed, deterministic_id
 from feedloop.common.outbox import outbox_row, record_row, write
 from feedloop.notify.models import cap_t, delivery_t, link_t, notification_t, outbox_t
+from feedloop.notify.rows import DeliveryRow
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +27,24 @@ CLOSING_OUTCOMES: Final = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class OpenNotification:
+    """A notification of an ending delivery that has no outcome yet."""
+
+    id: str
+    feedback_id: str
+    delivery_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClosingLink:
+    """A resolved feedback item whose loop closes now (the columns its event needs)."""
+
+    feedback_id: str
+    correlation_id: str
+    received_at: datetime
+
+
 def closed_event_id(feedback_id: str) -> str:
     """Returns the deterministic id of a feedback item's one `feedback.closed` event."""
     return deterministic_id("feedback.closed", feedback_id)
@@ -32,17 +52,38 @@ def closed_event_id(feedback_id: str) -> str:
 
 async def finish(
     conn: AsyncConnection,
-    deliveries: Sequence[Any],
+    deliveries: Sequence[DeliveryRow],
     *,
     outcome: str,
     settings: NotifySettings,
     now: datetime,
     error: str | None = None,
 ) -> None:
-    """Ends deliveries (rows of `delivery`) with one outcome and closes their notifications."""
+    """Ends deliveries with one outcome and closes their notifications."""
     if not deliveries:
         return
     ids = [d.id for d in deliveries]
+    await conn.execute(
+        update(delivery_t)
+        .where(delivery_t.c.id.in_(ids))
+        .values(**ended_values(outcome, error=error, now=now))
+    )
+    if outcome != "delivered":
+        await release_cap_slots(conn, [d for d in deliveries if d.cap_day])
+    if outcome == "failed":
+        await write(
+            conn,
+            outbox_t,
+            [dead_letter_row(d, error=error or "", settings=settings, now=now) for d in deliveries],
+        )
+    delivered_at = now if outcome == "delivered" else None
+    await close_notifications(
+        conn, deliveries, outcome=outcome, delivered_at=delivered_at, settings=settings, now=now
+    )
+
+
+def ended_values(outcome: str, *, error: str | None, now: datetime) -> dict[str, Any]:
+    """Returns the column values of a delivery that ends with `outcome`."""
     values: dict[str, Any] = {
         "status": "done",
         "outcome": outcome,
@@ -55,22 +96,12 @@ async def finish(
     if outcome == "failed":
         values["failed_at"] = now
         values["last_error"] = error
-    await conn.execute(update(delivery_t).where(delivery_t.c.id.in_(ids)).values(**values))
-    if outcome != "delivered":
-        await release_cap_slots(conn, [d for d in deliveries if d.cap_day])
-    if outcome == "failed":
-        await write(
-            conn, outbox_t, [dead_letter_row(d, error or "", settings, now) for d in deliveries]
-        )
-    delivered_at = now if outcome == "delivered" else None
-    await close_notifications(
-        conn, deliveries, outcome=outcome, delivered_at=delivered_at, settings=settings, now=now
-    )
+    return values
 
 
 async def close_notifications(
     conn: AsyncConnection,
-    deliveries: Sequence[Any],
+    deliveries: Sequence[DeliveryRow],
     *,
     outcome: str,
     delivered_at: datetime | None,
@@ -79,18 +110,7 @@ async def close_notifications(
 ) -> None:
     """Gives deliveries' open notifications their outcome; resolutions close their feedback."""
     by_id = {d.id: d for d in deliveries}
-    open_ = list(
-        (
-            await conn.execute(
-                select(
-                    notification_t.c.id, notification_t.c.feedback_id, notification_t.c.delivery_id
-                ).where(
-                    notification_t.c.delivery_id.in_(list(by_id)),
-                    notification_t.c.outcome.is_(None),
-                )
-            )
-        ).all()
-    )
+    open_ = await _open_notifications(conn, list(by_id))
     if not open_:
         return
     await conn.execute(
@@ -100,60 +120,101 @@ async def close_notifications(
     )
     if outcome not in CLOSING_OUTCOMES:
         return
-    delivery_of = {
+    delivery_of = resolutions_of(open_, by_id)
+    links = await _close_links(conn, list(delivery_of), outcome=outcome, now=now)
+    rows = [
+        outbox_row(
+            closed_event(
+                link,
+                delivery_of[link.feedback_id],
+                outcome=outcome,
+                delivered_at=delivered_at,
+                now=now,
+            ),
+            event_id=closed_event_id(link.feedback_id),
+            key=delivery_of[link.feedback_id].issue_id,
+            correlation_id=link.correlation_id,
+            prefix=settings.kafka_topic_prefix,
+            now=now,
+            producer=SERVICE,
+        )
+        for link in links
+    ]
+    await write(conn, outbox_t, rows)
+
+
+async def _open_notifications(
+    conn: AsyncConnection, delivery_ids: list[str]
+) -> list[OpenNotification]:
+    rows = await conn.execute(
+        select(
+            notification_t.c.id, notification_t.c.feedback_id, notification_t.c.delivery_id
+        ).where(
+            notification_t.c.delivery_id.in_(delivery_ids),
+            notification_t.c.outcome.is_(None),
+        )
+    )
+    return [OpenNotification(row.id, row.feedback_id, row.delivery_id) for row in rows]
+
+
+def resolutions_of(
+    open_: Sequence[OpenNotification], by_id: dict[str, DeliveryRow]
+) -> dict[str, DeliveryRow]:
+    """Returns the resolution deliveries of the notifications, by feedback id."""
+    return {
         n.feedback_id: by_id[n.delivery_id]
         for n in open_
         if by_id[n.delivery_id].kind == "resolution"
     }
-    if not delivery_of:
-        return
+
+
+async def _close_links(
+    conn: AsyncConnection, feedback_ids: list[str], *, outcome: str, now: datetime
+) -> list[ClosingLink]:
+    """Closes the feedback items still open among `feedback_ids`; returns them."""
+    if not feedback_ids:
+        return []
     # A resent notification's feedback was closed (as failed) already: closed once, ever.
-    links = list(
-        (
-            await conn.execute(
-                select(link_t).where(
-                    link_t.c.feedback_id.in_(list(delivery_of)),
-                    link_t.c.closed_at.is_(None),
-                )
-            )
-        ).all()
-    )
-    if not links:
-        return
-    await conn.execute(
-        update(link_t)
-        .where(link_t.c.feedback_id.in_([link.feedback_id for link in links]))
-        .values(closed_at=now, close_outcome=outcome)
-    )
-    rows = []
-    for link in links:
-        delivery = delivery_of[link.feedback_id]
-        rows.append(
-            outbox_row(
-                FeedbackClosed(
-                    feedback_id=link.feedback_id,
-                    issue_id=delivery.issue_id,
-                    customer_id=delivery.customer_id,
-                    channel=delivery.channel,
-                    outcome=outcome,
-                    delivered_at=(
-                        (delivered_at or delivery.delivered_at) if outcome == "delivered" else None
-                    ),
-                    closed_at=now,
-                    time_to_close_seconds=max(0.0, (now - link.received_at).total_seconds()),
-                ),
-                event_id=closed_event_id(link.feedback_id),
-                key=delivery.issue_id,
-                correlation_id=link.correlation_id,
-                prefix=settings.kafka_topic_prefix,
-                now=now,
-                producer=SERVICE,
+    links = [
+        ClosingLink(row.feedback_id, row.correlation_id, row.received_at)
+        for row in await conn.execute(
+            select(link_t.c.feedback_id, link_t.c.correlation_id, link_t.c.received_at).where(
+                link_t.c.feedback_id.in_(feedback_ids),
+                link_t.c.closed_at.is_(None),
             )
         )
-    await write(conn, outbox_t, rows)
+    ]
+    if links:
+        await conn.execute(
+            update(link_t)
+            .where(link_t.c.feedback_id.in_([link.feedback_id for link in links]))
+            .values(closed_at=now, close_outcome=outcome)
+        )
+    return links
 
 
-async def release_cap_slots(conn: AsyncConnection, deliveries: Sequence[Any]) -> None:
+def closed_event(
+    link: ClosingLink,
+    delivery: DeliveryRow,
+    *,
+    outcome: str,
+    delivered_at: datetime | None,
+    now: datetime,
+) -> FeedbackClosed:
+    """Returns the `feedback.closed` event of a feedback item whose loop closes now."""
+    return FeedbackClosed(
+        feedback_id=link.feedback_id,
+        issue_id=delivery.issue_id,
+        customer_id=delivery.customer_id,
+        channel=delivery.channel,
+        outcome=outcome,
+        delivered_at=(delivered_at or delivery.delivered_at) if outcome == "delivered" else None,
+        closed_at=now,
+        time_to_close_seconds=max(0.0, (now - link.received_at).total_seconds()),
+    )
+
+
+async def release_cap_slots(conn: AsyncConnection, deliveries: Sequence[DeliveryRow]) -> None:
     """Gives back the daily-cap slots of deliveries that did not reach the customer."""
     for delivery in deliveries:
         await conn.execute(
@@ -171,37 +232,32 @@ async def release_cap_slots(conn: AsyncConnection, deliveries: Sequence[Any]) ->
 
 
 def dead_letter_row(
-    delivery: Any, error: str, settings: NotifySettings, now: datetime
+    delivery: DeliveryRow, *, error: str, settings: NotifySettings, now: datetime
 ) -> dict[str, Any]:
-    """Returns the outbox row of a failed delivery's record on `notifications.dlq`."""
-    event_id = deterministic_id("notification.failed", delivery.id, str(delivery.attempts))
-    body = {
-        "delivery_id": delivery.id,
-        "customer_id": delivery.customer_id,
-        "issue_id": delivery.issue_id,
-        "kind": delivery.kind,
-        "round": delivery.round,
-        "channel": delivery.channel,
-        "source_system": delivery.source_system,
-        "attempts": delivery.attempts,
-        "error": error,
-        "failed_at": now.isoformat(),
-    }
-    headers = [
-        (topics.HEADER_ID, event_id.encode()),
-        (topics.HEADER_TYPE, b"notification.failed"),
-        (topics.HEADER_SOURCE, SERVICE.encode()),
-        (topics.HEADER_TIME, now.isoformat().encode()),
-        (topics.HEADER_CONTENT_TYPE, b"application/json"),
-        (topics.HEADER_DLQ_REASON, str(DeadLetterReason.DELIVERY_FAILED).encode()),
-        (topics.HEADER_DLQ_ERROR, error[:4000].encode()),
-        (topics.HEADER_DLQ_CONSUMER_GROUP, settings.consumer_group.encode()),
-        (topics.HEADER_DLQ_FAILED_AT, now.isoformat().encode()),
-    ]
-    record = OutgoingRecord(
+    """Returns the outbox row of a failed delivery's `notification.failed` dead letter."""
+    event_id = deterministic_id(NOTIFICATION_FAILED, delivery.id, str(delivery.attempts))
+    body = NotificationFailed(
+        delivery_id=delivery.id,
+        customer_id=delivery.customer_id,
+        issue_id=delivery.issue_id,
+        kind=delivery.kind,
+        round=delivery.round,
+        channel=delivery.channel,
+        source_system=delivery.source_system,
+        attempts=delivery.attempts,
+        error=error,
+        failed_at=now.isoformat(),
+    )
+    record = failure_record(
+        NOTIFICATION_FAILED,
+        body,
+        event_id=event_id,
         topic=settings.topic(topics.NOTIFICATIONS_DLQ),
-        key=delivery.issue_id.encode(),
-        value=orjson.dumps(body),
-        headers=headers,
+        key=delivery.issue_id,
+        source=SERVICE,
+        reason=DeadLetterReason.DELIVERY_FAILED,
+        error=error,
+        group_id=settings.consumer_group,
+        failed_at=now,
     )
     return record_row(record, event_id=event_id, now=now)

@@ -12,20 +12,24 @@ same idempotency key (webhook) and Message-ID (e-mail), so the receiver can drop
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from feedloop.common.db import is_postgres
 from feedloop.notify.delivery.cap import take_cap_slots
-from feedloop.notify.delivery.channels import Outgoing, SendResult
+from feedloop.notify.delivery.channels import FeedbackRef, Outgoing, SendResult
 from feedloop.notify.delivery.outcomes import finish
 from feedloop.notify.models import (
-    customer_t,
     delivery_t,
     link_t,
     notification_t,
     preference_t,
+)
+from feedloop.notify.rows import (
+    CustomerRow,
+    DeliveryRow,
+    load_customers,
+    load_deliveries,
 )
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import bindparam, func, or_, select, update
@@ -47,88 +51,135 @@ class Claimed:
     suppressed: dict[str, int]
 
 
+@dataclass(slots=True)
+class Triage:
+    """Due deliveries sorted by what becomes of them at claim time."""
+
+    sendable: list[DeliveryRow] = field(default_factory=list)
+    # Ended without sending, by outcome: erased, opted_out, capped.
+    ending: dict[str, list[DeliveryRow]] = field(
+        default_factory=lambda: {"erased": [], "opted_out": [], "capped": []}
+    )
+    # Its lease ran out on the last attempt: the sender died mid-send every time.
+    abandoned: list[DeliveryRow] = field(default_factory=list)
+
+
 async def claim(
     engine: AsyncEngine, *, limit: int, settings: NotifySettings, now: datetime
 ) -> Claimed:
     """Claims up to `limit` due deliveries; those that must not go out end here instead."""
     async with engine.begin() as conn:
-        query = (
-            select(delivery_t)
-            .where(
-                delivery_t.c.status.in_(("pending", "sending")),
-                delivery_t.c.next_attempt_at <= now,
-            )
-            .order_by(delivery_t.c.next_attempt_at)
-            .limit(limit)
-        )
-        if is_postgres(conn):
-            query = query.with_for_update(skip_locked=True)
-        due = list(await conn.execute(query))
+        due = await _load_due(conn, limit=limit, now=now)
         if not due:
             return Claimed([], {})
-        customers = {
-            row.id: row
-            for row in await conn.execute(
-                select(customer_t).where(customer_t.c.id.in_({d.customer_id for d in due}))
-            )
-        }
-        opted_out = {
-            (row.customer_id, row.channel)
-            for row in await conn.execute(
-                select(preference_t.c.customer_id, preference_t.c.channel).where(
-                    preference_t.c.customer_id.in_({d.customer_id for d in due}),
-                    preference_t.c.opted_out.is_(True),
-                )
-            )
-        }
-        ending: dict[str, list[Any]] = {"erased": [], "opted_out": [], "capped": []}
-        abandoned: list[Any] = []
-        sendable: list[Any] = []
-        for delivery in due:
-            customer = customers.get(delivery.customer_id)
-            if delivery.attempts >= settings.max_attempts:
-                # Its lease ran out on the last attempt: the sender died mid-send every time.
-                abandoned.append(delivery)
-            elif customer is not None and customer.erased_at is not None:
-                ending["erased"].append(delivery)
-            elif {(delivery.customer_id, delivery.channel), (delivery.customer_id, "all")} & (
-                opted_out
-            ):
-                ending["opted_out"].append(delivery)
-            elif delivery.channel == "email" and (customer is None or customer.email is None):
-                ending["erased"].append(delivery)
-            else:
-                sendable.append(delivery)
-        granted = await take_cap_slots(conn, sendable, settings=settings, now=now)
-        ending["capped"] = [d for d in sendable if d.id not in granted]
-        sendable = [d for d in sendable if d.id in granted]
-        for outcome, rows in ending.items():
+        customer_ids = {d.customer_id for d in due}
+        customers = await load_customers(conn, customer_ids)
+        opted_out = await _load_opt_outs(conn, customer_ids)
+        triage = triage_due(due, customers=customers, opted_out=opted_out, settings=settings)
+        granted = await take_cap_slots(conn, triage.sendable, settings=settings, now=now)
+        triage.ending["capped"] = [d for d in triage.sendable if d.id not in granted]
+        sendable = [d for d in triage.sendable if d.id in granted]
+        for outcome, rows in triage.ending.items():
             await finish(conn, rows, outcome=outcome, settings=settings, now=now)
         await finish(
             conn,
-            abandoned,
+            triage.abandoned,
             outcome="failed",
             settings=settings,
             now=now,
             error=f"no result after {settings.max_attempts} attempts (lease expired)",
         )
-        outgoing = await _lease(conn, sendable, customers, settings=settings, now=now)
-    ending["failed"] = abandoned
-    return Claimed(outgoing, {k: len(v) for k, v in ending.items() if v})
+        outgoing = await _lease(conn, sendable, customers=customers, settings=settings, now=now)
+    ended = triage.ending | {"failed": triage.abandoned}
+    return Claimed(outgoing, {k: len(v) for k, v in ended.items() if v})
+
+
+async def _load_due(conn: AsyncConnection, *, limit: int, now: datetime) -> list[DeliveryRow]:
+    query = (
+        select(delivery_t)
+        .where(
+            delivery_t.c.status.in_(("pending", "sending")),
+            delivery_t.c.next_attempt_at <= now,
+        )
+        .order_by(delivery_t.c.next_attempt_at)
+        .limit(limit)
+    )
+    if is_postgres(conn):
+        query = query.with_for_update(skip_locked=True)
+    return await load_deliveries(conn, query)
+
+
+async def _load_opt_outs(conn: AsyncConnection, customer_ids: set[str]) -> set[tuple[str, str]]:
+    """Returns the (customer, channel) pairs opted out; channel "all" stops every message."""
+    rows = await conn.execute(
+        select(preference_t.c.customer_id, preference_t.c.channel).where(
+            preference_t.c.customer_id.in_(customer_ids),
+            preference_t.c.opted_out.is_(True),
+        )
+    )
+    return {(row.customer_id, row.channel) for row in rows}
+
+
+def triage_due(
+    due: Sequence[DeliveryRow],
+    *,
+    customers: dict[str, CustomerRow],
+    opted_out: set[tuple[str, str]],
+    settings: NotifySettings,
+) -> Triage:
+    """Sorts due deliveries: out of attempts, erased, opted out, no address, or sendable."""
+    triage = Triage()
+    for delivery in due:
+        customer = customers.get(delivery.customer_id)
+        if delivery.attempts >= settings.max_attempts:
+            triage.abandoned.append(delivery)
+        elif customer is not None and customer.erased:
+            triage.ending["erased"].append(delivery)
+        elif {(delivery.customer_id, delivery.channel), (delivery.customer_id, "all")} & opted_out:
+            triage.ending["opted_out"].append(delivery)
+        elif delivery.channel == "email" and (customer is None or customer.email is None):
+            triage.ending["erased"].append(delivery)
+        else:
+            triage.sendable.append(delivery)
+    return triage
 
 
 async def _lease(
     conn: AsyncConnection,
-    rows: Sequence[Any],
-    customers: dict[str, Any],
+    rows: Sequence[DeliveryRow],
     *,
+    customers: dict[str, CustomerRow],
     settings: NotifySettings,
     now: datetime,
 ) -> list[Outgoing]:
+    """Leases the deliveries to this claim; returns them as their channels need them."""
     if not rows:
         return []
-    lease_end = now + timedelta(seconds=settings.lease_s)
-    feedback: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    feedback = await _load_feedback(conn, [row.id for row in rows])
+    # One token per claim: it tells this claim's attempts from any later one.
+    token = uuid.uuid4().hex
+    await conn.execute(
+        update(delivery_t)
+        .where(delivery_t.c.id.in_([row.id for row in rows]))
+        .values(
+            status="sending",
+            lease_token=token,
+            attempts=delivery_t.c.attempts + 1,
+            next_attempt_at=now + timedelta(seconds=settings.lease_s),
+            updated_at=now,
+        )
+    )
+    return [
+        outgoing_of(row, customers.get(row.customer_id), token=token, feedback=feedback[row.id])
+        for row in rows
+    ]
+
+
+async def _load_feedback(
+    conn: AsyncConnection, delivery_ids: list[str]
+) -> dict[str, list[FeedbackRef]]:
+    """Returns the feedback items each delivery is about, oldest first."""
+    feedback: dict[str, list[FeedbackRef]] = {i: [] for i in delivery_ids}
     for item in await conn.execute(
         select(
             notification_t.c.delivery_id,
@@ -138,52 +189,40 @@ async def _lease(
             link_t.c.channel,
         )
         .join(link_t, link_t.c.feedback_id == notification_t.c.feedback_id)
-        .where(notification_t.c.delivery_id.in_(list(feedback)))
+        .where(notification_t.c.delivery_id.in_(delivery_ids))
         .order_by(link_t.c.received_at)
     ):
         feedback[item.delivery_id].append(
-            {
-                "feedback_id": item.feedback_id,
-                "external_id": item.external_id,
-                "source_system": item.source_system,
-                "channel": item.channel,
-            }
-        )
-    # One token per claim: it tells this claim's attempts from any later one.
-    token = uuid.uuid4().hex
-    await conn.execute(
-        update(delivery_t)
-        .where(delivery_t.c.id.in_(list(feedback)))
-        .values(
-            status="sending",
-            lease_token=token,
-            attempts=delivery_t.c.attempts + 1,
-            next_attempt_at=lease_end,
-            updated_at=now,
-        )
-    )
-    outgoing = []
-    for row in rows:
-        customer = customers.get(row.customer_id)
-        outgoing.append(
-            Outgoing(
-                delivery_id=row.id,
-                lease_token=token,
-                kind=row.kind,
-                round=row.round,
-                channel=row.channel,
-                customer_id=row.customer_id,
-                issue_id=row.issue_id,
-                source_system=row.source_system,
-                attempts=row.attempts + 1,
-                created_at=row.created_at,
-                email=customer.email if customer else None,
-                locale=customer.locale if customer else None,
-                message=row.message,
-                feedback=feedback[row.id],
+            FeedbackRef(
+                feedback_id=item.feedback_id,
+                external_id=item.external_id,
+                source_system=item.source_system,
+                channel=item.channel,
             )
         )
-    return outgoing
+    return feedback
+
+
+def outgoing_of(
+    row: DeliveryRow, customer: CustomerRow | None, *, token: str, feedback: list[FeedbackRef]
+) -> Outgoing:
+    """Returns a just leased delivery (its attempt counted) as its channel needs it."""
+    return Outgoing(
+        delivery_id=row.id,
+        lease_token=token,
+        kind=row.kind,
+        round=row.round,
+        channel=row.channel,
+        customer_id=row.customer_id,
+        issue_id=row.issue_id,
+        source_system=row.source_system,
+        attempts=row.attempts + 1,
+        created_at=row.created_at,
+        email=customer.email if customer else None,
+        locale=customer.locale if customer else None,
+        message=row.message,
+        feedback=feedback,
+    )
 
 
 async def record(
@@ -204,13 +243,14 @@ async def record(
         tokens = {item.lease_token for item, _ in results}
         current = {
             row.id: row
-            for row in await conn.execute(
+            for row in await load_deliveries(
+                conn,
                 select(delivery_t).where(
                     delivery_t.c.lease_token.in_(tokens), delivery_t.c.status == "sending"
-                )
+                ),
             )
         }
-        delivered: list[Any] = []
+        delivered: list[DeliveryRow] = []
         for item, result in results:
             row = current.get(item.delivery_id)
             if row is None or row.lease_token != item.lease_token:

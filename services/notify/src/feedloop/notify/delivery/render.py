@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from feedloop.notify.delivery.channels import FeedbackRef
 
 SHIPPED = Path(__file__).parent / "templates"
 
@@ -34,7 +35,7 @@ class MessageContext:
     customer_id: str
     issue_id: str
     resolution_message: str | None
-    feedback: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[FeedbackRef] = field(default_factory=list)
 
 
 def locale_candidates(locale: str | None, default: str) -> list[str]:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from feedloop.common.problems import Problem
+from feedloop.common.errors import Conflict, NotFound
 from feedloop.notify.models import delivery_t, notification_t
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -70,7 +70,7 @@ async def list_notifications(
 
 
 async def get_notification(*, conn: AsyncConnection, notification_id: str) -> dict[str, Any]:
-    """Returns one notification, or raises 404."""
+    """Returns one notification; raises NotFound."""
     row = (
         await conn.execute(
             select(*_COLUMNS)
@@ -81,7 +81,7 @@ async def get_notification(*, conn: AsyncConnection, notification_id: str) -> di
         )
     ).first()
     if row is None:
-        raise Problem(404, "Not found", f"no notification {notification_id!r}")
+        raise NotFound(f"no notification {notification_id!r}")
     return _read(row)
 
 
@@ -92,11 +92,10 @@ async def resend(*, conn: AsyncConnection, notification_id: str, now: datetime) 
         await conn.execute(select(delivery_t).where(delivery_t.c.id == current["delivery_id"]))
     ).one()
     if delivery.status != "done" or delivery.outcome != "failed":
-        raise Problem(
-            409,
-            "Not failed",
+        raise Conflict(
             f"only failed notifications can be resent; this one is "
             f"{delivery.outcome or delivery.status}",
+            title="Not failed",
             outcome=delivery.outcome,
         )
     await conn.execute(

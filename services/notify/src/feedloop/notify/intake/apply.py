@@ -99,9 +99,9 @@ class _Applier:
         if group is not None:
             self.result.queued += await owe(
                 self.conn,
-                group.state,
-                group.links,
-                group.kind,
+                issue=group.state,
+                links=group.links,
+                kind=group.kind,
                 settings=self.settings,
                 now=self.now,
             )
@@ -206,23 +206,27 @@ class _Applier:
     async def _owe_waiting(self, state: IssueRow) -> None:
         """Owes the resolution to every link of a resolved issue that has none yet."""
         await self._settle()
-        waiting = list(
-            (
-                await self.conn.execute(
-                    select(link_t).where(
-                        link_t.c.issue_id == state.id,
-                        ~exists().where(
-                            and_(
-                                notification_t.c.feedback_id == link_t.c.feedback_id,
-                                notification_t.c.kind == "resolution",
-                            )
-                        ),
-                    )
+        waiting = [
+            LinkRow.of(row)
+            for row in await self.conn.execute(
+                select(link_t).where(
+                    link_t.c.issue_id == state.id,
+                    ~exists().where(
+                        and_(
+                            notification_t.c.feedback_id == link_t.c.feedback_id,
+                            notification_t.c.kind == "resolution",
+                        )
+                    ),
                 )
-            ).all()
-        )
+            )
+        ]
         self.result.queued += await owe(
-            self.conn, state, waiting, "resolution", settings=self.settings, now=self.now
+            self.conn,
+            issue=state,
+            links=waiting,
+            kind="resolution",
+            settings=self.settings,
+            now=self.now,
         )
         self.staging.resolved.update(link.feedback_id for link in waiting)
 

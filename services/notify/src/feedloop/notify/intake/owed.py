@@ -1,7 +1,13 @@
-"""Recording what feedback items are owed: one delivery per customer, issue, kind and round."""
+"""Recording what feedback items are owed: one delivery per customer, issue, kind and round.
+
+`owe` loads what the store knows of the deliveries and customers concerned, decides the new
+deliveries (`plan_deliveries`, pure), writes them with one notification per feedback item, then
+closes the notifications of deliveries that ended already (or ended just now, unsendable).
+"""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +15,9 @@ from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.common.events import deterministic_id
 from feedloop.notify.delivery.outcomes import close_notifications, finish
 from feedloop.notify.intake.routing import Contact, route
-from feedloop.notify.models import customer_t, delivery_t, notification_t
+from feedloop.notify.intake.staging import IssueRow, LinkRow
+from feedloop.notify.models import delivery_t, notification_t
+from feedloop.notify.rows import CustomerRow, DeliveryRow, load_customers, load_deliveries
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,12 +33,36 @@ def notification_id(feedback_id: str, kind: str) -> str:
     return deterministic_id("notify.notification", feedback_id, kind)
 
 
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """One message owed to each customer of some feedback items of one issue."""
+
+    issue: IssueRow
+    kind: str
+    round: int
+    # Each customer's items, oldest first: the first one decides the channel.
+    by_customer: dict[str, list[LinkRow]]
+
+    @classmethod
+    def of(cls, issue: IssueRow, links: Sequence[LinkRow], kind: str) -> "Owed":
+        """Groups the links by customer; a resolution belongs to the issue's current round."""
+        round_ = issue.resolutions if kind == "resolution" else issue.resolutions + 1
+        by_customer: dict[str, list[LinkRow]] = defaultdict(list)
+        for link in sorted(links, key=lambda row: (row.received_at, row.feedback_id)):
+            by_customer[link.customer_id].append(link)
+        return cls(issue=issue, kind=kind, round=round_, by_customer=dict(by_customer))
+
+    def delivery_ids(self) -> dict[str, str]:
+        """Returns each customer's delivery id."""
+        return {c: delivery_id(c, self.issue.id, self.kind, self.round) for c in self.by_customer}
+
+
 async def owe(
     conn: AsyncConnection,
-    state: Any,
-    links: Sequence[Any],
-    kind: str,
     *,
+    issue: IssueRow,
+    links: Sequence[LinkRow],
+    kind: str,
     settings: NotifySettings,
     now: datetime,
 ) -> int:
@@ -40,28 +72,42 @@ async def owe(
     """
     if not links:
         return 0
-    round_ = state.resolutions if kind == "resolution" else state.resolutions + 1
-    by_customer: dict[str, list[Any]] = defaultdict(list)
-    for link in sorted(links, key=lambda row: (row.received_at, row.feedback_id)):
-        by_customer[link.customer_id].append(link)
-    ids = {c: delivery_id(c, state.id, kind, round_) for c in by_customer}
+    owed = Owed.of(issue, links, kind)
+    ids = owed.delivery_ids()
     known = {
-        row.id: row
-        for row in await conn.execute(select(delivery_t).where(delivery_t.c.id.in_(ids.values())))
-    }
-    customers = {
-        row.id: row
+        row.id
         for row in await conn.execute(
-            select(customer_t).where(customer_t.c.id.in_(list(by_customer)))
+            select(delivery_t.c.id).where(delivery_t.c.id.in_(ids.values()))
         )
     }
-    new_deliveries: list[dict[str, Any]] = []
-    for customer_id, items in by_customer.items():
+    customers = await load_customers(conn, owed.by_customer)
+    new = plan_deliveries(owed, known=known, customers=customers, settings=settings, now=now)
+    await insert_ignoring_conflicts(conn, delivery_t, [d.values() for d in new])
+    await insert_ignoring_conflicts(conn, notification_t, notification_rows(owed, now=now))
+    await _close_ended(conn, ids.values(), settings=settings, now=now)
+    if kind == "resolution":
+        await _supersede_acknowledgements(
+            conn, issue_id=issue.id, customers=list(owed.by_customer), settings=settings, now=now
+        )
+    return sum(1 for d in new if d.status == "pending")
+
+
+def plan_deliveries(
+    owed: Owed,
+    *,
+    known: set[str],
+    customers: dict[str, CustomerRow],
+    settings: NotifySettings,
+    now: datetime,
+) -> list[DeliveryRow]:
+    """Returns the deliveries not stored yet; those that cannot be sent are born ended."""
+    ids = owed.delivery_ids()
+    new: list[DeliveryRow] = []
+    for customer_id, items in owed.by_customer.items():
         if ids[customer_id] in known:
             continue
         customer = customers.get(customer_id)
-        erased = customer is not None and customer.erased_at is not None
-        # The customer's first feedback item on the issue decides the channel.
+        erased = customer is not None and customer.erased
         first = items[0]
         channel = route(
             Contact(
@@ -72,82 +118,87 @@ async def owe(
             settings,
         )
         outcome = "erased" if erased else "no_channel" if channel == "none" else None
-        new_deliveries.append(
-            {
-                "id": ids[customer_id],
-                "customer_id": customer_id,
-                "issue_id": state.id,
-                "kind": kind,
-                "round": round_,
-                "channel": channel,
-                "source_system": first.source_system,
-                "message": state.resolution_message if kind == "resolution" else None,
-                "status": "pending" if outcome is None else "done",
-                "outcome": outcome,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "lease_token": None,
-                "cap_day": None,
-                "last_error": None,
-                "resends": 0,
-                "created_at": now,
-                "updated_at": now,
-                "delivered_at": None,
-                "failed_at": None,
-            }
+        new.append(
+            DeliveryRow(
+                id=ids[customer_id],
+                customer_id=customer_id,
+                issue_id=owed.issue.id,
+                kind=owed.kind,
+                round=owed.round,
+                channel=channel,
+                source_system=first.source_system,
+                message=owed.issue.resolution_message if owed.kind == "resolution" else None,
+                status="pending" if outcome is None else "done",
+                outcome=outcome,
+                attempts=0,
+                next_attempt_at=now,
+                lease_token=None,
+                cap_day=None,
+                last_error=None,
+                resends=0,
+                created_at=now,
+                updated_at=now,
+                delivered_at=None,
+                failed_at=None,
+            )
         )
-    await insert_ignoring_conflicts(conn, delivery_t, new_deliveries)
-    await insert_ignoring_conflicts(
+    return new
+
+
+def notification_rows(owed: Owed, *, now: datetime) -> list[dict[str, Any]]:
+    """Returns the insert values of one notification per feedback item."""
+    ids = owed.delivery_ids()
+    return [
+        {
+            "id": notification_id(link.feedback_id, owed.kind),
+            "feedback_id": link.feedback_id,
+            "kind": owed.kind,
+            "issue_id": owed.issue.id,
+            "customer_id": customer_id,
+            "delivery_id": ids[customer_id],
+            "outcome": None,
+            "created_at": now,
+            "closed_at": None,
+        }
+        for customer_id, items in owed.by_customer.items()
+        for link in items
+    ]
+
+
+async def _close_ended(
+    conn: AsyncConnection, ids: Iterable[str], *, settings: NotifySettings, now: datetime
+) -> None:
+    """Ended already (or just now: erased, no channel): the new items share its outcome."""
+    ended = await load_deliveries(
         conn,
-        notification_t,
-        [
-            {
-                "id": notification_id(link.feedback_id, kind),
-                "feedback_id": link.feedback_id,
-                "kind": kind,
-                "issue_id": state.id,
-                "customer_id": customer_id,
-                "delivery_id": ids[customer_id],
-                "outcome": None,
-                "created_at": now,
-                "closed_at": None,
-            }
-            for customer_id, items in by_customer.items()
-            for link in items
-        ],
+        select(delivery_t).where(delivery_t.c.id.in_(list(ids)), delivery_t.c.status == "done"),
     )
-    done: dict[str, list[Any]] = defaultdict(list)
-    for delivery in await conn.execute(
-        select(delivery_t).where(delivery_t.c.id.in_(ids.values()), delivery_t.c.status == "done")
-    ):
-        done[delivery.outcome].append(delivery)
-    for outcome, ended in done.items():
-        # Ended already (or just now: erased, no channel): the new items share its outcome.
+    by_outcome: dict[str, list[DeliveryRow]] = defaultdict(list)
+    for delivery in ended:
+        by_outcome[delivery.outcome or ""].append(delivery)
+    for outcome, deliveries in by_outcome.items():
         await close_notifications(
-            conn, ended, outcome=outcome, delivered_at=None, settings=settings, now=now
+            conn, deliveries, outcome=outcome, delivered_at=None, settings=settings, now=now
         )
-    if kind == "resolution":
-        await _supersede_acknowledgements(conn, state.id, list(by_customer), settings, now)
-    return sum(1 for d in new_deliveries if d["status"] == "pending")
 
 
 async def _supersede_acknowledgements(
     conn: AsyncConnection,
+    *,
     issue_id: str,
     customers: list[str],
     settings: NotifySettings,
     now: datetime,
 ) -> None:
     """Drops unsent "we hear you" messages: the fix message says more."""
-    unsent = list(
-        await conn.execute(
-            select(delivery_t).where(
-                delivery_t.c.issue_id == issue_id,
-                delivery_t.c.kind == "acknowledgement",
-                delivery_t.c.status == "pending",
-                delivery_t.c.attempts == 0,
-                delivery_t.c.customer_id.in_(customers),
-            )
-        )
+    unsent = await load_deliveries(
+        conn,
+        select(delivery_t).where(
+            delivery_t.c.issue_id == issue_id,
+            delivery_t.c.kind == "acknowledgement",
+            delivery_t.c.status == "pending",
+            delivery_t.c.attempts == 0,
+            delivery_t.c.customer_id.in_(customers),
+        ),
     )
     await finish(conn, unsent, outcome="superseded", settings=settings, now=now)

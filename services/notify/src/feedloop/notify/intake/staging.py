@@ -56,6 +56,11 @@ class LinkRow:
     received_at: datetime
     linked_at: datetime
 
+    @classmethod
+    def of(cls, row: Any) -> "LinkRow":
+        """Returns the batch's copy of a row selected from `feedback_link`."""
+        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+
 
 @dataclass(slots=True)
 class Staging:
@@ -94,7 +99,7 @@ class Staging:
             for row in await conn.execute(select(issue_t).where(issue_t.c.id.in_(issue_ids)))
         }
         links = {
-            row.feedback_id: LinkRow(**{f: getattr(row, f) for f in LinkRow.__dataclass_fields__})
+            row.feedback_id: LinkRow.of(row)
             for row in await conn.execute(
                 select(link_t).where(link_t.c.feedback_id.in_(feedback_ids))
             )

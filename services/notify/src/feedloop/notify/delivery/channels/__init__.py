@@ -2,9 +2,18 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 Verdict = Literal["delivered", "retry", "permanent"]
+
+
+class FeedbackRef(TypedDict):
+    """A feedback item a message is about, as channels and templates see it."""
+
+    feedback_id: str
+    external_id: str
+    source_system: str
+    channel: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +33,7 @@ class Outgoing:
     email: str | None
     locale: str | None
     message: str | None
-    feedback: list[dict[str, Any]] = field(default_factory=list)
+    feedback: list[FeedbackRef] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
