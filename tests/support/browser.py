@@ -1,15 +1,16 @@
 """A real browser for tests: Debian's headless Chromium driven by Playwright, and live servers.
 
 Playwright's own browser downloads come from a vendor CDN, which is not reachable here: the
-browser is Debian's package (`make chromium`), launched by path. Use the sync API from sync
-tests (it refuses to run inside a running asyncio loop); apps under test run in threads of
-their own with `serve_in_thread`.
+browser is Debian's package (`make chromium`), launched by path. The fixtures use Playwright's
+async API on pytest-asyncio's session loop (the sync API would leave its loop marked running
+in the main thread for the rest of the session, breaking every later asyncio test); apps under
+test run in threads of their own with `serve_in_thread`.
 
     from tests.support.browser import browser, page, serve_in_thread  # noqa: F401 (fixtures)
 
-    def test_docs(page: Page) -> None:
+    async def test_docs(page: Page) -> None:
         with serve_in_thread(create_app(settings)) as url:
-            page.goto(f"{url}/docs")
+            await page.goto(f"{url}/docs")
 """
 
 import contextlib
@@ -18,13 +19,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("FEEDLOOP_CHROMIUM", "/usr/bin/chromium"))
@@ -75,45 +76,47 @@ def serve_in_thread(app: Any, *, timeout_s: float = 60.0) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+async def browser() -> AsyncIterator[Browser]:
     """Headless Debian Chromium for the whole session (fails, never skips, when missing)."""
-    if not CHROMIUM.exists():
+    if not CHROMIUM.exists():  # noqa: ASYNC240 (once per session)
         pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         try:
             yield launched
         finally:
-            launched.close()
+            await launched.close()
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+async def page(browser: Browser) -> AsyncIterator[Page]:
     """A fresh page (own cookies) at 1280 px; script errors collected in page.errors.
 
     axe-core, when installed, is loaded into every document through the DevTools protocol, so
     a page's Content-Security-Policy need not allow it.
     """
-    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    context = await browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
     if AXE.exists():
-        context.add_init_script(path=str(AXE))
-    opened = context.new_page()
+        await context.add_init_script(path=str(AXE))
+    opened = await context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
     opened.errors = errors  # type: ignore[attr-defined]
     try:
         yield opened
     finally:
-        context.close()
+        await context.close()
 
 
-def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[Any]:
+async def axe_violations(
+    page: Page, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[Any]:
     """Runs axe-core (loaded by the page fixture) in the page; returns the violations of the
     given impacts."""
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `make chromium` (npm ci in services/console)")
-    result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
+    result = await page.evaluate("async () => JSON.stringify(await axe.run(document))")
     violations: list[Any] = json.loads(result)["violations"]
     return [v for v in violations if v.get("impact") in impacts]
