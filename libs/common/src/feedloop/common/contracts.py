@@ -8,6 +8,7 @@ import orjson
 import yaml
 from feedloop.common import topics
 from feedloop.common.codec import DeadLetterReason
+from feedloop.common.dlq import NOTIFICATION_FAILED as NOTIFICATION_FAILED_TYPE
 from feedloop.common.events import EVENT_TYPES, Envelope
 from feedloop.common.openapi import require_discriminators
 
@@ -147,7 +148,7 @@ DLQ_HEADERS: dict[str, dict[str, Any]] = {
 }
 NOTIFICATION_FAILED: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
-    "title": "notification.failed",
+    "title": NOTIFICATION_FAILED_TYPE,
     "description": "A customer notification that failed after its retries.",
     "type": "object",
     "required": [
@@ -280,7 +281,7 @@ def _notification_failed_message() -> dict[str, Any]:
         topics.HEADER_CONTENT_TYPE,
     )
     headers = {name: CLOUDEVENTS_HEADERS[name] for name in names} | {
-        topics.HEADER_TYPE: _TEXT | {"const": "notification.failed"},
+        topics.HEADER_TYPE: _TEXT | {"const": NOTIFICATION_FAILED_TYPE},
         topics.HEADER_DLQ_REASON: _TEXT
         | {
             "const": str(DeadLetterReason.DELIVERY_FAILED),
@@ -291,8 +292,8 @@ def _notification_failed_message() -> dict[str, Any]:
         topics.HEADER_DLQ_FAILED_AT: DLQ_HEADERS[topics.HEADER_DLQ_FAILED_AT],
     }
     return {
-        "name": "notification.failed",
-        "title": "notification.failed",
+        "name": NOTIFICATION_FAILED_TYPE,
+        "title": NOTIFICATION_FAILED_TYPE,
         "contentType": "application/json",
         "summary": "A customer notification that failed for good.",
         "description": (
