@@ -8,12 +8,17 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.local/uv/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 TEST_KAFKA_PORT ?= 19092
+# BROKERS=3: kafka-up/kafka-down run a three-node cluster on 9092-9094 (make run reaches it through
+# 9092), test-kafka-up also starts the test cluster on TEST_CLUSTER_PORT..+2 (tests/cluster).
+BROKERS ?= 1
+TEST_CLUSTER_PORT ?= 29492
 export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 
 .PHONY: help install kafka-up kafka-down kafka-reset test-kafka-up test-kafka-down run test lint format typecheck \
         contracts pytest bench bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e demo \
         k8s-validate postgres promtool clean test-fast check-packages \
-        contracts-tools contracts-check contracts-release chromium
+        contracts-tools contracts-check contracts-release chromium \
+        test-cluster-up test-cluster-down test-cluster
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -28,17 +33,27 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml s
 
 install: $(VENV)/.synced ## Install every package and dev tool into .venv (idempotent, cached)
 
-kafka-up: install ## Start the local Kafka broker (127.0.0.1:9092) and create the topics
-	scripts/kafka.sh up
+kafka-up: install ## Start the local Kafka broker (127.0.0.1:9092) and create the topics; BROKERS=3: a 3-node cluster
+	BROKERS=$(BROKERS) KAFKA_PORT=9092 scripts/kafka.sh up
 
-kafka-down: ## Stop the local Kafka broker
-	scripts/kafka.sh down
+kafka-down: ## Stop the local Kafka broker (BROKERS=3: the local cluster)
+	BROKERS=$(BROKERS) KAFKA_PORT=9092 scripts/kafka.sh down
 
 kafka-reset: install ## Stop the local broker, wipe its data, format it afresh and start it (all records lost)
 	scripts/kafka.sh reset
 
-test-kafka-up: install ## Start the test broker (127.0.0.1:$(TEST_KAFKA_PORT))
+test-kafka-up: install ## Start the test broker (127.0.0.1:$(TEST_KAFKA_PORT)); BROKERS=3: the test cluster too
 	KAFKA_PORT=$(TEST_KAFKA_PORT) scripts/kafka.sh up
+	@if [ "$(BROKERS)" = 3 ]; then $(MAKE) --no-print-directory test-cluster-up; fi
+
+test-cluster-up: install ## Start the three-node test cluster (127.0.0.1:$(TEST_CLUSTER_PORT)-+2, replicas 3, min.insync 2)
+	BROKERS=3 KAFKA_PORT=$(TEST_CLUSTER_PORT) KAFKA_PARTITIONS=3 scripts/kafka.sh up
+
+test-cluster-down: ## Stop the three-node test cluster
+	BROKERS=3 KAFKA_PORT=$(TEST_CLUSTER_PORT) scripts/kafka.sh down
+
+test-cluster: test-cluster-up ## The broker-loss fault tests on the test cluster (about 15 min); prints what each measured
+	FEEDLOOP_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) $(VENV)/bin/pytest -q -s -m cluster tests/cluster
 
 test-kafka-down: ## Stop the test broker
 	KAFKA_PORT=$(TEST_KAFKA_PORT) scripts/kafka.sh down
@@ -136,5 +151,5 @@ promtool: ## Install promtool (Debian's prometheus package) if missing: the aler
 
 bench: bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e ## Run every benchmark and print the figures
 
-clean: kafka-down test-kafka-down ## Stop brokers and remove local data
+clean: kafka-down test-kafka-down test-cluster-down ## Stop brokers and remove local data
 	rm -rf .local/kafka-* $(VENV)

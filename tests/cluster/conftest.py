@@ -56,8 +56,9 @@ class ClusterRun:
 
 @pytest.fixture
 async def cluster_run(cluster: Cluster, tmp_path: Path) -> AsyncIterator[ClusterRun]:
-    """Topics at replication factor 3 (min.insync.replicas 2 from the brokers), every stage
-    running on the cluster; afterwards every process stopped and every node back in sync."""
+    """Topics at replication factor 3 (min.insync.replicas 2 from the brokers) and a platform
+    on the cluster (the test starts the stages it needs); afterwards every process stopped and
+    every node back in sync."""
     prefix = f"c{uuid.uuid4().hex[:8]}."
     settings = ServiceSettings(kafka_bootstrap_servers=cluster.bootstrap, kafka_topic_prefix=prefix)
     await ensure_topics(settings, partitions=3, replication=3)
@@ -75,7 +76,6 @@ async def cluster_run(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Cluster
         run = ClusterRun(cluster=cluster, platform=platform, sinks=sinks)
         try:
             await cluster.wait_replicated(run.all_topics())
-            await platform.start()
             yield run
         finally:
             await asyncio.to_thread(platform.stop_all)

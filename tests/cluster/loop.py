@@ -57,13 +57,16 @@ async def drain_and_count(
         ledger = await read(bootstrap, platform.topic(topics.ENRICHED), timeout_s=10)
         return set(ledger.feedback_ids("feedback.enriched")) >= accepted
 
-    await eventually(all_enriched, timeout_s=180, what="all enriched", context=platform.tails)
+    await eventually(
+        all_enriched, timeout_s=180, what="all enriched", context=platform.tails, every_s=0.5
+    )
     prioritize = platform.processes["prioritize"].url
     await eventually(
         lambda: stored_at_least(prioritize, len(accepted)),
         timeout_s=120,
         what="all stored by prioritize",
         context=platform.tails,
+        every_s=0.5,
     )
     top = (await issues(prioritize))[0]
     async with httpx.AsyncClient(headers={"X-API-Key": API_KEY}, timeout=10) as client:
@@ -77,12 +80,16 @@ async def drain_and_count(
         closed = await read(bootstrap, platform.topic(topics.CLOSED), timeout_s=5)
         return len(closed.feedback_ids("feedback.closed")) >= int(top["feedback_count"])
 
-    await eventually(top_closed, timeout_s=90, what="top issue closed", context=platform.tails)
+    await eventually(
+        top_closed, timeout_s=90, what="top issue closed", context=platform.tails, every_s=0.5
+    )
 
     async def everyone_told() -> bool:
         return len(sinks.received("resolution")) >= int(top["distinct_customers"])
 
-    await eventually(everyone_told, timeout_s=90, what="everyone told", context=platform.tails)
+    await eventually(
+        everyone_told, timeout_s=90, what="everyone told", context=platform.tails, every_s=0.5
+    )
 
     ledgers = {
         name: await read(bootstrap, platform.topic(name), timeout_s=60)

@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.cluster, needs("e
 PER_S, SECONDS = 30.0, 30
 
 
-def paced(run: ClusterRun, seed: int) -> tuple[PacedLoad, "asyncio.Task[None]"]:
-    """Starts the paced load; returns it and its task."""
+async def paced(run: ClusterRun, seed: int) -> tuple[PacedLoad, "asyncio.Task[None]"]:
+    """Starts every stage, then the paced load; returns the load and its task."""
+    await run.platform.start()
     voices = before(uuid.uuid4().hex[:6], int(PER_S * SECONDS), seed=seed)
     load = PacedLoad(run.platform.processes["ingest"].url, voices, PER_S)
     return load, asyncio.create_task(load.run())
@@ -40,7 +41,7 @@ async def test_killing_the_leader_of_raw_feedback_loses_and_repeats_nothing(
     cluster_run: ClusterRun,
 ) -> None:
     cluster, platform = cluster_run.cluster, cluster_run.platform
-    load, task = paced(cluster_run, seed=11)
+    load, task = await paced(cluster_run, seed=11)
     await wait_or_fail(task, 8)
     leaders = await cluster.leaders(platform.topic(topics.RAW_FEEDBACK))
     victim = max(NODES, key=lambda n: sum(1 for leader in leaders.values() if leader == n))
@@ -68,7 +69,7 @@ async def test_killing_a_coordinator_of_enrich_mid_transaction_loses_and_repeats
     cluster_run: ClusterRun, coordinator: str
 ) -> None:
     cluster, platform = cluster_run.cluster, cluster_run.platform
-    load, task = paced(cluster_run, seed=12)
+    load, task = await paced(cluster_run, seed=12)
     await wait_or_fail(task, 8)
     if coordinator == "group":
         victim = await cluster.coordinator(CoordinationType.GROUP, cluster_run.enrich_group)
@@ -95,7 +96,7 @@ async def test_a_rolling_restart_of_all_three_brokers_loses_and_repeats_nothing(
     cluster_run: ClusterRun,
 ) -> None:
     cluster, platform = cluster_run.cluster, cluster_run.platform
-    load, task = paced(cluster_run, seed=13)
+    load, task = await paced(cluster_run, seed=13)
     await wait_or_fail(task, 5)
     started = time.time()
     for node in NODES:  # as Strimzi does: one at a time, the next once all are in sync again
@@ -113,7 +114,7 @@ async def test_a_broker_paused_past_its_session_then_resumed_loses_and_repeats_n
     cluster_run: ClusterRun,
 ) -> None:
     cluster, platform = cluster_run.cluster, cluster_run.platform
-    load, task = paced(cluster_run, seed=14)
+    load, task = await paced(cluster_run, seed=14)
     await wait_or_fail(task, 8)
     leaders = await cluster.leaders(platform.topic(topics.ENRICHED))
     victim = max(NODES, key=lambda n: sum(1 for leader in leaders.values() if leader == n))
