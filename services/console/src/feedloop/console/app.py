@@ -14,7 +14,7 @@ from feedloop.common.logs import configure_logging
 from feedloop.common.web import install_common
 from feedloop.console.backend import Backend, BackendError
 from feedloop.console.pages import TEMPLATES, router
-from feedloop.console.people import NotSignedIn
+from feedloop.console.people import NotSignedIn, csrf_token
 from feedloop.console.settings import ConsoleSettings
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -108,6 +108,7 @@ def create_app(
             "error.html",
             {
                 "person": getattr(request.state, "person", None),
+                "csrf": csrf_token(request),
                 "status": status,
                 "detail": exc.detail,
             },

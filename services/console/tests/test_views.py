@@ -1,0 +1,120 @@
+"""What the pages compute and draw from the APIs' answers."""
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+
+from feedloop.console import charts, views
+
+
+def impact(
+    before: float | None, after: float | None, p: float | None, **extra: object
+) -> dict[str, object]:
+    return {
+        "theme": "sizing_fit",
+        "rate_before": before,
+        "rate_after": after,
+        "p_value_fisher": p,
+        "alpha": 0.05,
+        "regressed": False,
+    } | extra
+
+
+def test_impact_in_words() -> None:
+    assert views.impact_words(impact(0.65, 0.08, 1e-17)) == (
+        "The complaint rate on sizing_fit fell from 65 % to 8 %, significant at p < 0.001."
+    )
+    assert views.impact_words(impact(0.30, 0.25, 0.43)).endswith(
+        "fell from 30 % to 25 %, not significant (p = 0.430)."
+    )
+    regression = views.impact_words(impact(0.1, 0.5, 0.002, regressed=True))
+    assert regression.endswith("rose from 10 % to 50 %, significant at p = 0.002: a regression.")
+    assert views.impact_words(impact(0.5, None, None)).startswith("Not enough feedback")
+
+
+def test_factor_shares_add_up_and_rank_by_contribution() -> None:
+    rows = views.factor_rows(
+        {
+            "factors": [
+                {
+                    "name": "reach",
+                    "value": 9,
+                    "weight": 1,
+                    "contribution": 3.0,
+                    "reason": "9 customers",
+                },
+                {
+                    "name": "effort",
+                    "value": 2,
+                    "weight": -1,
+                    "contribution": -0.5,
+                    "reason": "costly",
+                },
+                {"name": "trend", "value": 1, "weight": 1, "contribution": 1.0, "reason": "rising"},
+            ]
+        }
+    )
+    assert [r["name"] for r in rows] == ["reach", "trend", "effort"]
+    assert [round(r["share"], 2) for r in rows] == [0.75, 0.25, 0.0]
+
+
+def test_csv_export_neutralises_formulas_in_customer_text() -> None:
+    issue = {
+        "id": "i-1",
+        "title": "Sizing",
+        "theme": "sizing_fit",
+        "status": "new",
+        "priority": {"score": 2.5},
+        "representative_feedback": [
+            {
+                "feedback_id": "f-1",
+                "customer_id": "c-1",
+                "channel": "survey",
+                "sentiment": {"label": "negative"},
+                "occurred_at": "2026-12-01T10:00:00Z",
+                "text": '=HYPERLINK("http://x","click"), too small',
+            },
+        ],
+    }
+    rows = list(csv.reader(io.StringIO(views.evidence_csv([issue]))))
+    assert rows[0][0] == "issue_id"
+    assert rows[1][-1].startswith("'=HYPERLINK")
+    assert rows[1][5:9] == ["f-1", "c-1", "survey", "negative"]
+
+
+def test_kpi_lines_follow_a_filter_and_keep_gaps() -> None:
+    block = {
+        "feedback": 4,
+        "nps": {"score": -50.0},
+        "csat": {"top_2_box": {"score": 25.0}},
+        "ces": {"1-7 higher_is_easier": {"easy_share": 40.0}},
+    }
+    periods = [
+        ("2026-12-01", {"overall": block, "by": {"theme": {"sizing_fit": block}}}),
+        (
+            "2026-12-02",
+            {"overall": {"feedback": 0, "nps": None, "csat": {}, "ces": {}}, "by": {"theme": {}}},
+        ),
+    ]
+    kpis = views.kpi_series(periods, "theme", "sizing_fit")
+    assert kpis["nps"].values == [-50.0, None]
+    assert kpis["latest"] == {"nps": -50.0, "csat": 25.0, "ces": 40.0}
+    assert views.filter_values(periods)["theme"] == ["sizing_fit"]
+
+
+def test_charts_are_well_formed_svg_with_spikes_marked() -> None:
+    line = charts.Series("sizing_fit", [1.0, None, 9.0, 2.0], marks={2})
+    svg = charts.line_chart(
+        ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"], [line], title="Volume <by> theme"
+    )
+    root = ET.fromstring(str(svg))
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("aria-label") == "Volume <by> theme"
+    assert len(root.findall(f"{ns}polyline")) == 1  # the gap splits the line; one segment left
+    marks = [c for c in root.findall(f"{ns}circle") if c.get("class") == "mark"]
+    assert len(marks) == 1 and "(spike)" in marks[0].findtext(f"{ns}title", "")
+    bars = ET.fromstring(str(charts.before_after(0.65, 0.08, title="Impact")))
+    assert [t.text for t in bars.findall(f"{ns}text") if t.get("class") == "value"] == [
+        "65 %",
+        "8 %",
+    ]
