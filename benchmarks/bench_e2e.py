@@ -35,9 +35,9 @@ from feedloop.common.settings import ServiceSettings
 from benchmarks.common import percentile, print_table
 from scripts.demo.story import before
 from tests.e2e.platform import Platform
-from tests.e2e.sinks import running_sinks
 from tests.support.kafka import Record, read_topic
 from tests.support.keys import TEST_API_KEY
+from tests.support.receivers import running_sinks
 
 API_KEY = TEST_API_KEY  # the development key works in local mode only
 BATCH = 100

@@ -10,86 +10,66 @@ Nothing is deduplicated here, so a duplicate notification would be visible in `G
 
 import argparse
 import asyncio
-import email
-import email.policy
 import os
-from collections import deque
-from datetime import UTC, datetime
+from dataclasses import asdict
 from typing import Any
 
 import orjson
 import uvicorn
-from aiosmtpd.smtp import SMTP, Envelope, Session
-from feedloop.common import notifications
 from feedloop.notify.settings import DEMO_WEBHOOK_SECRET
 from starlette.types import Receive, Scope, Send
 
-HOST = "127.0.0.1"  # loopback only: this is a demo, not a mail relay
+from tests.support.receivers import HOST, SmtpServer, WebhookReceiver
+
+LIMIT = 200_000  # messages kept per channel: a long run cannot exhaust memory
 
 
-class Inbox:
-    """What the sinks received, newest last (bounded, so a long run cannot exhaust memory)."""
+class DemoSinks:
+    """ASGI app: `POST /webhooks/{system}` (the shared receiver), `GET /received`, `GET /healthz`.
 
-    def __init__(self, limit: int = 200_000) -> None:
-        self.messages: deque[dict[str, Any]] = deque(maxlen=limit)
+    Webhooks whose signature does not verify are recorded and answered 401.
+    """
 
-    def add(self, **message: Any) -> None:
-        """Records one message with the time it arrived."""
-        self.messages.append({**message, "received_at": datetime.now(UTC).isoformat()})
+    def __init__(self, *, secret: str, http_port: int, smtp_port: int) -> None:
+        self.webhooks = WebhookReceiver(
+            secret=secret, port=http_port, refuse_unverified=True, limit=LIMIT
+        )
+        self.mail = SmtpServer(smtp_port, limit=LIMIT)
 
-
-class WebhookSink:
-    """ASGI app: `POST /webhooks/{system}`, `GET /received`, `GET /healthz`."""
-
-    def __init__(self, inbox: Inbox, secret: str) -> None:
-        self.inbox = inbox
-        self.secret = secret
+    def received(self) -> list[dict[str, Any]]:
+        """Every message of both channels, oldest first."""
+        hooks = [
+            {
+                "channel": "webhook",
+                "source_system": hit.system,
+                "kind": hit.body.get("kind"),
+                "customer_id": hit.body.get("customer_id"),
+                "issue_id": hit.body.get("issue_id"),
+                "subject": hit.body.get("subject"),
+                "idempotency_key": hit.key,
+                "verified": hit.verified,
+                "received_at": hit.received_at,
+            }
+            for hit in list(self.webhooks.hits)
+        ]
+        mails = [
+            {**asdict(mail), "channel": "email", "to": mail.to.split(", ")}
+            for mail in list(self.mail.handler.accepted)
+        ]
+        return sorted(hooks + mails, key=lambda m: m["received_at"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        if method == "GET" and path == "/received":
-            await _answer(send, 200, {"messages": list(self.inbox.messages)})
+        if method == "POST" and path.startswith("/webhooks/"):
+            await self.webhooks(scope, receive, send)
+        elif method == "GET" and path == "/received":
+            await _answer(send, 200, {"messages": self.received()})
         elif method == "GET" and path == "/healthz":
             await _answer(send, 200, {"status": "ok"})
-        elif method == "POST" and path.startswith("/webhooks/"):
-            await self._webhook(scope, receive, send, system=path.removeprefix("/webhooks/"))
         else:
             await _answer(send, 404, {"error": "not found"})
-
-    async def _webhook(self, scope: Scope, receive: Receive, send: Send, *, system: str) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        verified = notifications.verify(
-            self.secret,
-            timestamp=headers.get(notifications.HEADER_TIMESTAMP.lower()),
-            signature=headers.get(notifications.HEADER_SIGNATURE.lower()),
-            body=body,
-        )
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            payload = {}
-        self.inbox.add(
-            channel="webhook",
-            source_system=system,
-            kind=payload.get("kind"),
-            customer_id=payload.get("customer_id"),
-            issue_id=payload.get("issue_id"),
-            subject=payload.get("subject"),
-            idempotency_key=headers.get(notifications.HEADER_IDEMPOTENCY_KEY.lower()),
-            verified=verified,
-        )
-        if verified:
-            await _answer(send, 200, {"received": True})
-        else:
-            await _answer(send, 401, {"error": "bad signature"})
 
 
 async def _answer(send: Send, status: int, content: Any) -> None:
@@ -99,43 +79,16 @@ async def _answer(send: Send, status: int, content: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class MailSink:
-    """aiosmtpd handler: accepts every message and records who got what."""
-
-    def __init__(self, inbox: Inbox) -> None:
-        self.inbox = inbox
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Records one accepted e-mail."""
-        raw = envelope.content if isinstance(envelope.content, bytes) else b""
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        self.inbox.add(
-            channel="email",
-            kind=parsed.get(notifications.MAIL_HEADER_KIND),
-            customer_id=parsed.get(notifications.MAIL_HEADER_CUSTOMER),
-            issue_id=parsed.get(notifications.MAIL_HEADER_ISSUE),
-            subject=parsed.get("Subject"),
-            message_id=parsed.get("Message-ID"),
-            to=list(envelope.rcpt_tos),
-        )
-        return "250 Message accepted for delivery"
-
-
 async def serve(*, http_port: int, smtp_port: int, secret: str) -> None:
     """Runs both sinks until interrupted."""
-    inbox = Inbox()
-    loop = asyncio.get_running_loop()
-    handler = MailSink(inbox)
-    smtp = await loop.create_server(lambda: SMTP(handler, hostname="demo-sink"), HOST, smtp_port)
-    server = uvicorn.Server(
-        uvicorn.Config(WebhookSink(inbox, secret), host=HOST, port=http_port, log_level="warning")
-    )
+    sinks = DemoSinks(secret=secret, http_port=http_port, smtp_port=smtp_port)
+    sinks.mail.start()
+    server = uvicorn.Server(uvicorn.Config(sinks, host=HOST, port=http_port, log_level="warning"))
     print(f"demo sinks: webhooks on http://{HOST}:{http_port}, SMTP on {HOST}:{smtp_port}")
     try:
         await server.serve()
     finally:
-        smtp.close()
-        await smtp.wait_closed()
+        sinks.mail.stop()
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from feedloop.common.kafka import Emitter, Record, create_consumer, create_produ
 from feedloop.common.settings import ConsumerSettings
 
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
 
 def settings_for(bootstrap: str, prefix: str) -> ConsumerSettings:
@@ -57,15 +58,6 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await created.stop()
 
 
-async def wait_for(check: object, timeout_s: float = 30.0) -> None:
-    """Polls a zero-argument callable until it is truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
-
-
 async def test_a_record_that_fails_its_handler_is_dead_lettered_alone_and_the_rest_kept(
     kafka_bootstrap: str,
     topic_prefix: str,
@@ -89,7 +81,7 @@ async def test_a_record_that_fails_its_handler_is_dead_lettered_alone_and_the_re
     )
     await consumer.start()
     try:
-        await wait_for(lambda: len(store.kept) == 39)
+        await eventually(lambda: len(store.kept) == 39)
         dead = await read_topic(kafka_bootstrap, topics.dlq_topic(topic), until=bool)
     finally:
         await consumer.stop()
@@ -121,7 +113,7 @@ async def test_a_transient_fault_retries_the_batch_and_dead_letters_nothing(
     )
     await consumer.start()
     try:
-        await wait_for(lambda: len(store.kept) == 10)
+        await eventually(lambda: len(store.kept) == 10)
     finally:
         await consumer.stop()
     assert store.calls >= 3
@@ -190,7 +182,7 @@ async def test_committed_offsets_reach_the_end_of_a_transactional_topic(
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(3)]
     try:
-        await wait_for(lambda: len(store.kept) == 15)
+        await eventually(lambda: len(store.kept) == 15)
         ends = await consumer.consumer.end_offsets(tps)
 
         async def committed() -> dict[TopicPartition, int | None]:

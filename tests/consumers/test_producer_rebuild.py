@@ -10,8 +10,9 @@ from feedloop.common.codec import OutgoingRecord
 from feedloop.common.consumer import BatchConsumer, producer_fenced
 from feedloop.common.kafka import Emitter, Record, create_consumer, create_producer
 
-from tests.consumers.test_batch_consumer import settings_for, wait_for
+from tests.consumers.test_batch_consumer import settings_for
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.kafka
 
@@ -59,7 +60,7 @@ async def test_a_fenced_producer_is_rebuilt_and_every_record_still_arrives_once(
         for i in range(5):
             await raw_producer.send_and_wait(topic_in, f"after-{i}".encode(), partition=i % 3)
 
-        await wait_for(lambda: consumer.producer_rebuilds >= 1, timeout_s=60)
+        await eventually(lambda: consumer.producer_rebuilds >= 1, timeout_s=60)
         assert consumer.producer is not first
         assert producer_fenced(first)
         expected = sorted([b"before", *(f"after-{i}".encode() for i in range(5))])
@@ -67,7 +68,7 @@ async def test_a_fenced_producer_is_rebuilt_and_every_record_still_arrives_once(
             kafka_bootstrap, topic_out, until=lambda rs: values_out(rs) == expected, timeout_s=60
         )
         assert values_out(out) == expected, "each record once, through the fence"
-        await wait_for(lambda: consumer.healthy and consumer.running)
+        await eventually(lambda: consumer.healthy and consumer.running)
     finally:
         await consumer.stop()
         if consumer.producer is not None:

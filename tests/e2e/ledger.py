@@ -1,9 +1,6 @@
 """Reading topics back and counting events by id: the proof of no loss and no doubles."""
 
-import asyncio
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -79,22 +76,3 @@ async def dead_letters(bootstrap: str, topic: str) -> list[dict[str, str | None]
         }
         for r in records
     ]
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T]],
-    *,
-    timeout_s: float,
-    what: str,
-    context: Callable[[], str] = lambda: "",
-    every_s: float = 0.5,
-) -> T:
-    """Polls an async check until it returns something truthy; fails with context otherwise."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(every_s)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f}s (last: {last!r})\n{context()}")

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import httpx
 from feedloop.common import topics
 
 from tests.support.keys import api_keys_json
+from tests.support.receivers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -23,13 +23,6 @@ GROUPS = {
     "notify": topics.CONSUMER_GROUP_NOTIFY,
 }
 STAGES = ("ingest", "enrich", "prioritize", "notify")
-
-
-def free_port() -> int:
-    """Returns a free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

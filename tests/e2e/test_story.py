@@ -14,10 +14,11 @@ from feedloop.common import topics
 
 from scripts.demo.story import after, before
 from tests.e2e.fixtures import needs
-from tests.e2e.ledger import eventually, read
+from tests.e2e.ledger import read
 from tests.e2e.platform import Platform
-from tests.e2e.sinks import running_sinks
 from tests.e2e.story import API_KEY, issues, post_voices, stored_at_least
+from tests.support.polling import eventually
+from tests.support.receivers import running_sinks
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, needs("enrich", "notify")]
 

@@ -17,11 +17,12 @@ from feedloop.common import topics
 
 from scripts.demo.story import Voice, before
 from tests.e2e.fixtures import assert_clean_exit, consumed, needs
-from tests.e2e.ledger import Ledger, eventually, read
+from tests.e2e.ledger import Ledger, read
 from tests.e2e.platform import Platform
-from tests.e2e.sinks import Sinks, running_sinks
 from tests.e2e.story import API_KEY, issues, post_voices, stored_at_least
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
+from tests.support.receivers import Sinks, running_sinks
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

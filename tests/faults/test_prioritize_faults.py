@@ -15,9 +15,10 @@ from feedloop.common import topics
 
 from tests.e2e.enriched import complaints, feedback_ids
 from tests.e2e.fixtures import assert_clean_exit, consumed, send_paced
-from tests.e2e.ledger import Ledger, dead_letters, eventually, read
+from tests.e2e.ledger import Ledger, dead_letters, read
 from tests.e2e.platform import Platform
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -1,22 +1,19 @@
 """Enrich test fixtures: one set of loaded models per session, apps on the real test broker."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from feedloop.common.codec import OutgoingRecord
 from feedloop.enrich.app import create_app
 from feedloop.enrich.service import Enricher
 from feedloop.enrich.settings import EnrichSettings
 
-from tests.support.keys import TEST_API_KEY, api_keys_json
-
-AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+from tests.support.clients import AppClient
+from tests.support.clients import app_client as start_app
+from tests.support.keys import api_keys_json
 
 
 def make_settings(**overrides: Any) -> EnrichSettings:
@@ -50,25 +47,7 @@ def app_client(kafka_bootstrap: str, topic_prefix: str, enricher: Enricher) -> A
             kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, **overrides
         )
         app: FastAPI = create_app(settings, enricher=given)
-        async with (
-            LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app),
-                base_url="http://enrich",
-                headers={"X-API-Key": TEST_API_KEY},
-                timeout=30,
-            ) as client,
-        ):
-            client.app = app  # type: ignore[attr-defined]
+        async with start_app(app, base_url="http://enrich") as client:
             yield client
 
     return factory
-
-
-async def send_all(producer: AIOKafkaProducer, records: list[OutgoingRecord]) -> None:
-    """Produces records and waits for every acknowledgement."""
-    futures = [
-        await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
-    ]
-    for future in futures:
-        await future

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from .conftest import AppClient
+from tests.support.clients import AppClient
 
 pytestmark = pytest.mark.kafka
 

@@ -10,9 +10,9 @@ from feedloop.enrich.consumer import prepare_within
 from feedloop.enrich.limits import fit_item
 from feedloop.enrich.service import Enricher
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
 
-from .conftest import AppClient, send_all
 from .factory import received, record
 
 # "a@b.co" (6 characters) becomes "[EMAIL]" (7): redaction makes such a text longer.

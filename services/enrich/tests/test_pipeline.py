@@ -11,9 +11,9 @@ from feedloop.common.codec import header
 from feedloop.enrich.consumer import UNTHEMED_KEY
 from feedloop.enrich.service import Enricher
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import Record, read_topic
 
-from .conftest import AppClient, send_all
 from .factory import TEXTS, received, record
 
 pytestmark = pytest.mark.kafka

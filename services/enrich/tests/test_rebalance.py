@@ -9,9 +9,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 
+from tests.support.clients import AppClient
 from tests.support.kafka import read_topic
 
-from .conftest import AppClient
 from .factory import TEXTS, received, record
 
 pytestmark = pytest.mark.kafka

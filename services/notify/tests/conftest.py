@@ -1,28 +1,25 @@
 """Notify test fixtures: the app on SQLite or PostgreSQL, real receivers, bounded waits."""
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
 from feedloop.common import topics
-from feedloop.common.codec import OutgoingRecord, decode
+from feedloop.common.codec import decode
 from feedloop.common.events import FeedbackClosed
 from feedloop.notify.app import create_app
 from feedloop.notify.settings import NotifySettings
 
+from tests.support.clients import AppClient
+from tests.support.clients import app_client as start_app
 from tests.support.kafka import read_topic
-from tests.support.keys import TEST_API_KEY, api_keys_json
-
-from .receivers import SmtpServer, WebhookReceiver
+from tests.support.keys import api_keys_json
+from tests.support.receivers import SmtpServer, WebhookReceiver
 
 SECRET = "test-webhook-secret"
-AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
@@ -98,44 +95,10 @@ def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
             database_url=database_url,
             **overrides,
         )
-        app = create_app(settings)
-        async with (
-            LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app),
-                base_url="http://notify",
-                headers={"X-API-Key": TEST_API_KEY},
-                timeout=30,
-            ) as client,
-        ):
-            client.app = app  # type: ignore[attr-defined]
+        async with start_app(create_app(settings), base_url="http://notify") as client:
             yield client
 
     return factory
-
-
-async def send_all(producer: AIOKafkaProducer, records: list[OutgoingRecord]) -> None:
-    """Produces records and waits for every acknowledgement."""
-    futures = [
-        await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
-    ]
-    for future in futures:
-        await future
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout_s: float = 30.0, every_s: float = 0.05
-) -> Any:
-    """Polls an async check until it returns something truthy; fails after timeout_s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s:.0f}s (last: {result!r})")
-        await asyncio.sleep(every_s)
 
 
 async def closed_events(

@@ -6,9 +6,12 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from feedloop.common.auth import hash_key
 
-from .conftest import AppClient, eventually, notifications_of, send_all, systems
+from tests.support.clients import AppClient, send_all
+from tests.support.polling import eventually
+from tests.support.receivers import WebhookReceiver
+
+from .conftest import notifications_of, systems
 from .factory import issue, linked, records
-from .receivers import WebhookReceiver
 
 KEYS = orjson.dumps(
     [

@@ -13,11 +13,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from feedloop.notify.intake.owed import delivery_id
 
+from tests.support.clients import AppClient, send_all
 from tests.support.keys import TEST_API_KEY, api_keys_json
+from tests.support.polling import eventually
+from tests.support.receivers import WebhookReceiver, free_port
 
-from .conftest import SECRET, AppClient, closed_events, eventually, notifications_of, send_all
+from .conftest import SECRET, closed_events, notifications_of
 from .factory import issue, linked, records
-from .receivers import WebhookReceiver, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 CUSTOMERS = 30

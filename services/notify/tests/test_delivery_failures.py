@@ -8,11 +8,13 @@ from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.codec import header
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
+from tests.support.receivers import SmtpServer, WebhookReceiver
 
-from .conftest import AppClient, closed_events, eventually, notifications_of, send_all, systems
+from .conftest import closed_events, notifications_of, systems
 from .factory import issue, linked, records
-from .receivers import SmtpServer, WebhookReceiver
 
 MESSAGE = "Fixed: the checkout no longer times out."
 

@@ -5,9 +5,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from .conftest import AppClient, closed_events, eventually, notifications_of, send_all, settled
+from tests.support.clients import AppClient, send_all
+from tests.support.polling import eventually
+from tests.support.receivers import SmtpServer
+
+from .conftest import closed_events, notifications_of, settled
 from .factory import issue, linked, records
-from .receivers import SmtpServer
 
 CUSTOMERS = 24
 CONCURRENCY = 4

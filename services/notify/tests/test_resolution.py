@@ -6,17 +6,12 @@ from collections import Counter
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from .conftest import (
-    AppClient,
-    closed_events,
-    eventually,
-    notifications_of,
-    send_all,
-    settled,
-    systems,
-)
+from tests.support.clients import AppClient, send_all
+from tests.support.polling import eventually
+from tests.support.receivers import SmtpServer, WebhookReceiver
+
+from .conftest import closed_events, notifications_of, settled, systems
 from .factory import issue, linked, records
-from .receivers import SmtpServer, WebhookReceiver
 
 MESSAGE = "We re-measured every product and updated the size charts."
 

@@ -8,9 +8,12 @@ from aiokafka import AIOKafkaProducer
 from feedloop.notify.models import customer_t
 from sqlalchemy import select
 
-from .conftest import AppClient, closed_events, eventually, notifications_of, send_all, systems
+from tests.support.clients import AppClient, send_all
+from tests.support.polling import eventually
+from tests.support.receivers import SmtpServer, WebhookReceiver
+
+from .conftest import closed_events, notifications_of, systems
 from .factory import issue, linked, records
-from .receivers import SmtpServer, WebhookReceiver
 
 
 async def _settled(client: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:

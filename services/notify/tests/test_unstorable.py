@@ -8,11 +8,13 @@ from feedloop.common import topics
 from feedloop.common.codec import header
 from feedloop.common.events import Envelope
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
+from tests.support.receivers import WebhookReceiver
 
-from .conftest import AppClient, eventually, notifications_of, send_all, systems
+from .conftest import notifications_of, systems
 from .factory import issue, linked, records
-from .receivers import WebhookReceiver
 
 
 def retitled(envelope: Envelope[Any], title: str) -> Envelope[Any]:

@@ -1,21 +1,18 @@
 """Prioritize test fixtures: apps on SQLite or PostgreSQL, driven through their lifespan."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from asgi_lifespan import LifespanManager
-from feedloop.common.codec import OutgoingRecord
 from feedloop.prioritize.app import create_app
 from feedloop.prioritize.settings import PrioritizeSettings
 
-from tests.support.keys import TEST_API_KEY, api_keys_json
-
-AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+from tests.support.clients import AppClient
+from tests.support.clients import app_client as start_app
+from tests.support.keys import api_keys_json
 
 
 @pytest.fixture
@@ -59,26 +56,7 @@ def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
             database_url=database_url,
             **overrides,
         )
-        app = create_app(settings)
-        async with (
-            LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app),
-                base_url="http://prioritize",
-                headers={"X-API-Key": TEST_API_KEY},
-                timeout=30,
-            ) as client,
-        ):
-            client.app = app  # type: ignore[attr-defined]
+        async with start_app(create_app(settings), base_url="http://prioritize") as client:
             yield client
 
     return factory
-
-
-async def send_all(producer: AIOKafkaProducer, records: list[OutgoingRecord]) -> None:
-    """Produces records and waits for every acknowledgement."""
-    futures = [
-        await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
-    ]
-    for future in futures:
-        await future

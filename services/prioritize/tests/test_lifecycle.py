@@ -9,7 +9,8 @@ from aiokafka import AIOKafkaProducer
 from feedloop.common.codec import encode
 from feedloop.common.events import Envelope, FeedbackClosed
 
-from .conftest import AppClient, send_all
+from tests.support.clients import AppClient, send_all
+
 from .factory import enriched, record
 
 

@@ -14,9 +14,10 @@ from feedloop.prioritize.models import OutboxEvent, table_of
 from feedloop.prioritize.outbox import OutboxRelay
 from sqlalchemy import insert, select, text
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
 
-from .conftest import AppClient, make_settings, send_all
+from .conftest import make_settings
 from .factory import enriched, record
 
 

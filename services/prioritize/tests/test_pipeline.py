@@ -1,8 +1,6 @@
 """enriched -> store -> issues -> prioritized, on SQLite and PostgreSQL, with the real broker."""
 
-import asyncio
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,20 +9,11 @@ from feedloop.common import topics
 from feedloop.common.codec import decode, header
 from feedloop.common.events import FeedbackPrioritized, IssueUpdated
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import Record, read_topic
+from tests.support.polling import eventually
 
-from .conftest import AppClient, send_all
 from .factory import enriched, record
-
-
-async def wait_for(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    """Polls an async check until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await check()
-        if result or asyncio.get_running_loop().time() > deadline:
-            return result
-        await asyncio.sleep(0.2)
 
 
 def events_of(records: list[Record]) -> list[Any]:
@@ -57,7 +46,7 @@ async def test_complaints_from_three_customers_form_one_pattern_and_events_flow(
             body = (await client.get("/v1/issues", params={"pattern": "true"})).json()
             return body["items"] if body["total"] == 1 else None
 
-        issues = await wait_for(one_pattern)
+        issues = await eventually(one_pattern)
         assert issues, (await client.get("/v1/issues")).json()
         issue = issues[0]
         assert (issue["distinct_customers"], issue["feedback_count"]) == (3, 3)

@@ -10,9 +10,9 @@ from feedloop.common.events import FeedbackPrioritized, IssueUpdated
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
 
-from .conftest import AppClient, send_all
 from .factory import enriched, record
 
 THEMES = ("sizing", "delivery", "billing")

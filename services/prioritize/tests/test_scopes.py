@@ -3,7 +3,7 @@
 import orjson
 from feedloop.common.auth import hash_key
 
-from .conftest import AppClient
+from tests.support.clients import AppClient
 
 KEYS = orjson.dumps(
     [

@@ -8,11 +8,11 @@ from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.codec import OutgoingRecord, header
 
+from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
-from .conftest import AppClient, send_all
 from .factory import enriched, record
-from .test_pipeline import wait_for
 
 
 def mutated(external_id: str, prefix: str, change: dict[str, Any], **kwargs: Any) -> OutgoingRecord:
@@ -58,7 +58,7 @@ async def test_unstorable_values_are_dead_lettered_alone_and_the_rest_is_stored(
             reach = sum(i["distinct_customers"] for i in body["items"])
             return body if reach == 4 else None
 
-        issues = await wait_for(four_customers)
+        issues = await eventually(four_customers)
         dead = await read_topic(
             kafka_bootstrap,
             topic_prefix + topics.dlq_topic(topics.ENRICHED),
@@ -96,7 +96,7 @@ async def test_a_value_only_postgresql_refuses_is_isolated_by_halving_the_batch(
             reach = sum(i["distinct_customers"] for i in body["items"])
             return body if reach == (6 if on_postgres else 7) else None
 
-        assert await wait_for(stored)
+        assert await eventually(stored)
         dead = await read_topic(
             kafka_bootstrap,
             topic_prefix + topics.dlq_topic(topics.ENRICHED),

@@ -5,6 +5,11 @@ a transient fault (broker or database unreachable), the batch is split in halves
 is retried on its own, down to the single record, which then goes to its dead-letter topic
 with the error: one bad record costs a few retries, never the partition. Offsets are committed
 as the consumer's position, past transaction markers, so a drained partition shows lag 0.
+
+Every consumed record has a correlation id (its `ce_correlationid` header, else its event id):
+while its batch is handled, `correlation_id_var` holds it (the batch's one id, or each record's
+own once a failed batch is halved down to it), so logs show it and the records the batch
+produces carry it in their headers when they do not name one themselves.
 """
 
 import asyncio
@@ -19,6 +24,7 @@ from feedloop.common import topics
 from feedloop.common.codec import DeadLetterReason, OutgoingRecord
 from feedloop.common.health import unwatch, watch
 from feedloop.common.kafka import BatchHandler, Emitter, Record, count, send_dead_letter
+from feedloop.common.logs import correlation_id_var, correlation_scope
 from feedloop.common.metrics import CONSUMER_BATCH_SECONDS, CONSUMER_LAG
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,37 @@ def kafka_transient(exc: BaseException) -> bool:
     return False
 
 
+def correlation_of(record: Record) -> str:
+    """A consumed record's correlation id: its header, else its event id, else its position."""
+    found: dict[str, bytes] = {
+        k: v for k, v in record.headers or () if k in _CORRELATION_HEADERS and v
+    }
+    for name in _CORRELATION_HEADERS:
+        if name in found:
+            return found[name].decode(errors="replace")[:200]
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+_CORRELATION_HEADERS = (topics.HEADER_CORRELATION_ID, topics.HEADER_ID)
+
+
+def batch_correlation(records: Sequence[Record]) -> tuple[str | None, list[str]]:
+    """The correlation id a batch's work runs under (the one its records share, if they do)
+    and its distinct ids in order (at most 20, for the logs)."""
+    ids = list(dict.fromkeys(correlation_of(r) for r in records))
+    return (ids[0] if len(ids) == 1 else None), ids[:20]
+
+
+def with_correlation(record: OutgoingRecord) -> OutgoingRecord:
+    """The record with the current correlation id in its headers, unless it names one."""
+    current = correlation_id_var.get()
+    headers = list(record.headers or [])
+    if current is None or any(k == topics.HEADER_CORRELATION_ID for k, _ in headers):
+        return record
+    headers.append((topics.HEADER_CORRELATION_ID, current.encode()))
+    return OutgoingRecord(topic=record.topic, value=record.value, key=record.key, headers=headers)
+
+
 def producer_fenced(producer: AIOKafkaProducer | None) -> bool:
     """True once a transactional producer is in its fatal state (fenced, or its transaction timed
     out on the broker): every later transaction fails, only a new producer can go on. aiokafka
@@ -56,8 +93,8 @@ class _DeferredEmitter(Emitter):
         self._held: list[OutgoingRecord] = []
 
     async def send(self, record: OutgoingRecord) -> None:
-        """Keeps a record for flush()."""
-        self._held.append(record)
+        """Keeps a record for flush(), with the batch's correlation id."""
+        self._held.append(with_correlation(record))
 
     async def flush(self) -> None:
         """Sends every held record and waits for the acknowledgements."""
@@ -65,6 +102,14 @@ class _DeferredEmitter(Emitter):
         for record in held:
             await super().send(record)
         await super().flush()
+
+
+class _CorrelatingEmitter(Emitter):
+    """Sends each record with the batch's correlation id (when it names none itself)."""
+
+    async def send(self, record: OutgoingRecord) -> None:
+        """Queues a record; its delivery is confirmed by flush()."""
+        await super().send(with_correlation(record))
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -234,8 +279,14 @@ class BatchConsumer:
 
     async def _back_off(self, failures: int, batches: dict[TopicPartition, list[Record]]) -> None:
         backoff = min(self.max_backoff_s, 0.2 * 2**failures)
-        records = sum(len(items) for items in batches.values())
-        log.exception("batch failed; retrying after %.1fs", backoff, extra={"records": records})
+        failed = [r for items in batches.values() for r in items]
+        shared, ids = batch_correlation(failed)
+        with correlation_scope(shared):
+            log.exception(
+                "batch failed; retrying after %.1fs",
+                backoff,
+                extra={"records": len(failed), "correlation_ids": ids},
+            )
         self.healthy = failures < UNHEALTHY_AFTER_FAILURES
         for tp, items in batches.items():
             if tp in self.consumer.assignment():
@@ -277,15 +328,22 @@ class BatchConsumer:
                 "batch of %d failed (%s); retrying its halves to find the bad record",
                 len(records),
                 type(exc).__name__,
+                extra={"correlation_ids": batch_correlation(records)[1]},
             )
         middle = len(records) // 2
         await self._isolating(records[:middle], ends, lasts)
         await self._isolating(records[middle:], ends, lasts)
 
     async def _process(self, records: list[Record], offsets: Offsets) -> None:
+        shared, ids = batch_correlation(records)
+        with correlation_scope(shared or correlation_id_var.get()):
+            log.debug("handling %d records", len(records), extra={"correlation_ids": ids})
+            await self._handle(records, offsets)
+
+    async def _handle(self, records: list[Record], offsets: Offsets) -> None:
         if self.transactional:
             assert self.producer is not None
-            emitter = Emitter(self.producer, service=self.service)
+            emitter = _CorrelatingEmitter(self.producer, service=self.service)
             async with self.producer.transaction():
                 await self.handler(records, emitter)
                 await emitter.flush()
@@ -299,6 +357,10 @@ class BatchConsumer:
         self._committed.update(offsets)
 
     async def _dead_letter(self, record: Record, exc: Exception, offsets: Offsets) -> None:
+        with correlation_scope(correlation_of(record)):
+            await self._set_aside(record, exc, offsets)
+
+    async def _set_aside(self, record: Record, exc: Exception, offsets: Offsets) -> None:
         detail = f"{type(exc).__name__}: {exc}"
         if not self.dead_letters:
             log.error("skipping a record that cannot be processed (no DLQ): %s", detail[:300])
@@ -306,7 +368,7 @@ class BatchConsumer:
             await self._commit_only(offsets)
             return
         assert self.producer is not None
-        emitter = Emitter(self.producer, service=self.service)
+        emitter = _CorrelatingEmitter(self.producer, service=self.service)
 
         async def send() -> None:
             await send_dead_letter(

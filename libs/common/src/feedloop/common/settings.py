@@ -18,7 +18,7 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    log_json: bool | None = None  # None: JSON unless stdout is a terminal (logs.py)
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
     )
