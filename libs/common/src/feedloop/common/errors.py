@@ -98,9 +98,11 @@ class Unavailable(DomainError):
     status = 503
     title = "Service unavailable"
 
-    def __init__(self, detail: str, *, retry_after: int = 5, **extensions: Any) -> None:
+    def __init__(
+        self, detail: str, *, retry_after: int = 5, kind: str | None = None, **extensions: Any
+    ) -> None:
         headers = {"Retry-After": str(retry_after)}
-        super().__init__(detail, headers=headers, **extensions)
+        super().__init__(detail, kind=kind, headers=headers, **extensions)
         self.retry_after = retry_after
 
 

@@ -1,9 +1,11 @@
 """Channel-typed customer feedback: what internal systems post and `raw-feedback` carries."""
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -315,6 +317,40 @@ FeedbackItem = Annotated[
     | InAppFeedback,
     Field(discriminator="channel"),
 ]
+
+
+def _tag_of(model: type[BaseModel], discriminator: str) -> str:
+    return str(model.model_fields[discriminator].default)
+
+
+def _channel_registry() -> dict[Channel, type[FeedbackBase]]:
+    union = get_args(FeedbackItem)[0]
+    models = {Channel(_tag_of(model, "channel")): model for model in get_args(union)}
+    if set(models) != set(Channel) or len(models) != len(get_args(union)):
+        raise RuntimeError("every Channel needs exactly one model in FeedbackItem")
+    return models
+
+
+CHANNEL_MODELS: Mapping[Channel, type[FeedbackBase]] = MappingProxyType(_channel_registry())
+"""The channel registry: each channel's model, derived from FeedbackItem's tagged union."""
+ANSWER_METRICS = frozenset(_tag_of(m, "metric") for m in get_args(get_args(SurveyAnswer)[0]))
+"""The survey answer tags ('nps', 'csat', 'ces')."""
+
+
+def without_union_tags(loc: Sequence[str]) -> list[str]:
+    """Drops the union tags pydantic puts into a FeedbackItem error's location.
+
+    pydantic names the chosen channel model (`survey.answers.0.nps.score`); clients sent
+    `answers.0.score`.
+    """
+    kept = []
+    for i, part in enumerate(loc):
+        if i == 0 and part in CHANNEL_MODELS and len(loc) > 1:
+            continue
+        if i >= 2 and loc[i - 2] == "answers" and part in ANSWER_METRICS:
+            continue
+        kept.append(part)
+    return kept
 
 
 def survey_scores(item: BaseModel) -> dict[str, int]:

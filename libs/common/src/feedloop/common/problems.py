@@ -169,34 +169,25 @@ def problem_response(problem: Problem, instance: str | None = None) -> FastJSONR
     )
 
 
-# Discriminator tags pydantic puts into error locations; they are not fields the client sent.
-_CHANNEL_TAGS = frozenset(
-    {"survey", "review", "support_ticket", "chat", "email", "social", "in_app"}
-)
-_ANSWER_TAGS = frozenset({"nps", "csat", "ces"})
+def _generic(loc: list[str]) -> list[str]:
+    # Validator functions appear in locations as `function-after[...]`: not client fields.
+    return [part for part in loc if not part.startswith("function-")]
 
 
-def _without_tags(loc: list[str]) -> list[str]:
-    kept = []
-    for i, part in enumerate(loc):
-        if i == 0 and part in _CHANNEL_TAGS and len(loc) > 1:
-            continue
-        if i >= 2 and loc[i - 2] == "answers" and part in _ANSWER_TAGS:
-            continue
-        if part.startswith("function-"):
-            continue
-        kept.append(part)
-    return kept
+def field_errors(
+    errors: list[Any], *, strip: Callable[[list[str]], list[str]] | None = None
+) -> list[dict[str, str]]:
+    """Turns pydantic errors into [{field, message, type}] with dotted field paths.
 
-
-def field_errors(errors: list[Any]) -> list[dict[str, str]]:
-    """Turns pydantic errors into [{field, message, type}] with dotted field paths."""
+    `strip` drops location parts the client never sent, such as a tagged union's tags
+    (feedback.without_union_tags).
+    """
     out = []
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
         if loc and loc[0] in ("body", "query", "path", "header"):
             loc = loc[1:]
-        loc = _without_tags(loc)
+        loc = _generic(strip(loc) if strip else loc)
         discriminator = (error.get("ctx") or {}).get("discriminator")
         if error.get("type") == "union_tag_invalid" and discriminator:
             loc = [*loc, str(discriminator).strip("'")]

@@ -9,36 +9,37 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from feedloop.common.auth import ApiClient
 from feedloop.common.events import utcnow
-from feedloop.common.feedback import FeedbackItem
+from feedloop.common.feedback import CHANNEL_MODELS, FeedbackItem
 from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.common.responses import FastJSONResponse
 from feedloop.ingest.deps import auth_write, ingestor_of, settings_of
 from feedloop.ingest.schemas import (
-    BatchItemResult,
     BatchResult,
     FeedbackAccepted,
     FeedbackBatchCreate,
     FieldError,
 )
-from feedloop.ingest.service import REJECTED, door_errors, fingerprint, summarise, validate_item
+from feedloop.ingest.service import (
+    REJECTED,
+    NotAcknowledged,
+    admit_batch,
+    door_errors,
+    fingerprint,
+    item_result,
+    summarise,
+    validate_item,
+)
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
-_CHANNEL_MODELS = {
-    "survey": "SurveyFeedback",
-    "review": "ReviewFeedback",
-    "support_ticket": "SupportTicketFeedback",
-    "chat": "ChatFeedback",
-    "email": "EmailFeedback",
-    "social": "SocialFeedback",
-    "in_app": "InAppFeedback",
-}
 _ITEM_SCHEMA = {
-    "oneOf": [{"$ref": f"#/components/schemas/{m}"} for m in _CHANNEL_MODELS.values()],
+    "oneOf": [{"$ref": f"#/components/schemas/{m.__name__}"} for m in CHANNEL_MODELS.values()],
     "discriminator": {
         "propertyName": "channel",
-        "mapping": {c: f"#/components/schemas/{m}" for c, m in _CHANNEL_MODELS.items()},
+        "mapping": {
+            c.value: f"#/components/schemas/{m.__name__}" for c, m in CHANNEL_MODELS.items()
+        },
     },
 }
 
@@ -130,16 +131,9 @@ def _accept_item(raw: Any, client: ApiClient, request: Request) -> BaseModel:
     return item
 
 
-def _unavailable(settings_retry: int, detail: str, **extensions: Any) -> Problem:
+def _unavailable(settings_retry: int, detail: str, **extensions: Any) -> NotAcknowledged:
     REJECTED.labels("broker_unavailable").inc()
-    return Problem(
-        503,
-        "Service unavailable",
-        detail,
-        kind="broker-unavailable",
-        headers={"Retry-After": str(settings_retry)},
-        **extensions,
-    )
+    return NotAcknowledged(detail, retry_after=settings_retry, **extensions)
 
 
 def _check_key(request: Request, client: ApiClient, key: str | None, body: bytes) -> str | None:
@@ -198,7 +192,7 @@ async def submit_feedback(
         0, item, client_id=client.client_id, idempotency_key=idempotency_key
     )
     outcome = (await ingestor.submit([prepared]))[0]
-    if isinstance(outcome, BaseException):
+    if outcome == "unavailable":
         raise _unavailable(
             settings_of(request).retry_after_s,
             "Kafka did not acknowledge the item in time; nothing was accepted, retry later",
@@ -213,6 +207,23 @@ async def submit_feedback(
     return FastJSONResponse(
         body.model_dump(), status_code=202 if outcome == "accepted" else 200, headers=headers
     )
+
+
+def _parse_batch(raw_body: bytes, *, max_items: int) -> FeedbackBatchCreate:
+    """Reads {"items": [...]}: 400 when not JSON, 422 when not that shape, 413 when too many."""
+    try:
+        batch = FeedbackBatchCreate.model_validate(parse_json(raw_body))
+    except ValidationError as exc:  # not {"items": [...]}: a 422 problem, not a 500
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+    if len(batch.items) > max_items:
+        raise Problem(
+            413,
+            "Payload too large",
+            f"a batch holds at most {max_items} items, got {len(batch.items)}",
+            field="items",
+            max_items=max_items,
+        )
+    return batch
 
 
 @router.post(
@@ -264,64 +275,19 @@ async def submit_batch(
     """Validates each item on its own; one bad item never sinks the others."""
     raw_body = await request.body()
     settings = settings_of(request)
-    try:
-        batch = FeedbackBatchCreate.model_validate(parse_json(raw_body))
-    except ValidationError as exc:  # not {"items": [...]}: a 422 problem, not a 500
-        raise RequestValidationError(exc.errors(include_url=False)) from exc
-    if len(batch.items) > settings.batch_max_items:
-        raise Problem(
-            413,
-            "Payload too large",
-            f"a batch holds at most {settings.batch_max_items} items, got {len(batch.items)}",
-            field="items",
-            max_items=settings.batch_max_items,
-        )
+    batch = _parse_batch(raw_body, max_items=settings.batch_max_items)
     digest = _check_key(request, client, idempotency_key, raw_body)
     request.app.state.auth.take(client, len(batch.items) - 1)
     ingestor = ingestor_of(request)
-    results: dict[int, BatchItemResult] = {}
-    prepared = []
-    now = utcnow()
-    for index, raw in enumerate(batch.items):
-        item, errors = validate_item(raw)
-        if item is not None:
-            errors = door_errors(item, client=client, now=now, max_skew_s=settings.max_clock_skew_s)
-            item = None if errors else item
-        if item is None:
-            REJECTED.labels("validation").inc()
-            external_id = raw.get("external_id") if isinstance(raw, dict) else None
-            results[index] = BatchItemResult(
-                index=index,
-                status="rejected",
-                external_id=external_id if isinstance(external_id, str) else None,
-                errors=errors,
-                reason=f"{errors[0].field}: {errors[0].message}" if errors else "invalid",
-            )
-        else:
-            prepared.append(
-                ingestor.prepare(
-                    index, item, client_id=client.client_id, idempotency_key=idempotency_key
-                )
-            )
+    results, admitted = admit_batch(
+        batch.items, client=client, now=utcnow(), max_skew_s=settings.max_clock_skew_s
+    )
+    prepared = [
+        ingestor.prepare(index, item, client_id=client.client_id, idempotency_key=idempotency_key)
+        for index, item in admitted.items()
+    ]
     outcomes = await ingestor.submit(prepared)
-    for p in prepared:
-        outcome = outcomes[p.index]
-        item_external_id: str = p.item.external_id  # type: ignore[attr-defined]
-        if isinstance(outcome, BaseException):
-            results[p.index] = BatchItemResult(
-                index=p.index,
-                status="unavailable",
-                feedback_id=p.feedback_id,
-                external_id=item_external_id,
-                reason="Kafka did not acknowledge in time; retry this item",
-            )
-        else:
-            results[p.index] = BatchItemResult(
-                index=p.index,
-                status=outcome,
-                feedback_id=p.feedback_id,
-                external_id=item_external_id,
-            )
+    results |= {p.index: item_result(p, outcomes[p.index]) for p in prepared}
     summary = summarise([results[i] for i in range(len(batch.items))])
     if summary.unavailable:
         raise _unavailable(

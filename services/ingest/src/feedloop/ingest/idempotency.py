@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-Outcome = Literal["accepted", "duplicate"]
+Outcome = Literal["accepted", "duplicate", "unavailable"]
+"""What became of one item: produced now, produced before, or not acknowledged (retry it)."""
 
 # Measured bytes per entry beyond the key's characters (tracemalloc, CPython 3.11): the
 # OrderedDict node, the str header, the timestamp; a keyed request adds its dataclass and the
@@ -61,7 +62,7 @@ class IdempotencyStore:
         self.ttl_s = ttl_s
         self._done: OrderedDict[str, float] = OrderedDict()
         self._done_bytes = 0
-        self._inflight: dict[str, asyncio.Future[None]] = {}
+        self._inflight: dict[str, asyncio.Future[bool]] = {}
         self._keys: dict[str, _ClientKeys] = {}
 
     def __len__(self) -> int:
@@ -112,7 +113,7 @@ class IdempotencyStore:
             evicted, _ = self._done.popitem(last=False)
             self._done_bytes -= len(evicted) + ID_OVERHEAD_BYTES
 
-    def claim(self, feedback_id: str) -> asyncio.Future[None] | None:
+    def claim(self, feedback_id: str) -> asyncio.Future[bool] | None:
         """Claims an id for producing: None if claimed, else the attempt already in flight."""
         pending = self._inflight.get(feedback_id)
         if pending is not None:
@@ -120,38 +121,31 @@ class IdempotencyStore:
         self._inflight[feedback_id] = asyncio.get_running_loop().create_future()
         return None
 
-    def settle(self, feedback_id: str, error: BaseException | None) -> None:
-        """Ends a claim: remembers the id on success, wakes the retries waiting on it."""
+    def settle(self, feedback_id: str, outcome: Outcome) -> None:
+        """Ends a claim: remembers the id once accepted, wakes the retries waiting on it."""
         future = self._inflight.pop(feedback_id, None)
-        if error is None:
+        if outcome == "accepted":
             self.remember(feedback_id)
         if future is not None and not future.done():
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error if isinstance(error, Exception) else RuntimeError())
-                future.exception()  # retrieved here: each waiter retries by itself
+            future.set_result(outcome == "accepted")
 
-    async def once(self, feedback_id: str, produce: Callable[[], Awaitable[None]]) -> Outcome:
-        """Runs produce() unless the id is known or in flight; raises what produce raises."""
+    async def once(self, feedback_id: str, produce: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        """Runs produce() unless the id is known or in flight; returns what became of it."""
         while True:
             if self.known(feedback_id):
                 return "duplicate"
             pending = self.claim(feedback_id)
             if pending is None:
                 break
-            try:
-                await asyncio.shield(pending)
+            if await asyncio.shield(pending):
                 return "duplicate"
-            except Exception:
-                continue  # the first attempt failed: this retry tries itself
+            # The first attempt was not acknowledged: this retry tries itself.
+        outcome: Outcome = "unavailable"
         try:
-            await produce()
-        except BaseException as exc:
-            self.settle(feedback_id, exc)
-            raise
-        self.settle(feedback_id, None)
-        return "accepted"
+            outcome = await produce()
+        finally:
+            self.settle(feedback_id, outcome)
+        return outcome
 
     def check_key(self, client_id: str, key: str, fingerprint: str) -> bool:
         """True if the key is new or was used with the same body; False on a conflicting reuse."""

@@ -10,12 +10,13 @@ from typing import Any
 
 from feedloop.common.auth import ApiClient
 from feedloop.common.codec import OutgoingRecord, encode
+from feedloop.common.errors import Unavailable
 from feedloop.common.events import Envelope, FeedbackReceived, deterministic_id, utcnow
-from feedloop.common.feedback import FeedbackItem
+from feedloop.common.feedback import FeedbackItem, without_union_tags
 from feedloop.common.logs import correlation_id_var
 from feedloop.common.problems import field_errors
-from feedloop.ingest.idempotency import IdempotencyStore
-from feedloop.ingest.producer import BrokerUnavailable, DurableProducer
+from feedloop.ingest.idempotency import IdempotencyStore, Outcome
+from feedloop.ingest.producer import DurableProducer
 from feedloop.ingest.schemas import BatchItemResult, BatchResult, FieldError
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -107,9 +108,9 @@ class Ingestor:
             index, item, feedback_id, encode(envelope, key=customer_id, prefix=self.topic_prefix)
         )
 
-    async def submit(self, prepared: Sequence[Prepared]) -> dict[int, str | BaseException]:
-        """Produces each item once; returns per index 'accepted', 'duplicate' or the error."""
-        outcomes: dict[int, str | BaseException] = {}
+    async def submit(self, prepared: Sequence[Prepared]) -> dict[int, Outcome]:
+        """Produces each item once; returns per index what became of it."""
+        outcomes: dict[int, Outcome] = {}
         fresh: list[Prepared] = []
         seen: set[str] = set()
         for p in prepared:
@@ -120,42 +121,39 @@ class Ingestor:
                 fresh.append(p)
         if len(fresh) == 1:
             p = fresh[0]
-            try:
-                outcomes[p.index] = await self.store.once(
-                    p.feedback_id, lambda: self._send_one(p.record)
-                )
-            except BrokerUnavailable as exc:
-                outcomes[p.index] = exc
+            outcomes[p.index] = await self.store.once(
+                p.feedback_id, functools.partial(self._send_one, p.record)
+            )
         elif fresh:
             outcomes |= await self._send_many(fresh)
         for outcome in outcomes.values():
-            ITEMS.labels(outcome if isinstance(outcome, str) else "unavailable").inc()
+            ITEMS.labels(outcome).inc()
         return outcomes
 
-    async def _send_one(self, record: OutgoingRecord) -> None:
+    async def _send_one(self, record: OutgoingRecord) -> Outcome:
         (error,) = await self.producer.send_all([record])
-        if error is not None:
-            raise BrokerUnavailable(str(error)) from error
+        return _outcome_of(error)
 
-    async def _send_many(self, fresh: list[Prepared]) -> dict[int, str | BaseException]:
+    async def _send_many(self, fresh: list[Prepared]) -> dict[int, Outcome]:
         # Items go out together for throughput; ids another request is producing are awaited.
-        outcomes: dict[int, str | BaseException] = {}
+        outcomes: dict[int, Outcome] = {}
         claimed: list[Prepared] = []
         waiting: list[Prepared] = []
         for p in fresh:
             (waiting if self.store.claim(p.feedback_id) is not None else claimed).append(p)
         errors = await self.producer.send_all([p.record for p in claimed])
         for p, error in zip(claimed, errors, strict=True):
-            self.store.settle(p.feedback_id, error)
-            outcomes[p.index] = "accepted" if error is None else BrokerUnavailable(str(error))
+            outcomes[p.index] = _outcome_of(error)
+            self.store.settle(p.feedback_id, outcomes[p.index])
         for p in waiting:
-            try:
-                outcomes[p.index] = await self.store.once(
-                    p.feedback_id, functools.partial(self._send_one, p.record)
-                )
-            except BrokerUnavailable as exc:
-                outcomes[p.index] = exc
+            outcomes[p.index] = await self.store.once(
+                p.feedback_id, functools.partial(self._send_one, p.record)
+            )
         return outcomes
+
+
+def _outcome_of(error: BaseException | None) -> Outcome:
+    return "accepted" if error is None else "unavailable"
 
 
 def validate_item(raw: Any) -> tuple[BaseModel | None, list[FieldError]]:
@@ -163,7 +161,8 @@ def validate_item(raw: Any) -> tuple[BaseModel | None, list[FieldError]]:
     try:
         return ITEM_ADAPTER.validate_python(raw), []
     except ValidationError as exc:
-        return None, [FieldError(**e) for e in field_errors(list(exc.errors()))]
+        errors = field_errors(list(exc.errors()), strip=without_union_tags)
+        return None, [FieldError(**e) for e in errors]
 
 
 def door_errors(
@@ -190,6 +189,50 @@ def door_errors(
             )
         )
     return errors
+
+
+class NotAcknowledged(Unavailable):
+    """Kafka did not acknowledge items in time: nothing of them was accepted."""
+
+    kind = "broker-unavailable"
+
+
+def admit_batch(
+    items: Sequence[Any], *, client: ApiClient, now: datetime, max_skew_s: float
+) -> tuple[dict[int, BatchItemResult], dict[int, BaseModel]]:
+    """Validates each item of a batch on its own: the rejected (by index) and the admitted."""
+    rejected: dict[int, BatchItemResult] = {}
+    admitted: dict[int, BaseModel] = {}
+    for index, raw in enumerate(items):
+        item, errors = validate_item(raw)
+        if item is not None:
+            errors = door_errors(item, client=client, now=now, max_skew_s=max_skew_s)
+        if item is not None and not errors:
+            admitted[index] = item
+            continue
+        REJECTED.labels("validation").inc()
+        external_id = raw.get("external_id") if isinstance(raw, dict) else None
+        rejected[index] = BatchItemResult(
+            index=index,
+            status="rejected",
+            external_id=external_id if isinstance(external_id, str) else None,
+            errors=errors,
+            reason=f"{errors[0].field}: {errors[0].message}" if errors else "invalid",
+        )
+    return rejected, admitted
+
+
+def item_result(p: Prepared, outcome: Outcome) -> BatchItemResult:
+    """The batch answer of one produced (or not acknowledged) item."""
+    external_id: str = p.item.external_id  # type: ignore[attr-defined]
+    reason = "Kafka did not acknowledge in time; retry this item"
+    return BatchItemResult(
+        index=p.index,
+        status=outcome,
+        feedback_id=p.feedback_id,
+        external_id=external_id,
+        reason=reason if outcome == "unavailable" else None,
+    )
 
 
 def summarise(results: list[BatchItemResult]) -> BatchResult:
