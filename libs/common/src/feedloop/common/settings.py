@@ -104,7 +104,10 @@ class ApiKeySettings(ServiceSettings):
     api_keys_required: ClassVar[bool] = True
     """False for a service whose API is optional: unconfigured, it answers 401 to everyone."""
 
-    api_keys: str | None = Field(default=None, description="JSON list of API clients.")
+    api_keys: str | None = Field(
+        default=None,
+        description='JSON list: [{"client_id","key_sha256","scopes",["rate_per_second","burst"]}]',
+    )
     api_keys_file: str | None = Field(default=None, description="YAML or JSON file of clients.")
 
     @model_validator(mode="after")

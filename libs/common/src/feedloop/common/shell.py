@@ -27,7 +27,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from feedloop.common.health import ReadinessCheck
 from feedloop.common.kafka import kafka_reachable
@@ -73,16 +72,31 @@ def build_lifespan(*, service: str, settings: ServiceSettings, steps: Sequence[S
     return lifespan
 
 
-def producer_step(create: Callable[[], AIOKafkaProducer]) -> Step:
-    """Starts a Kafka producer as `app.state.producer`; stopped after the parts that use it."""
+class Startable(Protocol):
+    """A part with an async start and stop (a Kafka producer, a durable producer, ...)."""
+
+    async def start(self) -> None:
+        """Starts the part."""
+
+    async def stop(self) -> None:
+        """Stops the part."""
+
+
+def started_step(name: str, create: Callable[[], Startable]) -> Step:
+    """Starts the part `create` returns as `app.state.<name>`; stopped after later steps."""
 
     async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
-        producer = create()
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        app.state.producer = producer
+        part = create()
+        await part.start()
+        stack.push_async_callback(part.stop)
+        setattr(app.state, name, part)
 
     return step
+
+
+def producer_step(create: Callable[[], Startable]) -> Step:
+    """Starts a Kafka producer as `app.state.producer`; stopped after the parts that use it."""
+    return started_step("producer", create)
 
 
 def consumers_step(build: Callable[[FastAPI], Iterable[Consumer]]) -> Step:
@@ -94,15 +108,15 @@ def consumers_step(build: Callable[[FastAPI], Iterable[Consumer]]) -> Step:
     async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
         consumers = list(build(app))
         for consumer in consumers:
+            stack.push_async_callback(consumer.stop)  # also closes one that failed to start
             await consumer.start()
-            stack.push_async_callback(consumer.stop)
         app.state.consumers = consumers
         app.state.consumer = consumers[0] if consumers else None
 
     return step
 
 
-def task_step(name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> Step:
+def task_step(name: str, run: Callable[[], Coroutine[Any, Any, object]]) -> Step:
     """Runs `run()` as a background task for the app's life; cancelled on shutdown."""
 
     async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:

@@ -1,15 +1,10 @@
 """The ingest app factory and its lifespan (producer, idempotency store, warm-up)."""
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
 from fastapi import FastAPI
-from feedloop.common.auth import ApiClient, ApiKeyAuth, dev_client, load_clients
+from feedloop.common.auth import ApiClient, build_auth
 from feedloop.common.kafka import kafka_reachable
-from feedloop.common.logs import configure_logging
 from feedloop.common.openapi import install_openapi
-from feedloop.common.web import docs_options, install_common
+from feedloop.common.shell import build_lifespan, producer_step, service_app, task_step
 from feedloop.ingest.api import install_item_schemas, router
 from feedloop.ingest.idempotency import IdempotencyStore
 from feedloop.ingest.producer import DurableProducer
@@ -17,17 +12,18 @@ from feedloop.ingest.service import REJECTED, Ingestor, observe_store
 from feedloop.ingest.settings import SCOPE_WRITE, IngestSettings
 from feedloop.ingest.warmup import warm_store
 
+SERVICE = "ingest"
 _REASONS = {401: "unauthenticated", 403: "forbidden", 413: "too_large", 429: "rate_limited"}
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     """Builds the ingest app; nothing connects until the lifespan starts."""
     settings = settings or IngestSettings()
-    clients = load_clients(settings.api_keys, settings.api_keys_file)
-    if not clients and settings.allows_dev_key:
-        clients = [dev_client(frozenset({SCOPE_WRITE}))]
-    _refuse_unbound_writers(clients, settings)
-    auth = ApiKeyAuth(clients, allow_dev_key=settings.allows_dev_key)
+    auth = build_auth(
+        settings,
+        dev_scopes=frozenset({SCOPE_WRITE}),
+        check=lambda clients: _refuse_unbound_writers(clients, settings),
+    )
     producer = DurableProducer(settings)
     store = IdempotencyStore(
         max_entries=settings.idempotency_cache_size,
@@ -36,32 +32,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         keys_max_bytes_per_client=settings.idempotency_keys_max_bytes_per_client,
     )
     observe_store(store)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(service="ingest", level=settings.log_level, json=settings.log_json)
-        await producer.start()
-        warmup = asyncio.create_task(warm_store(settings, store))
-        try:
-            yield
-        finally:
-            warmup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await warmup
-            await producer.stop()
-
-    app = FastAPI(
-        title="feedloop ingest API",
-        version="1.0.0",
-        summary="Submit customer feedback from any channel; durable on Kafka before 202.",
-        lifespan=lifespan,
-        **docs_options(settings),
-    )
-    app.state.settings = settings
-    app.state.auth = auth
-    app.state.ingestor = Ingestor(
-        producer=producer, store=store, topic_prefix=settings.kafka_topic_prefix
-    )
+    steps = [
+        producer_step(lambda: producer),
+        task_step("ingest-warmup", lambda: warm_store(settings, store)),
+    ]
 
     async def kafka_ready() -> bool:
         return producer.connected or await kafka_reachable(settings)
@@ -71,14 +45,21 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         if reason and path.startswith("/v1/"):
             REJECTED.labels(reason).inc()
 
-    install_common(
-        app,
-        service="ingest",
+    app = service_app(
+        service=SERVICE,
         settings=settings,
-        checks={"kafka": kafka_ready},
+        summary="Submit customer feedback from any channel; durable on Kafka before 202.",
+        lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
+        routers=[router],
+        state={
+            "auth": auth,
+            "ingestor": Ingestor(
+                producer=producer, store=store, topic_prefix=settings.kafka_topic_prefix
+            ),
+        },
+        checks=lambda app: {"kafka": kafka_ready},
         on_status=count_refusals,
     )
-    app.include_router(router)
     install_item_schemas(app)
     install_openapi(app, settings)
     return app

@@ -1,16 +1,12 @@
 """Request-scoped access to what the app's lifespan owns."""
 
 from fastapi import Request
-from feedloop.common.auth import ApiClient
+from feedloop.common.auth import require_scope
 from feedloop.ingest.service import Ingestor
 from feedloop.ingest.settings import SCOPE_WRITE, IngestSettings
 
-
-async def auth_write(request: Request) -> ApiClient:
-    """Demands a valid API key with the feedback:write scope."""
-    dependency = request.app.state.auth.require(SCOPE_WRITE)
-    client: ApiClient = await dependency(request)
-    return client
+auth_write = require_scope(SCOPE_WRITE)
+"""Demands a valid API key with the feedback:write scope."""
 
 
 def ingestor_of(request: Request) -> Ingestor:
@@ -20,6 +16,6 @@ def ingestor_of(request: Request) -> Ingestor:
 
 
 def settings_of(request: Request) -> IngestSettings:
-    """Returns the app's settings."""
+    """Returns the app's settings (called directly on the hot path, not as a dependency)."""
     settings: IngestSettings = request.app.state.settings
     return settings

@@ -1,26 +1,19 @@
 """Ingest settings, read from FEEDLOOP_INGEST_* variables."""
 
-from typing import Self
-
-from feedloop.common.settings import ServiceSettings
-from pydantic import Field, model_validator
+from feedloop.common.settings import ApiKeySettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 SCOPE_WRITE = "feedback:write"
 
 
-class IngestSettings(ServiceSettings):
+class IngestSettings(ApiKeySettings):
     """How ingest listens, authenticates, limits and produces."""
 
     model_config = SettingsConfigDict(env_prefix="FEEDLOOP_INGEST_", frozen=True, extra="ignore")
 
     service_name: str = "ingest"
     port: int = 8001
-    api_keys: str | None = Field(
-        default=None,
-        description='JSON list: [{"client_id","key_sha256","scopes",["rate_per_second","burst"]}]',
-    )
-    api_keys_file: str | None = Field(default=None, description="YAML or JSON file of clients.")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     batch_max_items: int = Field(default=5000, ge=1, le=50_000)
     produce_timeout_s: float = Field(default=5.0, gt=0, le=30)
@@ -49,9 +42,3 @@ class IngestSettings(ServiceSettings):
     workers: int = Field(
         default=1, ge=1, le=64, description="uvicorn worker processes (ingest is stateless)."
     )
-
-    @model_validator(mode="after")
-    def _keys_required_outside_local(self) -> Self:
-        if not self.is_local and not (self.api_keys or self.api_keys_file):
-            raise ValueError("FEEDLOOP_INGEST_API_KEYS or _API_KEYS_FILE is required outside local")
-        return self
