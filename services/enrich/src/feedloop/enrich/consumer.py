@@ -112,17 +112,13 @@ def enrich_handler(*, enricher: Enricher, settings: EnrichSettings) -> BatchHand
 
     async def handle(records: Sequence[Record], emitter: Emitter) -> None:
         pending = await _decoded(records, recent, topic, dead_letter, emitter)
-        ready: list[_Pending] = []
-        for p in pending:
-            try:
-                p.item, p.document = await prepare_within(
-                    enricher, p.envelope.payload, settings.item_budget_s
-                )
-                ready.append(p)
-            except PoisonRecord as exc:
-                await dead_letter(emitter, p.record, exc.reason, exc.detail)
-            except Exception as exc:
-                await dead_letter(emitter, p.record, DeadLetterReason.PROCESSING_ERROR, repr(exc))
+        ready = await _prepared(
+            enricher,
+            pending,
+            budget_s=settings.item_budget_s,
+            dead_letter=dead_letter,
+            emitter=emitter,
+        )
         if not ready:
             return
         results = await analyse_isolating_failures(enricher, ready)
@@ -135,18 +131,46 @@ def enrich_handler(*, enricher: Enricher, settings: EnrichSettings) -> BatchHand
             except PoisonRecord as exc:
                 await dead_letter(emitter, p.record, exc.reason, exc.detail)
                 continue
-            await emitter.send(out)
+            await _emit(emitter, out, p, recent=recent, topic=topic)
             produced += 1
-            recent.remember(p.keys, (p.record.topic, p.record.partition, p.record.offset))
-            EVENT_LATENCY.labels(SERVICE, topic).observe(
-                max(0.0, time.time() - p.envelope.payload.received_at.timestamp())
-            )
         count(SERVICE, topic, "processed", produced)
 
     return handle
 
 
 DeadLetter = Callable[[Emitter, Record, DeadLetterReason, str], Awaitable[None]]
+
+
+async def _prepared(
+    enricher: Enricher,
+    pending: Sequence["_Pending"],
+    *,
+    budget_s: float,
+    dead_letter: DeadLetter,
+    emitter: Emitter,
+) -> list["_Pending"]:
+    """Redacts and segments each item within its budget; the ones that fail are dead-lettered."""
+    ready: list[_Pending] = []
+    for p in pending:
+        try:
+            p.item, p.document = await prepare_within(enricher, p.envelope.payload, budget_s)
+            ready.append(p)
+        except PoisonRecord as exc:
+            await dead_letter(emitter, p.record, exc.reason, exc.detail)
+        except Exception as exc:
+            await dead_letter(emitter, p.record, DeadLetterReason.PROCESSING_ERROR, repr(exc))
+    return ready
+
+
+async def _emit(
+    emitter: Emitter, out: OutgoingRecord, p: "_Pending", *, recent: RecentIds, topic: str
+) -> None:
+    """Sends one enriched record and remembers its ids (a later repeat is skipped)."""
+    await emitter.send(out)
+    recent.remember(p.keys, (p.record.topic, p.record.partition, p.record.offset))
+    EVENT_LATENCY.labels(SERVICE, topic).observe(
+        max(0.0, time.time() - p.envelope.payload.received_at.timestamp())
+    )
 
 
 async def _decoded(
