@@ -53,6 +53,22 @@ class Figures:
     issues: int
     problems: int
     multilingual_issues: int
+    opposite_pairs: int = 0
+
+
+# Problems that need opposite fixes: a pair of them in one issue is the worst merge.
+OPPOSITES = (
+    frozenset({"sizing_runs_small", "sizing_runs_large"}),
+    frozenset({"product_price_too_high", "price_dropped_after_purchase"}),
+)
+# The pole each problem names (theme, pole): the held-out check of enrich's direction heads.
+POLES = {
+    "sizing_runs_small": ("sizing_fit", "small"),
+    "sizing_runs_large": ("sizing_fit", "large"),
+    "delivery_late": ("delivery", "late"),
+    "product_price_too_high": ("price", "too_high"),
+    "price_dropped_after_purchase": ("price", "dropped_after_purchase"),
+}
 
 
 def load(path: Path = DATA) -> list[Labelled]:
@@ -135,6 +151,14 @@ def figures(labels: list[str], clusters: list[str], langs: list[str]) -> Figures
     by_cluster: dict[str, set[str]] = {}
     for cluster, lang in zip(clusters, langs, strict=True):
         by_cluster.setdefault(cluster, set()).add(lang)
+    problems_in: dict[str, Counter[str]] = {}
+    for cluster, label in zip(clusters, labels, strict=True):
+        problems_in.setdefault(cluster, Counter())[label] += 1
+    opposite = sum(
+        count[a] * count[b]
+        for count in problems_in.values()
+        for a, b in (sorted(pair) for pair in OPPOSITES)
+    )
     return Figures(
         precision=precision,
         recall=recall,
@@ -143,7 +167,23 @@ def figures(labels: list[str], clusters: list[str], langs: list[str]) -> Figures
         issues=len(set(clusters)),
         problems=len(set(labels)),
         multilingual_issues=sum(1 for langs_ in by_cluster.values() if len(langs_) > 1),
+        opposite_pairs=opposite,
     )
+
+
+def direction_figures(
+    items: list[Labelled], enrichments: list[Enrichment]
+) -> dict[str, Counter[str]]:
+    """Per problem with a pole: how often enrich named that pole, the other one, or none."""
+    table: dict[str, Counter[str]] = {}
+    for item, enrichment in zip(items, enrichments, strict=True):
+        if item.problem not in POLES:
+            continue
+        theme, pole = POLES[item.problem]
+        named = next((m.direction for m in enrichment.themes if m.theme == theme), None)
+        outcome = "none" if named is None else ("right" if named == pole else "wrong")
+        table.setdefault(item.problem, Counter())[outcome] += 1
+    return table
 
 
 def evaluate(
@@ -174,6 +214,8 @@ def main() -> None:
     enrichments = analyse(items, v1=args.v1, grouping_map=args.map)
     negative = sum(e.sentiment.label == "negative" for e in enrichments)
     print(f"{len(items)} complaints, {negative} read as negative by enrich")
+    for problem, counts in direction_figures(items, enrichments).items():
+        print(f"direction {problem}: {dict(counts)}")
     thresholds = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55] if args.sweep else [args.threshold]
     for threshold in thresholds:
         overrides = {} if threshold is None else {"similarity_threshold": threshold}
@@ -181,7 +223,8 @@ def main() -> None:
         print(
             f"threshold {threshold or 'default'}: pairwise P {f.precision:.3f} R {f.recall:.3f} "
             f"F1 {f.f1:.3f}, ARI {f.ari:.3f}, {f.issues} issues for {f.problems} problems, "
-            f"{f.multilingual_issues} issues hold several languages"
+            f"{f.multilingual_issues} issues hold several languages, "
+            f"{f.opposite_pairs} pairs of opposite problems share an issue"
         )
 
 

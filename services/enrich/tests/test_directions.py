@@ -1,7 +1,10 @@
 """Enrich names the pole of a theme a complaint leans to, in several languages."""
 
+from pathlib import Path
+
 import pytest
 from feedloop.enrich.service import Enricher
+from feedloop.enrich.settings import EnrichSettings
 
 CASES = [
     ("These jeans run small, I had to order a size up.", "sizing_fit", "small"),
@@ -43,3 +46,43 @@ def test_a_theme_without_directions_names_none(enricher: Enricher) -> None:
         [enricher.document("Customer service never answered my emails.")], source="test"
     )
     assert enrichment.themes and all(t.direction is None for t in enrichment.themes)
+
+
+# Phrasings the taxonomy's pole examples missed (issue 18: "runs really small" named no pole);
+# none of them is in the direction heads' training data.
+UNSEEN = [
+    ("Sizes run really small, order one up.", "sizing_fit", "small"),
+    pytest.param(
+        "Bought an XL, it fits like a medium at best.",
+        "sizing_fit",
+        "small",
+        # The size letters pull the sentence vector to their own meaning: "XL" reads large.
+        marks=pytest.mark.xfail(strict=True, reason="reads 'large' (p 0.63): a known miss"),
+    ),
+    ("The dress is massive on me, I'm usually a perfect M.", "sizing_fit", "large"),
+    ("Pedí la M y me sobra tela por todas partes, tallan grande.", "sizing_fit", "large"),
+    ("The parcel took three weeks instead of three days.", "delivery", "late"),
+]
+
+
+@pytest.mark.parametrize(("text", "theme", "direction"), UNSEEN)
+def test_the_direction_heads_name_poles_of_unseen_phrasings(
+    enricher: Enricher, text: str, theme: str, direction: str
+) -> None:
+    [enrichment] = enricher.analyse([enricher.document(text)], source="test")
+    found = {t.theme: t.direction for t in enrichment.themes}
+    assert found.get(theme, "theme not found") == direction, enrichment.themes
+
+
+def test_without_trained_heads_the_pole_examples_decide(tmp_path: Path) -> None:
+    """A model folder without directions.npz falls back to the taxonomy's examples."""
+    model = Path(EnrichSettings().model_dir)
+    for f in model.iterdir():
+        if f.name != "directions.npz":
+            (tmp_path / f.name).symlink_to(f)
+    enricher = Enricher(EnrichSettings(model_dir=tmp_path))
+    assert enricher.directions.heads is None
+    [enrichment] = enricher.analyse(
+        [enricher.document("Far too expensive for what it is.")], source="test"
+    )
+    assert {t.theme: t.direction for t in enrichment.themes}.get("price") == "too_high"

@@ -56,6 +56,49 @@ GROUPING_L2 = 1e-3
 THEME_EPOCHS = 60
 THEME_LEARNING_RATE = 1e-2
 THEME_L2 = 1e-4
+# Direction heads: full-batch softmax regression per theme (pole A, pole B, neither).
+DIRECTION_EPOCHS = 200
+DIRECTION_LEARNING_RATE = 0.05
+DIRECTION_L2 = 1e-3
+# A pole is named when its probability reaches this (5-fold figures in metrics.json).
+DIRECTION_CUT = 0.5
+# Problems of the grouping corpus that name a theme's pole, or none of its poles ("neither").
+DIRECTION_PROBLEMS: dict[str, dict[str | None, tuple[str, ...]]] = {
+    "sizing_fit": {
+        "small": ("sizing_runs_small", "too_tight_chest_hips"),
+        "large": ("sizing_runs_large",),
+        None: (
+            "sleeves_too_short",
+            "trousers_too_long",
+            "size_chart_inconsistent",
+            "shrinks_after_wash",
+            "shoes_too_narrow",
+        ),
+    },
+    "delivery": {
+        "late": ("delivery_late",),
+        None: (
+            "tracking_not_updating",
+            "parcel_lost",
+            "parcel_left_outside",
+            "parcel_damaged_in_transit",
+            "delivered_wrong_address",
+            "partial_delivery_missing_items",
+            "courier_no_show",
+        ),
+    },
+    "price": {
+        "too_high": ("product_too_expensive", "price_increase", "shipping_cost_too_high"),
+        "dropped_after_purchase": ("price_dropped_after_purchase",),
+        None: (
+            "hidden_fees_customs",
+            "discount_code_rejected",
+            "charged_twice",
+            "instalment_klarna_problem",
+            "payment_method_unavailable",
+        ),
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -276,6 +319,98 @@ def grouping_samples() -> tuple[list[str], np.ndarray]:
     return [i["text"] for i in items], np.array([problems.index(i["problem"]) for i in items])
 
 
+def direction_samples(theme: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """A theme's poles, texts, class indices (poles, then 2 = neither) and which are outside.
+
+    Training texts: the taxonomy's pole examples, training/directions/<theme>.yaml, and the
+    grouping corpus's complaints mapped by DIRECTION_PROBLEMS. `outside` marks the grouping
+    complaints: the 5-fold figures are measured on them only (written apart from the rest).
+    """
+    from feedloop.enrich.taxonomy import load_taxonomy
+
+    spec = next(t for t in load_taxonomy(PACKAGE / "taxonomy.yaml").themes if t.id == theme)
+    poles = list(spec.directions)
+    texts, labels, outside = [], [], []
+    for k, examples in enumerate(spec.directions.values()):
+        texts += examples
+        labels += [k] * len(examples)
+        outside += [False] * len(examples)
+    extra = HERE / "directions" / f"{theme}.yaml"
+    if extra.is_file():
+        for item in yaml.safe_load(extra.read_text())["items"]:
+            texts.append(item["text"])
+            labels.append(poles.index(item["pole"]))
+            outside.append(False)
+    mapped = DIRECTION_PROBLEMS.get(theme, {})
+    for item in (
+        i
+        for f in sorted((HERE / "grouping").glob("*.yaml"))
+        for i in yaml.safe_load(f.read_text())["items"]
+    ):
+        for pole, problems in mapped.items():
+            if item["problem"] in problems:
+                texts.append(item["text"])
+                labels.append(2 if pole is None else poles.index(pole))
+                outside.append(True)
+    return poles, texts, np.array(labels), np.array(outside)
+
+
+def train_softmax(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Three-way softmax regression (pole A, pole B, neither), full batch, Adam."""
+    params = {"w": np.zeros((x.shape[1], 3), np.float32), "b": np.zeros(3, np.float32)}
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in params.items()}
+    target = np.eye(3, dtype=np.float32)[y]
+    # Each class weighs the same in the loss, however many examples it has.
+    counts = np.bincount(y, minlength=3).astype(np.float32)
+    weight = (len(y) / (3 * np.maximum(counts, 1)))[y][:, None]
+    for step in range(1, DIRECTION_EPOCHS + 1):
+        p = softmax(x @ params["w"] + params["b"])
+        g = weight * (p - target) / len(x)
+        grads = {"w": x.T @ g + DIRECTION_L2 * params["w"], "b": g.sum(axis=0)}
+        adam_step(params, grads, moments, step=step, rate=DIRECTION_LEARNING_RATE)
+    return params
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def train_directions() -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """One direction head per theme with poles; 5-fold figures on the grouping complaints."""
+    heads: dict[str, list[np.ndarray]] = {"themes": [], "poles": [], "w": [], "b": []}
+    figures: dict[str, object] = {}
+    for theme in DIRECTION_PROBLEMS:
+        poles, texts, y, outside = direction_samples(theme)
+        x = encode(texts)
+        inside = np.where(~outside)[0]
+        held = np.where(outside)[0]
+        folds = np.random.default_rng(SEED).permutation(len(held)) % 5
+        p = np.zeros((len(held), 3))
+        for k in range(5):
+            rows = np.concatenate([inside, held[folds != k]])
+            params = train_softmax(x[rows], y[rows])
+            p[folds == k] = softmax(x[held[folds == k]] @ params["w"] + params["b"])
+        pred = np.where(p[:, :2].max(axis=1) >= DIRECTION_CUT, p[:, :2].argmax(axis=1), 2)
+        truth = y[held]
+        truths, named = [*poles, "neither"], [*poles, "none"]
+        counts = {
+            f"{truths[t]}->{named[q]}": int(((truth == t) & (pred == q)).sum())
+            for t in range(3)
+            for q in range(3)
+            if ((truth == t) & (pred == q)).any()
+        }
+        figures[theme] = {"training_items": len(texts), "grouping_complaints_5fold": counts}
+        params = train_softmax(x, y)
+        heads["themes"].append(np.array(theme))
+        heads["poles"].append(np.array(poles))
+        heads["w"].append(params["w"])
+        heads["b"].append(params["b"])
+    arrays = {k: np.stack(v) for k, v in heads.items()}
+    arrays["cut"] = np.array(DIRECTION_CUT, np.float32)
+    return arrays, figures
+
+
 def train_projection(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A linear map whose cosine puts complaints of one problem together (normalised softmax).
 
@@ -313,7 +448,21 @@ def train_projection(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="print figures, write nothing")
+    parser.add_argument(
+        "--directions-only",
+        action="store_true",
+        help="retrain only the direction heads (the others do not read their data)",
+    )
     args = parser.parse_args()
+    if args.directions_only:
+        direction_heads, figures = train_directions()
+        print(json.dumps(figures, indent=2))
+        if not args.check:
+            metrics = json.loads((OUT / "metrics.json").read_text())
+            metrics["directions"] = figures
+            np.savez(OUT / "directions.npz", **direction_heads)
+            (OUT / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        return
     train, outside = training_samples()
     x = encode([s.text for s in train])
     y = np.array([s.label for s in train])
@@ -344,6 +493,7 @@ def main() -> None:
         "problems": int(grouping_y.max()) + 1,
         "dim": GROUPING_DIM,
     }
+    direction_heads, metrics["directions"] = train_directions()
     metrics["themes"] = {
         "training_items": len(theme_texts),
         "thresholds": {t: round(float(c), 3) for t, c in zip(theme_ids, thresholds, strict=True)},
@@ -361,6 +511,7 @@ def main() -> None:
         thresholds=thresholds,
         themes=np.array(theme_ids),
     )
+    np.savez(OUT / "directions.npz", **direction_heads)
     (OUT / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"wrote {OUT}")
 

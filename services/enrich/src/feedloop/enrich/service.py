@@ -121,7 +121,9 @@ class Enricher:
             threshold=settings.theme_threshold,
             head=ThemeHead(theme_head) if theme_head.is_file() else None,
         )
-        self.directions = DirectionFinder(self.taxonomy, self.embed)
+        self.directions = DirectionFinder(
+            self.taxonomy, self.embed, heads=settings.model_dir / "directions.npz"
+        )
         self.languages = LanguageDetector(
             DEFAULT_LANGUAGES if settings.languages is None else settings.languages
         )
