@@ -5,8 +5,7 @@
 
 import sys
 
-import uvicorn
-from feedloop.common.serving import metrics_address, serve
+from feedloop.common.serving import run_service
 from feedloop.enrich.app import create_app
 from feedloop.enrich.settings import EnrichSettings
 
@@ -18,15 +17,7 @@ def main() -> int:
 
         return reprocess.main(sys.argv[2:])
     settings = EnrichSettings()
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=20,
-        proxy_headers=True,
-    )
-    return serve(uvicorn.Server(config), metrics_at=metrics_address(settings))
+    return run_service(create_app(settings), settings)
 
 
 if __name__ == "__main__":

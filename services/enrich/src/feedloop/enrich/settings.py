@@ -3,10 +3,10 @@
 import os
 import socket
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 from feedloop.common import topics
-from feedloop.common.settings import ConsumerSettings
+from feedloop.common.settings import ApiKeySettings, ConsumerSettings
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -16,8 +16,10 @@ DEFAULT_TAXONOMY = PACKAGE_DIR / "taxonomy.yaml"
 SCOPE_ANALYSE = "enrich:analyse"
 
 
-class EnrichSettings(ConsumerSettings):
+class EnrichSettings(ApiKeySettings, ConsumerSettings):
     """How enrich loads its models, finds themes and moves records from raw-feedback."""
+
+    api_keys_required: ClassVar[bool] = False
 
     model_config = SettingsConfigDict(
         env_prefix="FEEDLOOP_ENRICH_", frozen=True, extra="ignore", env_nested_delimiter="__"
@@ -77,9 +79,7 @@ class EnrichSettings(ConsumerSettings):
         description="Kafka transactional id; default: group, topic prefix and client id.",
     )
 
-    # POST /v1/analyse
-    api_keys: str | None = Field(default=None, description="JSON list of API clients.")
-    api_keys_file: str | None = None
+    # POST /v1/analyse (API keys: ApiKeySettings; optional, unconfigured it answers 401)
     analyse_max_texts: int = Field(default=256, ge=1, le=10_000)
 
     def instance_id(self) -> str:
