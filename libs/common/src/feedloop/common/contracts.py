@@ -236,7 +236,8 @@ def _event_message(event_type: str, key: str) -> dict[str, Any]:
             " travel as ce_* headers. Decode with any CloudEvents SDK."
         ),
         "headers": _headers(
-            CLOUDEVENTS_HEADERS | {topics.HEADER_TYPE: _TEXT | {"const": event_type}},
+            CLOUDEVENTS_HEADERS
+            | {topics.HEADER_TYPE: CLOUDEVENTS_HEADERS[topics.HEADER_TYPE] | {"const": event_type}},
             list(CLOUDEVENTS_HEADERS),
         ),
         "payload": {
@@ -281,7 +282,8 @@ def _notification_failed_message() -> dict[str, Any]:
         topics.HEADER_CONTENT_TYPE,
     )
     headers = {name: CLOUDEVENTS_HEADERS[name] for name in names} | {
-        topics.HEADER_TYPE: _TEXT | {"const": NOTIFICATION_FAILED_TYPE},
+        topics.HEADER_TYPE: CLOUDEVENTS_HEADERS[topics.HEADER_TYPE]
+        | {"const": NOTIFICATION_FAILED_TYPE},
         topics.HEADER_DLQ_REASON: _TEXT
         | {
             "const": str(DeadLetterReason.DELIVERY_FAILED),

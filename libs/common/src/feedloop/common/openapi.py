@@ -95,6 +95,13 @@ TAG_DESCRIPTIONS = {
 }
 
 STATIC_PACKAGE = "fastapi_offline"
+# The pages may load nothing from elsewhere: the browser refuses it (ReDoc's sidebar links an
+# image on a CDN, which is then simply not shown). Their bootstrap scripts are inline.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'self'"
+)
 STATIC_PATH = "/docs/static"
 
 
@@ -218,15 +225,19 @@ def install_docs(app: FastAPI) -> None:
 
         async def swagger_ui(request: Request) -> HTMLResponse:
             root = prefix(request)
-            return get_swagger_ui_html(
-                openapi_url=root + openapi_url,
-                title=f"{title} - Swagger UI",
-                swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}{STATIC_PATH}/swagger-ui.css",
-                swagger_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
-                oauth2_redirect_url=root + oauth2_redirect_url if oauth2_redirect_url else None,
-                init_oauth=app.swagger_ui_init_oauth,
-                swagger_ui_parameters=app.swagger_ui_parameters,
+            return _no_elsewhere(
+                get_swagger_ui_html(
+                    openapi_url=root + openapi_url,
+                    title=f"{title} - Swagger UI",
+                    swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui-bundle.js",
+                    swagger_css_url=f"{root}{STATIC_PATH}/swagger-ui.css",
+                    swagger_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+                    oauth2_redirect_url=root + oauth2_redirect_url if oauth2_redirect_url else None,
+                    init_oauth=app.swagger_ui_init_oauth,
+                    # No badge from the public validator: nothing may leave the machine.
+                    swagger_ui_parameters={"validatorUrl": None}
+                    | (app.swagger_ui_parameters or {}),
+                )
             )
 
         app.add_route(docs_url, swagger_ui, include_in_schema=False)
@@ -235,12 +246,19 @@ def install_docs(app: FastAPI) -> None:
 
         async def redoc(request: Request) -> HTMLResponse:
             root = prefix(request)
-            return get_redoc_html(
-                openapi_url=root + openapi_url,
-                title=f"{title} - ReDoc",
-                redoc_js_url=f"{root}{STATIC_PATH}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
-                with_google_fonts=False,
+            return _no_elsewhere(
+                get_redoc_html(
+                    openapi_url=root + openapi_url,
+                    title=f"{title} - ReDoc",
+                    redoc_js_url=f"{root}{STATIC_PATH}/redoc.standalone.js",
+                    redoc_favicon_url=f"{root}{STATIC_PATH}/favicon.png",
+                    with_google_fonts=False,
+                )
             )
 
         app.add_route(redoc_url, redoc, include_in_schema=False)
+
+
+def _no_elsewhere(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
