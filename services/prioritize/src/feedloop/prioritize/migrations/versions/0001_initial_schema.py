@@ -9,6 +9,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from feedloop.common.migration_ops import (
+    create_indexes,
+    create_outbox_table,
+    drop_indexes,
+    drop_tables,
+)
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -17,8 +23,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Applies this revision."""
+    """Applies this revision: one function per table."""
+    _create_feedback()
+    _create_issue()
+    _create_issue_customer()
+    _create_issue_status_change()
+    create_outbox_table()
+    _create_theme_day()
 
+
+def _create_feedback() -> None:
     op.create_table(
         "feedback",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -50,11 +64,17 @@ def upgrade() -> None:
         sa.Column("close_outcome", sa.String(length=20), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("feedback", schema=None) as batch_op:
-        batch_op.create_index("ix_feedback_issue_id", ["issue_id"], unique=False)
-        batch_op.create_index("ix_feedback_occurred", ["occurred_at"], unique=False)
-        batch_op.create_index("ix_feedback_theme_occurred", ["theme", "occurred_at"], unique=False)
+    create_indexes(
+        "feedback",
+        {
+            "ix_feedback_issue_id": ["issue_id"],
+            "ix_feedback_occurred": ["occurred_at"],
+            "ix_feedback_theme_occurred": ["theme", "occurred_at"],
+        },
+    )
 
+
+def _create_issue() -> None:
     op.create_table(
         "issue",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -82,9 +102,13 @@ def upgrade() -> None:
         sa.Column("merged_into", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("issue", schema=None) as batch_op:
-        batch_op.create_index("ix_issue_theme_last_seen", ["theme", "last_seen"], unique=False)
+    create_indexes(
+        "issue",
+        {"ix_issue_theme_last_seen": ["theme", "last_seen"]},
+    )
 
+
+def _create_issue_customer() -> None:
     op.create_table(
         "issue_customer",
         sa.Column("issue_id", sa.String(length=64), nullable=False),
@@ -95,6 +119,9 @@ def upgrade() -> None:
         sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("issue_id", "customer_id"),
     )
+
+
+def _create_issue_status_change() -> None:
     op.create_table(
         "issue_status_change",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -106,20 +133,13 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("issue_status_change", schema=None) as batch_op:
-        batch_op.create_index("ix_issue_status_change_issue", ["issue_id"], unique=False)
-
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("topic", sa.String(length=300), nullable=False),
-        sa.Column("key", sa.String(length=300), nullable=True),
-        sa.Column("value", sa.LargeBinary(), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+    create_indexes(
+        "issue_status_change",
+        {"ix_issue_status_change_issue": ["issue_id"]},
     )
+
+
+def _create_theme_day() -> None:
     op.create_table(
         "theme_day",
         sa.Column("theme", sa.String(length=200), nullable=False),
@@ -132,21 +152,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Reverts this revision."""
-
-    op.drop_table("theme_day")
-    op.drop_table("outbox")
-    with op.batch_alter_table("issue_status_change", schema=None) as batch_op:
-        batch_op.drop_index("ix_issue_status_change_issue")
-
-    op.drop_table("issue_status_change")
-    op.drop_table("issue_customer")
-    with op.batch_alter_table("issue", schema=None) as batch_op:
-        batch_op.drop_index("ix_issue_theme_last_seen")
-
-    op.drop_table("issue")
-    with op.batch_alter_table("feedback", schema=None) as batch_op:
-        batch_op.drop_index("ix_feedback_theme_occurred")
-        batch_op.drop_index("ix_feedback_occurred")
-        batch_op.drop_index("ix_feedback_issue_id")
-
-    op.drop_table("feedback")
+    drop_tables("theme_day", "outbox")
+    drop_indexes("issue_status_change", ["ix_issue_status_change_issue"])
+    drop_tables("issue_status_change", "issue_customer")
+    drop_indexes("issue", ["ix_issue_theme_last_seen"])
+    drop_tables("issue")
+    drop_indexes(
+        "feedback", ["ix_feedback_theme_occurred", "ix_feedback_occurred", "ix_feedback_issue_id"]
+    )
+    drop_tables("feedback")

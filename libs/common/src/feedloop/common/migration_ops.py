@@ -1,0 +1,61 @@
+"""Building blocks of the services' Alembic revisions (needs the `db` extra).
+
+A revision's `upgrade()` calls one function per table; the blocks every store shares live
+here. They are frozen like the revisions that call them: a later change to a shared table
+is a new revision, never an edit of these functions, or existing databases would diverge
+from new ones.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+def create_indexes(table: str, indexes: Mapping[str, Sequence[str]]) -> None:
+    """Creates non-unique indexes {name: columns} on `table` (batch mode: SQLite too)."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for name, columns in indexes.items():
+            batch_op.create_index(name, list(columns), unique=False)
+
+
+def drop_indexes(table: str, names: Sequence[str]) -> None:
+    """Drops indexes of `table`, in the order given."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for name in names:
+            batch_op.drop_index(name)
+
+
+def drop_tables(*names: str) -> None:
+    """Drops tables, in the order given."""
+    for name in names:
+        op.drop_table(name)
+
+
+def create_outbox_table() -> None:
+    """The `outbox` table as the initial revisions of notify and prioritize created it.
+
+    Its mapping is feedloop.common.outbox.OutboxColumns; columns added later come in a
+    revision of their own.
+    """
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=300), nullable=False),
+        sa.Column("key", sa.String(length=300), nullable=True),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+
+
+def create_processed_event_table() -> None:
+    """The `processed_event` table of event ids already applied (consumer idempotency)."""
+    op.create_table(
+        "processed_event",
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
