@@ -7,7 +7,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"
-PORTS = {"ingest": 8001, "enrich": 8002, "prioritize": 8003, "notify": 8004}
+PORTS = {"ingest": 8001, "enrich": 8002, "prioritize": 8003, "notify": 8004, "console": 8005}
 WITH_DATABASE = ("prioritize", "notify")
 
 
@@ -63,7 +63,8 @@ def test_each_service_listens_on_its_port_and_is_probed(rendered: Any) -> None:
         assert config[prefix + "PORT"] == str(PORTS[name])
         assert config[prefix + "HOST"] == "0.0.0.0"
         assert config[prefix + "ENVIRONMENT"] == rendered.overlay
-        assert prefix + "KAFKA_BOOTSTRAP_SERVERS" in env_names(main)
+        if name != "console":  # the console talks to the APIs only, never to Kafka
+            assert prefix + "KAFKA_BOOTSTRAP_SERVERS" in env_names(main)
         service = rendered.get("Service", name)
         assert service["spec"]["selector"].items() <= pod_labels(rendered, name).items()
         assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [

@@ -97,6 +97,7 @@ def test_the_service_monitor_scrapes_every_service_on_its_metrics_port(rendered:
         if selector.items() <= s["metadata"]["labels"].items()
     ]
     assert sorted(s["metadata"]["name"] for s in services) == [
+        "console",
         "enrich",
         "ingest",
         "notify",

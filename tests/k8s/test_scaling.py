@@ -113,7 +113,7 @@ def test_autoscaled_deployments_leave_replicas_to_their_autoscaler(rendered: Any
 
 
 def test_ingest_scales_on_cpu(rendered: Any) -> None:
-    (hpa,) = rendered.of_kind("HorizontalPodAutoscaler")
+    hpa = rendered.get("HorizontalPodAutoscaler", "ingest")
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -79,7 +79,7 @@ def feedback(
     at: datetime | None = None,
 ) -> FeedbackEnriched:
     """A feedback.enriched event: a survey answer when nps is given, else a support ticket."""
-    at = at or datetime.now(UTC) - timedelta(hours=n % 48)
+    at = at or datetime.now(UTC) - timedelta(hours=(n * 13) % 140)
     sentiment = (
         {"label": "negative", "score": -0.8, "confidence": 0.9}
         if negative

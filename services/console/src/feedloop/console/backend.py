@@ -38,13 +38,19 @@ class Backend:
     def __init__(
         self, settings: ConsoleSettings, transport: httpx.AsyncBaseTransport | None = None
     ):
-        headers = {"X-API-Key": settings.effective_api_key, "User-Agent": "feedloop-console"}
+        agent = {"User-Agent": "feedloop-console"}
         timeout = httpx.Timeout(settings.api_timeout_s)
         self.prioritize = httpx.AsyncClient(
-            base_url=settings.prioritize_url, headers=headers, timeout=timeout, transport=transport
+            base_url=settings.prioritize_url,
+            headers=agent | {"X-API-Key": settings.effective_api_key},
+            timeout=timeout,
+            transport=transport,
         )
         self.notify = httpx.AsyncClient(
-            base_url=settings.notify_url, headers=headers, timeout=timeout, transport=transport
+            base_url=settings.notify_url,
+            headers=agent | {"X-API-Key": settings.effective_notify_api_key},
+            timeout=timeout,
+            transport=transport,
         )
 
     async def close(self) -> None:

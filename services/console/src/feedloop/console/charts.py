@@ -48,7 +48,7 @@ def line_chart(
     high = y_max if y_max is not None else max(values, default=1.0)
     if high <= low:
         high = low + 1
-    left, right, top, bottom = 44, 12, 12, 48
+    left, right, top, bottom = 44, 24, 12, 48
     plot_w, plot_h = width - left - right, height - top - bottom
     n = max(len(labels), 1)
 

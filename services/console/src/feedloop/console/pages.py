@@ -124,14 +124,16 @@ async def overview(
     count = settings.overview_days if bucket == "day" else settings.overview_weeks
     until = datetime.now(UTC) + timedelta(seconds=1)
     since = until - (timedelta(days=count) if bucket == "day" else timedelta(weeks=count))
-    periods, themes, spikes, closure = await asyncio.gather(
+    periods, whole, themes, spikes, closure = await asyncio.gather(
         backend.scores_over_time(buckets=count, bucket=bucket),
+        backend.scores(since, until),
         backend.themes(since=since, until=until, bucket=bucket),
         backend.spikes(since=since, until=until),
         backend.closure(since=since, until=until),
     )
     kpis = views.kpi_series(periods, dimension or None, value or None)
-    labels, theme_rows = views.theme_rows(themes["themes"], spikes)
+    kpis["latest"] = views.kpi_series([("", whole)], dimension or None, value or None)["latest"]
+    labels, theme_rows = views.theme_rows(themes["themes"], spikes, labels=kpis["labels"])
     return render(
         request,
         "overview.html",
@@ -288,7 +290,8 @@ async def _act(
     except BackendError as exc:
         flash(request, f"Not done: {exc.detail}", "error")
     else:
-        flash(request, f"{done}.")
+        told = " The customers who reported it will be told." if done == "Resolved" else ""
+        flash(request, f"{done}.{told}")
     return back_to(f"/issues/{issue_id}")
 
 
@@ -328,7 +331,7 @@ async def resolve_preview(
 @router.post("/issues/{issue_id}/resolve")
 async def resolve(request: Request, issue_id: str, person: Owner, message: Message) -> Response:
     changes = {"status": "resolved", "resolution_message": message.strip()}
-    return await _act(request, issue_id, person, changes, "Resolved; customers will be told")
+    return await _act(request, issue_id, person, changes, "Resolved")
 
 
 @router.post("/issues/{issue_id}/reopen")

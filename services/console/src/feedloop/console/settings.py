@@ -33,6 +33,9 @@ class ConsoleSettings(ServiceSettings):
         "issues:write, issues:resolve, notifications:read, notifications:admin); local mode "
         "defaults to the development key.",
     )
+    notify_api_key: SecretStr | None = Field(
+        default=None, description="A separate key for notify; default: api_key."
+    )
     api_timeout_s: float = Field(default=10.0, gt=0, le=120)
     session_secret: SecretStr | None = Field(
         default=None, description="Signs the session cookie; required outside local mode."
@@ -74,6 +77,13 @@ class ConsoleSettings(ServiceSettings):
         return DEV_API_KEY
 
     @property
+    def effective_notify_api_key(self) -> str:
+        """The key the console sends to notify."""
+        if self.notify_api_key is not None:
+            return self.notify_api_key.get_secret_value()
+        return self.effective_api_key
+
+    @property
     def effective_session_secret(self) -> str:
         """The secret that signs session cookies."""
         if self.session_secret is not None:
@@ -109,7 +119,8 @@ class ConsoleSettings(ServiceSettings):
                     "FEEDLOOP_CONSOLE_TRUSTED_PROXIES is required outside local mode "
                     "(people are identified by the reverse proxy there)"
                 )
-        dev_key = self.api_key is not None and self.api_key.get_secret_value() == DEV_API_KEY
+        keys = (self.api_key, self.notify_api_key)
+        dev_key = any(k is not None and k.get_secret_value() == DEV_API_KEY for k in keys)
         if dev_key and not self.allows_dev_key:
             raise ValueError("the development API key is configured outside local mode")
         return self

@@ -109,10 +109,14 @@ def filter_values(periods: list[tuple[str, dict[str, Any]]]) -> dict[str, list[s
 
 
 def theme_rows(
-    themes: dict[str, list[dict[str, Any]]], spikes: Iterable[dict[str, Any]]
+    themes: dict[str, list[dict[str, Any]]],
+    spikes: Iterable[dict[str, Any]],
+    labels: list[str] | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Per theme: totals, mean sentiment and a volume line with spike days marked."""
-    labels = sorted({cell["bucket"] for cells in themes.values() for cell in cells})
+    """Per theme: totals, mean sentiment and a volume line (over `labels`, the period's
+    buckets, else the buckets that have feedback) with spike days marked."""
+    seen = {cell["bucket"] for cells in themes.values() for cell in cells}
+    labels = sorted(seen | set(labels or []))
     spiked: dict[str, set[str]] = {}
     for spike in spikes:
         spiked.setdefault(spike["theme"], set()).add(spike["day"])
