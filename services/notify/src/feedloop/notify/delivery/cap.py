@@ -2,17 +2,21 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from feedloop.common.db import insert_ignoring_conflicts, is_postgres
 from feedloop.notify.models import cap_t, delivery_t
+from feedloop.notify.rows import DeliveryRow
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def take_cap_slots(
-    conn: AsyncConnection, deliveries: Sequence[Any], *, settings: NotifySettings, now: datetime
+    conn: AsyncConnection,
+    deliveries: Sequence[DeliveryRow],
+    *,
+    settings: NotifySettings,
+    now: datetime,
 ) -> set[str]:
     """Reserves today's slots of the deliveries' customers; returns the ids that may go out.
 

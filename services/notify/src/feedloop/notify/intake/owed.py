@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.common.events import deterministic_id
@@ -17,7 +16,13 @@ from feedloop.notify.delivery.outcomes import close_notifications, finish
 from feedloop.notify.intake.routing import Contact, route
 from feedloop.notify.intake.staging import IssueRow, LinkRow
 from feedloop.notify.models import delivery_t, notification_t
-from feedloop.notify.rows import CustomerRow, DeliveryRow, load_customers, load_deliveries
+from feedloop.notify.rows import (
+    CustomerRow,
+    DeliveryRow,
+    NotificationRow,
+    load_customers,
+    load_deliveries,
+)
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -83,7 +88,9 @@ async def owe(
     customers = await load_customers(conn, owed.by_customer)
     new = plan_deliveries(owed, known=known, customers=customers, settings=settings, now=now)
     await insert_ignoring_conflicts(conn, delivery_t, [d.values() for d in new])
-    await insert_ignoring_conflicts(conn, notification_t, notification_rows(owed, now=now))
+    await insert_ignoring_conflicts(
+        conn, notification_t, [n.values() for n in notification_rows(owed, now=now)]
+    )
     await _close_ended(conn, ids.values(), settings=settings, now=now)
     if kind == "resolution":
         await _supersede_acknowledgements(
@@ -145,21 +152,21 @@ def plan_deliveries(
     return new
 
 
-def notification_rows(owed: Owed, *, now: datetime) -> list[dict[str, Any]]:
-    """Returns the insert values of one notification per feedback item."""
+def notification_rows(owed: Owed, *, now: datetime) -> list[NotificationRow]:
+    """Returns one notification per feedback item, sharing its customer's delivery."""
     ids = owed.delivery_ids()
     return [
-        {
-            "id": notification_id(link.feedback_id, owed.kind),
-            "feedback_id": link.feedback_id,
-            "kind": owed.kind,
-            "issue_id": owed.issue.id,
-            "customer_id": customer_id,
-            "delivery_id": ids[customer_id],
-            "outcome": None,
-            "created_at": now,
-            "closed_at": None,
-        }
+        NotificationRow(
+            id=notification_id(link.feedback_id, owed.kind),
+            feedback_id=link.feedback_id,
+            kind=owed.kind,
+            issue_id=owed.issue.id,
+            customer_id=customer_id,
+            delivery_id=ids[customer_id],
+            outcome=None,
+            created_at=now,
+            closed_at=None,
+        )
         for customer_id, items in owed.by_customer.items()
         for link in items
     ]

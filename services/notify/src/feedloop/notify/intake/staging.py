@@ -12,6 +12,7 @@ from typing import Any
 
 from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.notify.models import customer_t, issue_t, link_t, notification_t, processed_t
+from feedloop.notify.rows import CustomerRow
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -72,7 +73,7 @@ class Staging:
     resolved: set[str] = field(default_factory=set)  # feedback owed a resolution already
     _stored_issues: set[str] = field(default_factory=set)
     _processed: list[dict[str, Any]] = field(default_factory=list)
-    _customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _customers: dict[str, CustomerRow] = field(default_factory=dict)
     _contact_changes: dict[str, dict[str, str]] = field(default_factory=dict)
     _email_changes: dict[tuple[str, str], str] = field(default_factory=dict)
     _new_links: dict[str, None] = field(default_factory=dict)
@@ -137,14 +138,14 @@ class Staging:
         """
         self._customers.setdefault(
             customer_id,
-            {
-                "id": customer_id,
-                "email": email,
-                "email_source": source_system if email is not None else None,
-                "locale": locale,
-                "erased_at": None,
-                "updated_at": now,
-            },
+            CustomerRow(
+                id=customer_id,
+                email=email,
+                email_source=source_system if email is not None else None,
+                locale=locale,
+                erased_at=None,
+                updated_at=now,
+            ),
         )
         if locale is not None:
             self._contact_changes.setdefault(customer_id, {})["locale"] = locale
@@ -176,10 +177,12 @@ class Staging:
         """Writes the changes kept so far: a handful of statements however many events."""
         if self._processed:
             await conn.execute(processed_t.insert(), self._processed)
-        await insert_ignoring_conflicts(conn, customer_t, list(self._customers.values()))
+        await insert_ignoring_conflicts(
+            conn, customer_t, [c.values() for c in self._customers.values()]
+        )
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for customer_id, changes in self._contact_changes.items():
-            row = {"b_id": customer_id, "b_updated_at": self._customers[customer_id]["updated_at"]}
+            row = {"b_id": customer_id, "b_updated_at": self._customers[customer_id].updated_at}
             row |= {f"b_{k}": v for k, v in changes.items()}
             by_columns.setdefault(tuple(sorted(changes)), []).append(row)
         for columns, rows in by_columns.items():
@@ -229,7 +232,7 @@ class Staging:
                 "b_id": customer_id,
                 "b_source": source,
                 "b_email": email,
-                "b_updated_at": self._customers[customer_id]["updated_at"],
+                "b_updated_at": self._customers[customer_id].updated_at,
             }
             for (customer_id, source), email in self._email_changes.items()
         ]
