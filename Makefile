@@ -17,7 +17,7 @@ export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 .PHONY: help install kafka-up kafka-down kafka-reset test-kafka-up test-kafka-down run test lint format typecheck \
         contracts pytest bench bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e demo \
         k8s-validate postgres promtool clean test-fast check-packages \
-        contracts-tools contracts-check contracts-release chromium \
+        contracts-tools contracts-check contracts-release chromium screenshots \
         test-cluster-up test-cluster-down test-cluster
 
 help: ## List the targets
@@ -97,10 +97,12 @@ contracts-check: install contracts-tools ## Validate docs/events and docs/openap
 contracts-release: install ## Record the current contracts as released (docs/events/released): what consumers are promised
 	$(PY) -m scripts.contract_compat --release
 
-chromium: ## Install Debian's headless Chromium if missing (/usr/bin/chromium; the browser tests drive it)
+chromium: ## Install Debian's headless Chromium if missing (/usr/bin/chromium) and axe-core (npm ci, locked): the browser tests use both
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	@test services/console/node_modules/.ci-done -nt services/console/package-lock.json || \
+	  (cd services/console && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.ci-done)
 
-pytest: install postgres promtool test-kafka-up ## Run the test suite against the real test broker
+pytest: install postgres promtool chromium test-kafka-up ## Run the test suite against the real test broker
 	$(VENV)/bin/pytest
 
 test: lint typecheck check-packages contracts-check pytest ## Install everything, then ruff, mypy, each package alone, contract validators and pytest
@@ -136,6 +138,9 @@ bench-e2e: install kafka-up ## End-to-end items/s and POST->enriched/prioritized
 
 demo: install ## Play the apparel-shop story through the running platform (start `make run` first)
 	$(PY) -m scripts.demo.run
+
+screenshots: install chromium test-kafka-up ## PNGs of every console page (1280 px and phone) into docs/screenshots, from the seeded loop
+	$(PY) -m services.console.tests.screenshots docs/screenshots
 
 bench-prioritize: install kafka-up ## Prioritize stage items/s on SQLite and PostgreSQL, p99 latency
 	$(PY) -m benchmarks.bench_prioritize

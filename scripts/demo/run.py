@@ -38,6 +38,7 @@ class Endpoints:
     prioritize: str = "http://127.0.0.1:8003"
     notify: str = "http://127.0.0.1:8004"
     sinks: str = "http://127.0.0.1:8025"
+    console: str = "http://127.0.0.1:8005"
 
 
 @dataclass
@@ -221,6 +222,10 @@ async def play(
         result.nps_after = scores_after.json()["overall"].get("nps", {}).get("score")
         console.print(result.impact)
         console.print(f"  NPS before: {result.nps_before}  after: {result.nps_after}")
+    console.print(
+        f"[bold]See it in the console:[/bold] {endpoints.console}/issues/{issue_id} "
+        "(local login: cx-lead / feedloop-local)"
+    )
     return result
 
 
