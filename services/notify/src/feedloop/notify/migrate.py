@@ -2,25 +2,18 @@
 
 from pathlib import Path
 
-from feedloop.common import migrate
+from feedloop.common.migrate import Migrations
+from feedloop.notify.models import Base
 from feedloop.notify.settings import NotifySettings
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-MIGRATION_LOCK = 0x5F0B0D6  # advisory lock id: replicas starting together migrate one at a time
-
-
-async def upgrade(engine: AsyncEngine) -> None:
-    """Upgrades the schema to the newest revision through the app's engine."""
-    await migrate.upgrade(engine, migrations=MIGRATIONS, lock_id=MIGRATION_LOCK)
-
-
-def main() -> None:
-    """Upgrades the database of FEEDLOOP_NOTIFY_DATABASE_URL to head."""
-    migrate.upgrade_url(
-        NotifySettings().database_url, migrations=MIGRATIONS, lock_id=MIGRATION_LOCK
-    )
-
+MIGRATIONS = Migrations(
+    Path(__file__).parent / "migrations",
+    lock_id=0x5F0B0D6,
+    metadata=Base.metadata,
+    database_url=lambda: NotifySettings().database_url,
+)
+upgrade = MIGRATIONS.upgrade
+main = MIGRATIONS.main  # feedloop-notify-migrate [upgrade | revision -m MESSAGE]
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """Notify's transactional outbox: `feedback.closed` events and dead letters, relayed to Kafka."""
 
 from aiokafka import AIOKafkaProducer
-from feedloop.common.outbox import OutboxRelay
+from feedloop.common.outbox import Outbox, OutboxRelay
 from feedloop.common.settings import ServiceSettings
 from feedloop.notify.models import outbox_t
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,3 +29,7 @@ def create_relay(
         batch=batch,
         poll_s=poll_s,
     )
+
+
+OUTBOX = Outbox(outbox_t, service=SERVICE, lock_id=RELAY_LOCK)
+"""Notify's outbox in the shared idiom (the relay step of the lifespan uses it)."""

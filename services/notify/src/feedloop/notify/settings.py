@@ -8,7 +8,12 @@ import orjson
 import yaml
 from feedloop.common import topics
 from feedloop.common.feedback import Channel
-from feedloop.common.settings import ConsumerSettings
+from feedloop.common.settings import (
+    ApiKeySettings,
+    ConsumerSettings,
+    OutboxSettings,
+    StoreSettings,
+)
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -61,7 +66,7 @@ class AckPolicy(BaseModel):
 _SYSTEMS = TypeAdapter(dict[str, SourceSystem])
 
 
-class NotifySettings(ConsumerSettings):
+class NotifySettings(StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSettings):
     """How notify stores, routes, sends and retries customer notifications."""
 
     model_config = SettingsConfigDict(
@@ -72,18 +77,6 @@ class NotifySettings(ConsumerSettings):
     port: int = 8004
     consumer_group: str = topics.CONSUMER_GROUP_NOTIFY
     database_url: str = "sqlite+aiosqlite:///.local/notify.db"
-    db_pool_size: int = Field(default=5, ge=1, le=100)
-    db_statement_timeout_ms: int = Field(
-        default=30_000, ge=0, description="PostgreSQL statement_timeout (0: none)."
-    )
-    db_lock_timeout_ms: int = Field(
-        default=10_000, ge=0, description="PostgreSQL lock_timeout (0: none)."
-    )
-    migrate_on_start: bool | None = Field(
-        default=None, description="Run `alembic upgrade head` at start; default: in local mode."
-    )
-    api_keys: str | None = Field(default=None, description="JSON list of API clients.")
-    api_keys_file: str | None = None
     consume: bool = Field(default=True, description="Run the Kafka consumer (off: API only).")
     send: bool = Field(default=True, description="Run the sender (off: queue only).")
 
@@ -135,13 +128,6 @@ class NotifySettings(ConsumerSettings):
     send_concurrency: int = Field(default=32, ge=1, le=1000)
     send_poll_s: float = Field(default=1.0, gt=0)
     stop_grace_s: float = Field(default=15.0, ge=0)
-    outbox_batch: int = Field(default=1000, ge=1)
-    outbox_poll_s: float = Field(default=0.5, gt=0)
-
-    @property
-    def migrate(self) -> bool:
-        """True when the app upgrades the schema at start."""
-        return self.is_local if self.migrate_on_start is None else self.migrate_on_start
 
     @functools.cached_property
     def webhooks(self) -> dict[str, SourceSystem]:
@@ -192,8 +178,6 @@ class NotifySettings(ConsumerSettings):
             raise ValueError("lease_s must exceed every SMTP and webhook timeout")
         if self.is_local:
             return self
-        if not (self.api_keys or self.api_keys_file):
-            raise ValueError("FEEDLOOP_NOTIFY_API_KEYS or _API_KEYS_FILE is required")
         for name, system in self.webhooks.items():
             if system.callback_url is None:
                 continue

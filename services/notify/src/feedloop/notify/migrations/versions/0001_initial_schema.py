@@ -9,6 +9,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from feedloop.common.migration_ops import (
+    create_indexes,
+    create_outbox_table,
+    create_processed_event_table,
+    drop_indexes,
+    drop_tables,
+)
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -17,7 +24,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Applies this revision."""
+    """Applies this revision: one function per table."""
+    _create_cap_counter()
+    _create_customer()
+    _create_delivery()
+    _create_feedback_link()
+    _create_issue_state()
+    _create_notification()
+    create_outbox_table()
+    _create_preference()
+    create_processed_event_table()
+
+
+def _create_cap_counter() -> None:
     op.create_table(
         "cap_counter",
         sa.Column("customer_id", sa.String(length=200), nullable=False),
@@ -25,6 +44,9 @@ def upgrade() -> None:
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", "day"),
     )
+
+
+def _create_customer() -> None:
     op.create_table(
         "customer",
         sa.Column("id", sa.String(length=200), nullable=False),
@@ -34,6 +56,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _create_delivery() -> None:
     op.create_table(
         "delivery",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -61,10 +86,13 @@ def upgrade() -> None:
             "customer_id", "issue_id", "kind", "round", name="uq_delivery_customer_issue_kind"
         ),
     )
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.create_index("ix_delivery_customer", ["customer_id"], unique=False)
-        batch_op.create_index("ix_delivery_due", ["status", "next_attempt_at"], unique=False)
+    create_indexes(
+        "delivery",
+        {"ix_delivery_customer": ["customer_id"], "ix_delivery_due": ["status", "next_attempt_at"]},
+    )
 
+
+def _create_feedback_link() -> None:
     op.create_table(
         "feedback_link",
         sa.Column("feedback_id", sa.String(length=64), nullable=False),
@@ -80,10 +108,13 @@ def upgrade() -> None:
         sa.Column("close_outcome", sa.String(length=20), nullable=True),
         sa.PrimaryKeyConstraint("feedback_id"),
     )
-    with op.batch_alter_table("feedback_link", schema=None) as batch_op:
-        batch_op.create_index("ix_feedback_link_customer", ["customer_id"], unique=False)
-        batch_op.create_index("ix_feedback_link_issue", ["issue_id"], unique=False)
+    create_indexes(
+        "feedback_link",
+        {"ix_feedback_link_customer": ["customer_id"], "ix_feedback_link_issue": ["issue_id"]},
+    )
 
+
+def _create_issue_state() -> None:
     op.create_table(
         "issue_state",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -97,6 +128,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+
+
+def _create_notification() -> None:
     op.create_table(
         "notification",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -111,21 +145,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("feedback_id", "kind", name="uq_notification_feedback_kind"),
     )
-    with op.batch_alter_table("notification", schema=None) as batch_op:
-        batch_op.create_index("ix_notification_customer", ["customer_id"], unique=False)
-        batch_op.create_index("ix_notification_delivery", ["delivery_id"], unique=False)
-
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("topic", sa.String(length=300), nullable=False),
-        sa.Column("key", sa.String(length=300), nullable=True),
-        sa.Column("value", sa.LargeBinary(), nullable=False),
-        sa.Column("headers", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+    create_indexes(
+        "notification",
+        {"ix_notification_customer": ["customer_id"], "ix_notification_delivery": ["delivery_id"]},
     )
+
+
+def _create_preference() -> None:
     op.create_table(
         "preference",
         sa.Column("customer_id", sa.String(length=200), nullable=False),
@@ -134,34 +160,14 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("customer_id", "channel"),
     )
-    op.create_table(
-        "processed_event",
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("event_id"),
-    )
 
 
 def downgrade() -> None:
     """Reverts this revision."""
-    op.drop_table("processed_event")
-    op.drop_table("preference")
-    op.drop_table("outbox")
-    with op.batch_alter_table("notification", schema=None) as batch_op:
-        batch_op.drop_index("ix_notification_delivery")
-        batch_op.drop_index("ix_notification_customer")
-
-    op.drop_table("notification")
-    op.drop_table("issue_state")
-    with op.batch_alter_table("feedback_link", schema=None) as batch_op:
-        batch_op.drop_index("ix_feedback_link_issue")
-        batch_op.drop_index("ix_feedback_link_customer")
-
-    op.drop_table("feedback_link")
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.drop_index("ix_delivery_due")
-        batch_op.drop_index("ix_delivery_customer")
-
-    op.drop_table("delivery")
-    op.drop_table("customer")
-    op.drop_table("cap_counter")
+    drop_tables("processed_event", "preference", "outbox")
+    drop_indexes("notification", ["ix_notification_delivery", "ix_notification_customer"])
+    drop_tables("notification", "issue_state")
+    drop_indexes("feedback_link", ["ix_feedback_link_issue", "ix_feedback_link_customer"])
+    drop_tables("feedback_link")
+    drop_indexes("delivery", ["ix_delivery_due", "ix_delivery_customer"])
+    drop_tables("delivery", "customer", "cap_counter")
