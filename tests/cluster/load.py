@@ -28,9 +28,14 @@ class PacedLoad:
     unavailable_at: list[float] = field(default_factory=list)  # every 503, wall clock
     slowest_s: float = 0.0  # the longest a POST took to be answered
     started_at: float = 0.0
+    stopping: bool = False  # set by stop(): no more new items, the ones posted finish
+
+    def stop(self) -> None:
+        """Ends the load early: the voices not posted yet are left out."""
+        self.stopping = True
 
     async def run(self) -> None:
-        """Posts every voice at the pace and waits until each is accepted."""
+        """Posts every voice at the pace (until stop()) and waits until each is accepted."""
         self.started_at = time.time()
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         async with httpx.AsyncClient(
@@ -39,6 +44,8 @@ class PacedLoad:
             tasks = []
             for n, voice in enumerate(self.voices):
                 await asyncio.sleep(max(0.0, self.started_at + n / self.per_s - time.time()))
+                if self.stopping:
+                    break
                 tasks.append(asyncio.create_task(self._post(client, voice)))
             await asyncio.gather(*tasks)
 

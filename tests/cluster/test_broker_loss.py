@@ -29,11 +29,13 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.cluster, needs("e
 PER_S, SECONDS = 30.0, 30
 
 
-async def paced(run: ClusterRun, seed: int) -> tuple[PacedLoad, "asyncio.Task[None]"]:
+async def paced(
+    run: ClusterRun, seed: int, per_s: float = PER_S, seconds: float = SECONDS
+) -> tuple[PacedLoad, "asyncio.Task[None]"]:
     """Starts every stage, then the paced load; returns the load and its task."""
     await run.platform.start()
-    voices = before(uuid.uuid4().hex[:6], int(PER_S * SECONDS), seed=seed)
-    load = PacedLoad(run.platform.processes["ingest"].url, voices, PER_S)
+    voices = before(uuid.uuid4().hex[:6], int(per_s * seconds), seed=seed)
+    load = PacedLoad(run.platform.processes["ingest"].url, voices, per_s)
     return load, asyncio.create_task(load.run())
 
 
@@ -96,7 +98,8 @@ async def test_a_rolling_restart_of_all_three_brokers_loses_and_repeats_nothing(
     cluster_run: ClusterRun,
 ) -> None:
     cluster, platform = cluster_run.cluster, cluster_run.platform
-    load, task = await paced(cluster_run, seed=13)
+    # A slower pace, kept up until the last node is back (the restart takes about 2 min).
+    load, task = await paced(cluster_run, seed=13, per_s=12, seconds=300)
     await wait_or_fail(task, 5)
     started = time.time()
     for node in NODES:  # as Strimzi does: one at a time, the next once all are in sync again
@@ -104,6 +107,8 @@ async def test_a_rolling_restart_of_all_three_brokers_loses_and_repeats_nothing(
         await cluster.start(node)
         await cluster.wait_replicated(cluster_run.all_topics())
     ended = time.time()
+    assert not task.done(), "the load ended before the restart did"
+    load.stop()
     await asyncio.wait_for(task, 240)
     outcome = await drain_and_count(platform, cluster_run.sinks, load, (started, ended))
     report("rolling restart", load, outcome, restart_s=round(ended - started, 1))
