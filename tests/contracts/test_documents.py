@@ -210,3 +210,18 @@ def test_the_apps_answer_what_the_documents_declare(service: str) -> None:
     assert refused.status_code == 401
     assert refused.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
     assert refused.headers["www-authenticate"] == 'ApiKey header="X-API-Key"'
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_openapi_documents_pass_openapi_spec_validator(service: str) -> None:
+    from openapi_spec_validator import validate
+
+    validate(openapi(service))  # raises on the first error
+
+
+def test_event_schemas_pass_their_metaschema() -> None:
+    paths = sorted((ROOT / "docs" / "events").glob("**/*.v*.json"))
+    assert len(paths) >= 10  # current and released
+    for path in paths:
+        schema = orjson.loads(path.read_bytes())
+        jsonschema.validators.validator_for(schema).check_schema(schema)
