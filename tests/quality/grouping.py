@@ -129,7 +129,9 @@ async def group(
                 for e in order[start : start + batch]
             ]
             async with engine.begin() as conn:
-                await store_batch(conn, incoming, settings, now=datetime.now(UTC))
+                await store_batch(
+                    conn=conn, batch=incoming, settings=settings, now=datetime.now(UTC)
+                )
         async with engine.connect() as conn:
             rows = (await conn.execute(text("SELECT id, issue_id FROM feedback"))).all()
         await engine.dispose()

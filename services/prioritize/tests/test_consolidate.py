@@ -24,7 +24,7 @@ async def _partition(
     settings = make_settings(database_url=url)
     for batch in batches:
         async with engine.begin() as conn:
-            await store_batch(conn, batch, settings, now=datetime.now(UTC))
+            await store_batch(conn=conn, batch=batch, settings=settings, now=datetime.now(UTC))
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT customer_id, issue_id FROM feedback"))).all()
     await engine.dispose()
@@ -71,7 +71,7 @@ async def test_an_issues_share_of_volume_falls_as_other_feedback_arrives(tmp_pat
     ]
     for batch in (first, praise):
         async with engine.begin() as conn:
-            await store_batch(conn, batch, settings, now=datetime.now(UTC))
+            await store_batch(conn=conn, batch=batch, settings=settings, now=datetime.now(UTC))
     async with engine.connect() as conn:
         (reach,) = (
             await conn.execute(text("SELECT priority FROM issue WHERE theme = 'delivery'"))

@@ -26,7 +26,7 @@ async def _issues(tmp_path: Path, batches: list[list[Incoming]]) -> dict[str, se
     settings = make_settings(database_url=url)
     for batch in batches:
         async with engine.begin() as conn:
-            await store_batch(conn, batch, settings, now=datetime.now(UTC))
+            await store_batch(conn=conn, batch=batch, settings=settings, now=datetime.now(UTC))
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT issue_id, enrichment FROM feedback"))).all()
         merged = await conn.scalar(text("SELECT count(*) FROM issue WHERE merged_into IS NOT NULL"))

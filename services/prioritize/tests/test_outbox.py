@@ -35,7 +35,7 @@ async def test_events_committed_before_a_crash_are_sent_once_after_restart(
     # The consumer committed its batch, then died before the relay produced anything.
     async with engine.begin() as conn:
         batch = [Incoming(event=i, correlation_id="c", event_id=i.feedback_id) for i in items]
-        await store_batch(conn, batch, settings, now=datetime.now(UTC))
+        await store_batch(conn=conn, batch=batch, settings=settings, now=datetime.now(UTC))
     outbox = table_of(OutboxEvent)
     async with engine.connect() as conn:
         saved = [dict(r._mapping) for r in await conn.execute(select(outbox))]

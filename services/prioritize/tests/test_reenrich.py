@@ -83,7 +83,7 @@ async def store(
 ) -> BatchResult:
     """Stores one batch in its own transaction, as the consumer does."""
     async with engine.begin() as conn:
-        return await store_batch(conn, batch, settings, now=datetime.now(UTC))
+        return await store_batch(conn=conn, batch=batch, settings=settings, now=datetime.now(UTC))
 
 
 async def rows(engine: AsyncEngine, model: type[Base]) -> list[dict[str, Any]]:

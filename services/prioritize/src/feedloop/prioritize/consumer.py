@@ -68,7 +68,7 @@ def enriched_handler(
             return
         started = time.time()
         async with engine.begin() as conn:
-            result = await store_batch(conn, batch, settings, now=utcnow())
+            result = await store_batch(conn=conn, batch=batch, settings=settings, now=utcnow())
         on_commit()
         count(SERVICE, topic, "processed", result.stored)
         count(SERVICE, topic, "duplicate", result.duplicates)

@@ -149,7 +149,7 @@ async def _load_customers(
 
 
 async def store_batch(
-    conn: AsyncConnection, batch: list[Incoming], settings: PrioritizeSettings, *, now: datetime
+    *, conn: AsyncConnection, batch: list[Incoming], settings: PrioritizeSettings, now: datetime
 ) -> BatchResult:
     """Stores new feedback and newer analyses, assigns complaints to issues, writes events."""
     result = BatchResult()
@@ -174,7 +174,7 @@ async def store_batch(
         settings=settings,
         now=now,
     )
-    await refresh_open(conn, settings, now=now)
+    await refresh_open(conn=conn, settings=settings, now=now)
     result.stored = len(fresh) + replaced.in_place
     result.reenriched = len(triage.replacing)
     if result.reenriched:
@@ -391,7 +391,7 @@ async def _persist(
         changes.update(rescore(issue, volumes, settings, now=now))
         if candidate.new:
             history.append(history_row(issue_id, "new", None, by="prioritize", now=now))
-        await persist_issue(conn, issue, now=now, created=candidate.new)
+        await persist_issue(conn=conn, issue=issue, now=now, created=candidate.new)
     history += [
         history_row(issue_id, "new", "resolved", by="regression-alert", now=now)
         for issue_id, changes in grouping.touched.items()

@@ -332,7 +332,11 @@ async def _rebuild_all(
         await rebuild(conn, issue)
         changes = rescore(issue, volumes, settings, now=now)
         await save_issue(
-            conn, issue, ["membership", *changes], prefix=settings.kafka_topic_prefix, now=now
+            conn=conn,
+            issue=issue,
+            changes=["membership", *changes],
+            prefix=settings.kafka_topic_prefix,
+            now=now,
         )
 
 
@@ -357,6 +361,12 @@ async def merge_emptied(
             continue
         target = max(sorted(targets), key=lambda t: targets[t])
         issue["merged_into"] = target
-        await save_issue(conn, issue, ["merged_into"], prefix=settings.kafka_topic_prefix, now=now)
+        await save_issue(
+            conn=conn,
+            issue=issue,
+            changes=["merged_into"],
+            prefix=settings.kafka_topic_prefix,
+            now=now,
+        )
         merged.append((source, target))
     return merged

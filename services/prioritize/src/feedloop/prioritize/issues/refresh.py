@@ -24,7 +24,7 @@ REFRESH_EPSILON = 0.5
 
 
 async def refresh_open(
-    conn: AsyncConnection, settings: PrioritizeSettings, *, now: datetime
+    *, conn: AsyncConnection, settings: PrioritizeSettings, now: datetime
 ) -> list[str]:
     """Rescores the open issues of the window; returns the ids whose change was saved."""
     query = select(issue_t).where(
@@ -46,7 +46,11 @@ async def refresh_open(
         moved = abs(issue["priority_score"] - before) >= REFRESH_EPSILON
         if moved or {"severity", "is_pattern"} & set(changes):
             await save_issue(
-                conn, issue, sorted(changes), prefix=settings.kafka_topic_prefix, now=now
+                conn=conn,
+                issue=issue,
+                changes=sorted(changes),
+                prefix=settings.kafka_topic_prefix,
+                now=now,
             )
             saved.append(issue["id"])
     return saved

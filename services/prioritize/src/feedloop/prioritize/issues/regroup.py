@@ -115,8 +115,8 @@ async def merge_issues(
         select(issue_t.c.theme).where(issue_t.c.id.in_([source_id, into_id]))
     )
     await lock_keys(conn, [f"theme:{t}" for t in themes])
-    source = await lock_issue(conn, source_id)
-    target = await lock_issue(conn, into_id)
+    source = await lock_issue(conn=conn, issue_id=source_id)
+    target = await lock_issue(conn=conn, issue_id=into_id)
     for issue in (source, target):
         if issue["merged_into"]:
             raise Conflict(f"issue {issue['id']!r} was already merged")
@@ -126,9 +126,15 @@ async def merge_issues(
     await rebuild_after_move(conn, ids, source, target, settings, now)
     source["merged_into"] = into_id
     await save_issue(
-        conn, source, ["merged_into", "membership"], prefix=settings.kafka_topic_prefix, now=now
+        conn=conn,
+        issue=source,
+        changes=["merged_into", "membership"],
+        prefix=settings.kafka_topic_prefix,
+        now=now,
     )
-    await save_issue(conn, target, ["membership"], prefix=settings.kafka_topic_prefix, now=now)
+    await save_issue(
+        conn=conn, issue=target, changes=["membership"], prefix=settings.kafka_topic_prefix, now=now
+    )
     return target
 
 
@@ -142,7 +148,7 @@ async def split_issue(
     now: datetime,
 ) -> IssueRow:
     """Moves the given members of an issue into a new issue; returns the new issue."""
-    source = await lock_issue(conn, issue_id)
+    source = await lock_issue(conn=conn, issue_id=issue_id)
     wanted = sorted(set(feedback_ids))
     members = set(
         await conn.scalars(
@@ -165,11 +171,13 @@ async def split_issue(
     await conn.execute(
         insert(history_t), [history_row(target["id"], "new", None, by="split", now=now)]
     )
-    await save_issue(conn, source, ["membership"], prefix=settings.kafka_topic_prefix, now=now)
     await save_issue(
-        conn,
-        target,
-        ["created", "membership"],
+        conn=conn, issue=source, changes=["membership"], prefix=settings.kafka_topic_prefix, now=now
+    )
+    await save_issue(
+        conn=conn,
+        issue=target,
+        changes=["created", "membership"],
         prefix=settings.kafka_topic_prefix,
         now=now,
         created=True,

@@ -156,7 +156,7 @@ async def patch_issue(
     now: datetime,
 ) -> IssueRow:
     """Applies owner/status/action/resolution/effort changes; a new version and event if any."""
-    issue = await lock_issue(conn, issue_id)
+    issue = await lock_issue(conn=conn, issue_id=issue_id)
     if issue["merged_into"]:
         raise Conflict(f"issue {issue_id!r} was merged into {issue['merged_into']!r}")
     given = cast(IssueEdit, patch.model_dump(include=patch.model_fields_set - {"note"}))
@@ -185,5 +185,7 @@ async def patch_issue(
         volumes = await load_volumes(conn, {issue["theme"]}, settings, now)
         changes += rescore(issue, volumes, settings, now=now)
     if changes:
-        await save_issue(conn, issue, changes, prefix=settings.kafka_topic_prefix, now=now)
+        await save_issue(
+            conn=conn, issue=issue, changes=changes, prefix=settings.kafka_topic_prefix, now=now
+        )
     return issue

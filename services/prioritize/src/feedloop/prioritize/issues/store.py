@@ -87,7 +87,7 @@ def history_row(
     }
 
 
-async def lock_issue(conn: AsyncConnection, issue_id: str) -> IssueRow:
+async def lock_issue(*, conn: AsyncConnection, issue_id: str) -> IssueRow:
     """Reads an issue for update (its theme's lock first, as the consumer takes it)."""
     theme = await conn.scalar(select(issue_t.c.theme).where(issue_t.c.id == issue_id))
     if theme is None:
@@ -100,7 +100,7 @@ async def lock_issue(conn: AsyncConnection, issue_id: str) -> IssueRow:
 
 
 async def persist_issue(
-    conn: AsyncConnection, issue: IssueRow, *, now: datetime, created: bool = False
+    *, conn: AsyncConnection, issue: IssueRow, now: datetime, created: bool = False
 ) -> None:
     """Writes the issue at its next version (inserted when `created`); emits nothing."""
     issue["version"] += 1
@@ -114,14 +114,14 @@ async def persist_issue(
 
 
 async def save_issue(
+    *,
     conn: AsyncConnection,
     issue: IssueRow,
     changes: list[str],
-    *,
     prefix: str,
     now: datetime,
     created: bool = False,
 ) -> None:
     """Writes the issue at the next version and its issue.updated event to the outbox."""
-    await persist_issue(conn, issue, now=now, created=created)
+    await persist_issue(conn=conn, issue=issue, now=now, created=created)
     await outbox.write(conn, [issue_updated_row(issue, changes, prefix=prefix, now=now)])
