@@ -173,7 +173,7 @@ def story_after(run: str) -> list[FeedbackEnriched]:
             text="The new size chart is spot on, the fit is perfect.",
             negative=False,
             nps=9,
-            at=datetime.now(UTC) + timedelta(seconds=1),
+            at=datetime.now(UTC),  # after the resolution, and not in the future
         )
         for i in range(10)
     ]
