@@ -61,7 +61,6 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         checks=checks,
     )
     install_openapi(app, settings)
-    install_openapi(app, settings)
     return app
 
 
