@@ -1,19 +1,22 @@
 """Customer routes: opt-outs and erasure."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from feedloop.common.events import utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.notify.customers import service
-from feedloop.notify.customers.schemas import ErasureRead, PreferencesRead, PreferencesUpdate
+from feedloop.notify.customers.schemas import (
+    CustomerId,
+    ErasureRead,
+    PreferencesRead,
+    PreferencesUpdate,
+)
 from feedloop.notify.deps import AdminDep, EngineDep, EraserDep, ReaderDep, SettingsDep
 
 router = APIRouter(
     prefix="/v1", tags=["notifications"], responses=problem_responses(*AUTHENTICATED)
 )
-
-CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 @router.get(

@@ -1,11 +1,14 @@
 """Request and response models of the customer routes: preferences and erasure."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 PreferenceChannel = Literal["webhook", "email", "all"]
+CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
+"""A customer id in a route's path."""
 
 
 class PreferencesRead(BaseModel):

@@ -1,11 +1,12 @@
 """Notification routes: listing, failures and resend."""
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from feedloop.common.events import utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.common.web import Limit, Offset
+from feedloop.notify.customers.schemas import CustomerId
 from feedloop.notify.delivery import service
 from feedloop.notify.delivery.schemas import NotificationList, NotificationRead
 from feedloop.notify.deps import AdminDep, EngineDep, ReaderDep, SenderDep
@@ -18,7 +19,6 @@ Kind = Literal["acknowledgement", "resolution"]
 Outcome = Literal[
     "delivered", "opted_out", "erased", "capped", "no_channel", "failed", "superseded"
 ]
-CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 async def _page(engine: Any, *, limit: int, offset: int, **filters: Any) -> dict[str, Any]:
