@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from feedloop.common import topics
 from feedloop.common.kafka import ensure_topics
 from feedloop.common.settings import ServiceSettings
 
 from tests.cluster.cluster import ROOT, Cluster
-from tests.e2e.platform import Platform
+from tests.e2e.platform import STAGES, Platform
 from tests.support.receivers import Sinks, running_sinks
 
 PORT = int(os.environ.get("FEEDLOOP_TEST_CLUSTER_PORT", "29492"))
@@ -49,6 +50,14 @@ class ClusterRun:
         """The transactional id of enrich's producer in this run."""
         return self.platform.prefix + "enrich-0"
 
+    async def start(self, *stages: str) -> None:
+        """Starts stages (all four by default) and waits until each is ready: up to 4 min, as
+        a starved 2-core machine can take 90 s just to import a service."""
+        processes = [self.platform.add(stage) for stage in stages or STAGES]
+        for process in processes:
+            process.start()
+        await asyncio.gather(*(self.platform.ready(p, timeout_s=240) for p in processes))
+
     def all_topics(self) -> list[str]:
         """Every topic of this run, by physical name."""
         return [self.platform.topic(t) for t in topics.ALL_TOPICS]
@@ -57,8 +66,8 @@ class ClusterRun:
 @pytest.fixture
 async def cluster_run(cluster: Cluster, tmp_path: Path) -> AsyncIterator[ClusterRun]:
     """Topics at replication factor 3 (min.insync.replicas 2 from the brokers) and a platform
-    on the cluster (the test starts the stages it needs); afterwards every process stopped and
-    every node back in sync."""
+    on the cluster (the test starts the stages it needs); afterwards every process stopped,
+    every node back in sync and the topics deleted."""
     prefix = f"c{uuid.uuid4().hex[:8]}."
     settings = ServiceSettings(kafka_bootstrap_servers=cluster.bootstrap, kafka_topic_prefix=prefix)
     await ensure_topics(settings, partitions=3, replication=3)
@@ -81,3 +90,14 @@ async def cluster_run(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Cluster
             await asyncio.to_thread(platform.stop_all)
             await asyncio.to_thread(cluster.restore)
             await cluster.wait_replicated(run.all_topics(), timeout_s=180)
+            await delete_topics(cluster.bootstrap, run.all_topics())
+
+
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    """Deletes a run's topics, so the cluster's partitions do not pile up run after run."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()

@@ -33,7 +33,7 @@ async def paced(
     run: ClusterRun, seed: int, per_s: float = PER_S, seconds: float = SECONDS
 ) -> tuple[PacedLoad, "asyncio.Task[None]"]:
     """Starts every stage, then the paced load; returns the load and its task."""
-    await run.platform.start()
+    await run.start()
     voices = before(uuid.uuid4().hex[:6], int(per_s * seconds), seed=seed)
     load = PacedLoad(run.platform.processes["ingest"].url, voices, per_s)
     return load, asyncio.create_task(load.run())

@@ -33,7 +33,7 @@ async def test_a_batch_retried_after_a_broker_kill_is_enriched_once_per_event_id
     cluster_run: ClusterRun,
 ) -> None:
     cluster, platform = cluster_run.cluster, cluster_run.platform
-    await platform.start("ingest", "enrich")
+    await cluster_run.start("ingest", "enrich")
     voices = before(uuid.uuid4().hex[:6], BATCH * BATCHES, seed=21)
     attempts: Counter[int] = Counter()  # batch -> POSTs it took
     accepted: set[str] = set()
