@@ -48,6 +48,7 @@ class StoryResult:
     run: str
     accepted: int = 0
     sizing_customers: set[str] = field(default_factory=set)
+    runs_large_customers: set[str] = field(default_factory=set)
     top_issue: dict[str, Any] = field(default_factory=dict)
     issues: list[dict[str, Any]] = field(default_factory=list)
     notified: dict[str, int] = field(default_factory=dict)
@@ -121,8 +122,11 @@ async def play(
         httpx.AsyncClient(base_url=endpoints.prioritize, headers=headers, timeout=60) as issues,
         httpx.AsyncClient(base_url=endpoints.sinks, timeout=30) as sinks,
     ):
-        voices = before(run, customers)
+        voices = before(run, customers, runs_large=max(customers // 8, 1))
         result.sizing_customers = {v.item["customer"]["id"] for v in voices if v.topic == "sizing"}
+        result.runs_large_customers = {
+            v.item["customer"]["id"] for v in voices if v.topic == "sizing_large"
+        }
         baseline = await feedback_count(issues)
         console.rule("[bold cyan]1. Feedback arrives from every channel")
         with progress(console) as bar:
@@ -147,18 +151,27 @@ async def play(
 
         result.issues = await wait_until(ranked, 60)
         result.top_issue = result.issues[0]
-        table = Table("rank", "issue", "theme", "customers", "pattern", "priority", "status")
+        table = Table(
+            "rank", "issue", "theme", "poles named", "customers", "pattern", "priority", "status"
+        )
         for rank, issue in enumerate(result.issues, 1):
             table.add_row(
                 str(rank),
                 issue["title"][:60],
                 issue["theme"],
+                " ".join(f"{k} {v}" for k, v in (issue.get("directions") or {}).items()) or "-",
                 str(issue["distinct_customers"]),
                 "yes" if issue["is_pattern"] else "one-off",
                 f"{issue['priority']['score']:.1f}",
                 issue["status"],
             )
         console.print(table)
+        poles = result.top_issue.get("directions") or {}
+        console.print(
+            f"Opposite complaints: {len(result.runs_large_customers)} customers say sizes run "
+            f"[bold]large[/bold]; the top issue's reports name {poles or 'no pole'}: a report "
+            "naming the opposite pole never joins it (a report naming none may)."
+        )
         console.print("[bold]Why it ranks first:")
         for factor in result.top_issue["priority"]["factors"]:
             console.print(f"  - {factor['name']}: {factor['reason']}")
@@ -203,7 +216,7 @@ async def play(
         console.print(f"  {len(result.notified)} customers notified, {dupes} notified twice")
 
         console.rule("[bold cyan]5. Fresh feedback: does the problem recede?")
-        later = after(run, after_customers, start=customers)
+        later = after(run, after_customers, start=len(voices))
         with progress(console) as bar:
             task = bar.add_task("posting fresh feedback", total=len(later))
             result.accepted += await post_voices(ingest, later, lambda n: bar.advance(task, n))

@@ -27,6 +27,16 @@ SIZING_ELSEWHERE = {
     "Pedí mi talla de siempre pero el {p} me queda demasiado ajustado.": "es-ES",
 }
 SIZING += list(SIZING_ELSEWHERE)
+# A smaller group says the opposite ("runs large"): it needs the opposite fix, so it must not join
+# the "runs small" issue (issue 18). Kept apart from `before`'s mix so the main story is unchanged.
+SIZING_LARGE = {
+    "The {p} runs really large, I had to send it back for a smaller size.": "en-GB",
+    "Ordered my usual size but the {p} is huge and baggy. Sizes run big!": "en-GB",
+    "The {p} is at least one size bigger than labelled, it hangs off me.": "en-GB",
+    "Le {p} taille très grand, j'ai dû le renvoyer pour une taille en dessous.": "fr-FR",
+    "Der {p} fällt viel zu groß aus, ich musste ihn zurückschicken.": "de-DE",
+    "El {p} talla muy grande, tuve que devolverlo y pedir una talla menos.": "es-ES",
+}
 DELIVERY = [
     "My {p} arrived nine days late and the parcel was damaged.",
     "Delivery took forever, still waiting for the {p} after two weeks.",
@@ -117,8 +127,11 @@ def voice(
     return Voice(topic=topic, item=item)
 
 
-def before(run: str, customers: int, seed: int = 7) -> list[Voice]:
-    """The weeks before the fix: many say sizes run small, some other complaints, some praise."""
+def before(run: str, customers: int, seed: int = 7, *, runs_large: int = 0) -> list[Voice]:
+    """The weeks before the fix: many say sizes run small, some other complaints, some praise.
+
+    `runs_large` more customers (numbered after the others) say the opposite: sizes run large.
+    """
     rng = random.Random(seed)
     now = datetime.now(UTC)
     mix = (
@@ -145,6 +158,22 @@ def before(run: str, customers: int, seed: int = 7) -> list[Voice]:
                 rng=rng,
                 negative=negative,
                 locale=locale,
+            )
+        )
+    large = random.Random(seed + 1)
+    for n in range(customers, customers + runs_large):
+        template = large.choice(list(SIZING_LARGE))
+        when = now - timedelta(days=large.uniform(0.5, 10), minutes=large.randint(0, 600))
+        text = template.format(p=large.choice(PRODUCTS))
+        voices.append(
+            voice(
+                run=run,
+                n=n,
+                topic="sizing_large",
+                text=text,
+                when=when,
+                rng=large,
+                locale=SIZING_LARGE[template],
             )
         )
     return voices

@@ -1,10 +1,11 @@
 """Request and response models of the issues API."""
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from feedloop.common.events import IssueStatus, Priority, Sentiment
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 IssueSort = Literal[
@@ -35,6 +36,20 @@ class IssueRead(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     merged_into: str | None
+    directions: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "How many of the issue's reports name each pole of its theme (e.g. small / large): "
+            "a complaint naming the pole opposite to the majority's never joins the issue."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _directions_from_stats(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "directions" not in data and "stats" in data:
+            return {**data, "directions": dict((data["stats"] or {}).get("directions") or {})}
+        return data
 
 
 class IssueList(BaseModel):
