@@ -107,5 +107,14 @@ async def test_notifications_are_found_by_feedback_item_and_by_customer(
     assert (page["total"], len(page["items"])) == (2, 1)
     assert one["channel"] == "webhook" and one["attempts"] == 1 and one["delivered_at"]
     assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert (missing.json()["title"], missing.json()["type"].rsplit("/", 1)[-1]) == (
+        "Not found",
+        "not-found",
+    )
     assert not_failed.status_code == 409
+    assert not_failed.headers["content-type"].startswith("application/problem+json")
+    assert not_failed.json()["title"] == "Not failed"
+    assert not_failed.json()["type"].endswith("/not-failed")
+    assert not_failed.json()["outcome"] == "delivered"
     assert bad_channel.status_code == 422
