@@ -59,3 +59,17 @@ def create_processed_event_table() -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("event_id"),
     )
+
+
+def add_outbox_attempt_columns() -> None:
+    """Adds the per-row attempt mark to `outbox` (OutboxColumns.attempted_at, attempt_owner)."""
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("attempt_owner", sa.String(length=200), nullable=True))
+
+
+def drop_outbox_attempt_columns() -> None:
+    """Reverts add_outbox_attempt_columns."""
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("attempt_owner")
+        batch_op.drop_column("attempted_at")

@@ -7,6 +7,10 @@ tail by event id (feedloop.common.reconcile) and deletes those instead of sendin
 Event ids are deterministic besides, and consumers drop repeats. Only one relay sends at a time
 (an advisory lock on PostgreSQL), so the events of one key keep their order.
 
+The rows a relay may have sent: all of them when it starts or after its own attempt failed, and
+on PostgreSQL the rows another replica's relay marked as attempted (`attempted_at`,
+`attempt_owner`, committed before it sends) and never deleted because it died mid-send.
+
 Needs the `db` extra. A service maps the table with `OutboxColumns` on its own declarative base
 and declares one `Outbox` (table, producer name, relay lock); its lifespan adds `relay_step`.
 """
@@ -14,6 +18,9 @@ and declares one `Outbox` (table, producer name, relay lock); its lifespan adds 
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +34,19 @@ from feedloop.common.kafka import Emitter
 from feedloop.common.reconcile import events_on_topics
 from feedloop.common.settings import OutboxSettings, ServiceSettings
 from feedloop.common.shell import Step
-from sqlalchemy import JSON, Integer, LargeBinary, String, Table, delete, func, insert, select, text
+from sqlalchemy import (
+    JSON,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,6 +64,10 @@ class OutboxColumns:
     value: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Set (and committed) before a relay sends the row: a row found with a mark was attempted
+    # by a relay that did not finish, so it may be on Kafka already (PostgreSQL; see relay_once).
+    attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    attempt_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -121,6 +144,8 @@ class OutboxRelay:
         self.sent = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """Names this relay in the rows it attempts (attempt_owner)."""
 
     def wake(self) -> None:
         """Asks the relay to look at the outbox now (after a commit)."""
@@ -170,14 +195,18 @@ class OutboxRelay:
             if not rows:
                 self._suspect = False
                 return 0
-            if self._suspect and self.settings is not None:
-                rows = await self._drop_already_sent(conn, rows)
+            # Suspect: every row after a start or a failed attempt of ours; otherwise the rows
+            # another relay marked and never deleted (it died mid-send, on another replica).
+            suspects = rows if self._suspect else [r for r in rows if r.attempted_at is not None]
+            if suspects and self.settings is not None:
+                rows = await self._drop_already_sent(conn, rows, suspects)
                 if not rows:
                     return 0  # the next look finds the outbox empty and clears the suspicion
             # Until the delete commits, these rows may be on Kafka without having left the
             # outbox: whatever ends this attempt early (an error, a cancellation on shutdown)
-            # leaves the relay suspicious of them.
+            # leaves the relay suspicious of them, and the mark tells the other replicas.
             self._suspect = True
+            await self._mark_attempted(conn, rows)
             emitter = Emitter(self.producer, service=self.service)
             for row in rows:
                 await emitter.send(
@@ -189,13 +218,32 @@ class OutboxRelay:
                     )
                 )
             await emitter.flush()
-            await conn.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+            await self._delete_sent(conn, [r.id for r in rows])
         self._suspect = False
         self.sent += len(rows)
         return len(rows)
 
+    async def _delete_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
+        # Committed with the relay's transaction: until then the rows stay marked as attempted.
+        await conn.execute(delete(self.table).where(self.table.c.id.in_(ids)))
+
+    async def _mark_attempted(self, conn: AsyncConnection, rows: list[Row[Any]]) -> None:
+        # Committed apart from the relay's transaction, so that it survives this relay's death:
+        # the replica that takes the lock next reconciles these rows instead of resending them.
+        # SQLite has one writer (the relay's transaction holds it) and serves one replica,
+        # whose own suspicion after a restart covers the same case.
+        if not is_postgres(conn):
+            return
+        ids = [row.id for row in rows]
+        async with self.engine.begin() as mark:
+            await mark.execute(
+                update(self.table)
+                .where(self.table.c.id.in_(ids))
+                .values(attempted_at=datetime.now(UTC), attempt_owner=self.owner)
+            )
+
     async def _drop_already_sent(
-        self, conn: AsyncConnection, rows: list[Row[Any]]
+        self, conn: AsyncConnection, rows: list[Row[Any]], suspects: list[Row[Any]]
     ) -> list[Row[Any]]:
         assert self.settings is not None
         # An abandoned attempt's records may still be on their way: let them land (or fail)
@@ -203,9 +251,9 @@ class OutboxRelay:
         await self.producer.flush()
         sent = await events_on_topics(
             self.settings,
-            {row.topic for row in rows},
-            since=min(_aware(row.created_at) for row in rows),
-            candidates=[row.event_id for row in rows],
+            {row.topic for row in suspects},
+            since=min(_aware(row.created_at) for row in suspects),
+            candidates=[row.event_id for row in suspects],
         )
         if sent:
             await conn.execute(delete(self.table).where(self.table.c.event_id.in_(sent)))
