@@ -425,7 +425,9 @@ def render_all() -> dict[str, bytes]:
         files[f"schemas/{event_type}.v1.json"] = (
             orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
         )
-    files["asyncapi.yaml"] = yaml.safe_dump(asyncapi_document(), sort_keys=False).encode()
+    # A JSON round trip unshares the header specs reused across messages: no YAML anchors.
+    document = orjson.loads(orjson.dumps(asyncapi_document()))
+    files["asyncapi.yaml"] = yaml.safe_dump(document, sort_keys=False).encode()
     return files
 
 
