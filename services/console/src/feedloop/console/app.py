@@ -1,7 +1,6 @@
 """The console app factory: pages, static assets, signed-cookie sessions, security headers."""
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -10,8 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from feedloop.common.health import ReadinessCheck
-from feedloop.common.logs import configure_logging
-from feedloop.common.web import install_common
+from feedloop.common.shell import build_lifespan, service_app, started_step
 from feedloop.console.backend import Backend, BackendError
 from feedloop.console.pages import TEMPLATES, router
 from feedloop.console.people import NotSignedIn, csrf_token
@@ -37,33 +35,26 @@ def create_app(
     settings = settings or ConsoleSettings()
     backend = Backend(settings, transport=transport)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(service=SERVICE, level=settings.log_level, json=settings.log_json)
-        try:
-            yield
-        finally:
-            await backend.close()
+    def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
+        async def prioritize_ready() -> bool:
+            return await backend.reachable(backend.prioritize)
 
-    app = FastAPI(
-        title="feedloop console",
-        version="1.0.0",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
+        async def notify_ready() -> bool:
+            return await backend.reachable(backend.notify)
+
+        return {"prioritize": prioritize_ready, "notify": notify_ready}
+
+    app = service_app(
+        service=SERVICE,
+        settings=settings,
+        summary="The CX team's web UI over the prioritize and notify APIs.",
+        lifespan=build_lifespan(
+            service=SERVICE, settings=settings, steps=[started_step("backend", lambda: backend)]
+        ),
+        routers=[router],
+        state={"backend": backend},
+        checks=checks,
     )
-    app.state.settings = settings
-    app.state.backend = backend
-
-    async def prioritize_ready() -> bool:
-        return await backend.reachable(backend.prioritize)
-
-    async def notify_ready() -> bool:
-        return await backend.reachable(backend.notify)
-
-    checks: dict[str, ReadinessCheck] = {"prioritize": prioritize_ready, "notify": notify_ready}
-    install_common(app, service=SERVICE, settings=settings, checks=checks)
     # Added last, so it runs first: the session is there for every handler and error page.
     app.add_middleware(
         SessionMiddleware,
@@ -116,7 +107,6 @@ def create_app(
         )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(router)
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> HTMLResponse:

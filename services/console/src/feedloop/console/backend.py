@@ -53,7 +53,10 @@ class Backend:
             transport=transport,
         )
 
-    async def close(self) -> None:
+    async def start(self) -> None:
+        """Nothing to open: connections are made on first use (the shell's Startable)."""
+
+    async def stop(self) -> None:
         """Closes both connection pools."""
         await self.prioritize.aclose()
         await self.notify.aclose()

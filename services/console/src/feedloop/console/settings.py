@@ -25,6 +25,9 @@ class ConsoleSettings(ServiceSettings):
 
     service_name: str = "console"
     port: int = 8005
+    api_docs: bool | None = Field(
+        default=False, description="The console has pages, no API: no /docs by default."
+    )
     prioritize_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
     api_key: SecretStr | None = Field(
