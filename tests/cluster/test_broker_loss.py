@@ -24,7 +24,13 @@ from tests.cluster.load import PacedLoad, wait_or_fail
 from tests.cluster.loop import drain_and_count, report
 from tests.e2e.fixtures import needs
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.cluster, needs("enrich", "notify")]
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.slow,
+    pytest.mark.cluster,
+    pytest.mark.timeout(900),  # setup alone can take 4 min on a starved machine
+    needs("enrich", "notify"),
+]
 
 PER_S, SECONDS = 30.0, 30
 

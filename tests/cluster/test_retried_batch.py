@@ -24,7 +24,13 @@ from tests.e2e.ledger import read
 from tests.e2e.story import API_KEY
 from tests.support.polling import eventually
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.cluster, needs("enrich")]
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.slow,
+    pytest.mark.cluster,
+    pytest.mark.timeout(900),  # setup alone can take 4 min on a starved machine
+    needs("enrich"),
+]
 
 BATCH, EVERY_S, BATCHES = 25, 0.5, 24  # 50 items/s for 12 s
 
