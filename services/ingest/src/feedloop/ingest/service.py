@@ -94,14 +94,13 @@ class Ingestor:
             idempotency_key=idempotency_key,
             item=item,  # type: ignore[arg-type]
         )
-        envelope = Envelope[FeedbackReceived].model_construct(
+        envelope = Envelope.wrap(
+            payload,
             event_id=feedback_id,
-            event_type=FeedbackReceived.event_type,
-            schema_version=1,
-            occurred_at=payload.received_at,
             producer="ingest",
             correlation_id=correlation_id_var.get() or feedback_id,
-            payload=payload,
+            occurred_at=payload.received_at,
+            validate=False,
         )
         customer_id: str = item.customer.id  # type: ignore[attr-defined]
         return Prepared(

@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 SERVICE = "notify"
 RELAY_LOCK = 0x5F0B0D5  # advisory lock id of notify's relay
 
+OUTBOX = Outbox(outbox_t, service=SERVICE, lock_id=RELAY_LOCK)
+"""Notify's outbox in the shared idiom (the relay step of the lifespan uses it)."""
+
 
 def create_relay(
     *,
@@ -19,17 +22,6 @@ def create_relay(
     poll_s: float,
 ) -> OutboxRelay:
     """Returns the shared relay working on notify's outbox table."""
-    return OutboxRelay(
-        engine=engine,
-        producer=producer,
-        table=outbox_t,
-        service=SERVICE,
-        lock_id=RELAY_LOCK,
-        settings=settings,
-        batch=batch,
-        poll_s=poll_s,
+    return OUTBOX.relay(
+        engine=engine, producer=producer, settings=settings, batch=batch, poll_s=poll_s
     )
-
-
-OUTBOX = Outbox(outbox_t, service=SERVICE, lock_id=RELAY_LOCK)
-"""Notify's outbox in the shared idiom (the relay step of the lifespan uses it)."""

@@ -1,47 +1,25 @@
-"""Prioritize's transactional outbox: the shared relay (feedloop.common.outbox) on its table."""
-
-from datetime import datetime
-from typing import Any
+"""Prioritize's transactional outbox: the shared idiom (feedloop.common.outbox) on its table."""
 
 from aiokafka import AIOKafkaProducer
 from feedloop.common import outbox
-from feedloop.common.events import Contract
 from feedloop.common.settings import ServiceSettings
 from feedloop.prioritize.models import OutboxEvent, table_of
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 outbox_t = table_of(OutboxEvent)
 RELAY_LOCK = 0x5F0B0C5  # advisory lock id of the relay
 
+OUTBOX = outbox.Outbox(outbox_t, service="prioritize", lock_id=RELAY_LOCK)
+"""Prioritize's outbox: rows, writes and the relay the lifespan's relay_step runs."""
 
-def outbox_row(
-    payload: Contract,
-    *,
-    event_id: str,
-    key: str,
-    correlation_id: str,
-    prefix: str,
-    now: datetime,
-) -> dict[str, Any]:
-    """Returns an outbox row holding the encoded event, produced by prioritize."""
-    return outbox.outbox_row(
-        payload,
-        event_id=event_id,
-        key=key,
-        correlation_id=correlation_id,
-        prefix=prefix,
-        now=now,
-        producer="prioritize",
-    )
-
-
-async def write(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Adds events to the outbox inside the caller's transaction."""
-    await outbox.write(conn, outbox_t, rows)
+outbox_row = OUTBOX.row
+"""Returns an outbox row holding the encoded event, produced by prioritize."""
+write = OUTBOX.write
+"""Adds events to the outbox inside the caller's transaction."""
 
 
 class OutboxRelay(outbox.OutboxRelay):
-    """The shared relay on prioritize's outbox table."""
+    """The shared relay on prioritize's outbox table (tests build one without the app)."""
 
     def __init__(
         self,
@@ -56,13 +34,9 @@ class OutboxRelay(outbox.OutboxRelay):
             engine=engine,
             producer=producer,
             table=outbox_t,
-            service="prioritize",
+            service=OUTBOX.service,
             lock_id=RELAY_LOCK,
             settings=settings,
             batch=batch,
             poll_s=poll_s,
         )
-
-
-OUTBOX = outbox.Outbox(outbox_t, service="prioritize", lock_id=RELAY_LOCK)
-"""Prioritize's outbox in the shared idiom (the relay step of the lifespan uses it)."""
