@@ -17,7 +17,7 @@ export FEEDLOOP_TEST_KAFKA ?= 127.0.0.1:$(TEST_KAFKA_PORT)
 .PHONY: help install kafka-up kafka-down kafka-reset test-kafka-up test-kafka-down run test lint format typecheck \
         contracts pytest bench bench-ingest bench-enrich bench-prioritize bench-notify bench-e2e demo \
         k8s-validate postgres promtool clean test-fast check-packages \
-        contracts-tools contracts-check contracts-release chromium screenshots \
+        contracts-tools contracts-check contracts-release chromium screenshots bench-console \
         test-cluster-up test-cluster-down test-cluster
 
 help: ## List the targets
@@ -138,6 +138,9 @@ bench-e2e: install kafka-up ## End-to-end items/s and POST->enriched/prioritized
 
 demo: install ## Play the apparel-shop story through the running platform (start `make run` first)
 	$(PY) -m scripts.demo.run
+
+bench-console: install test-kafka-up ## Console overview (whole page) over 100,000 feedback items, beside the KPI calls it makes
+	$(PY) -m services.console.tests.bench_overview 100000
 
 screenshots: install chromium test-kafka-up ## PNGs of every console page (1280 px and phone) into docs/screenshots, from the seeded loop
 	$(PY) -m services.console.tests.screenshots docs/screenshots

@@ -3,6 +3,7 @@
 import csv
 import io
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from feedloop.console import charts, views
 
@@ -100,6 +101,22 @@ def test_kpi_lines_follow_a_filter_and_keep_gaps() -> None:
     assert kpis["nps"].values == [-50.0, None]
     assert kpis["latest"] == {"nps": -50.0, "csat": 25.0, "ces": 40.0}
     assert views.filter_values(periods)["theme"] == ["sizing_fit"]
+
+
+def test_period_totals_add_up_the_buckets_counts() -> None:
+    def block(promoters: int, detractors: int, n: int, csat: float, ces: float) -> dict[str, Any]:
+        return {
+            "nps": {"promoters": promoters, "detractors": detractors, "responses": n},
+            "csat": {"top_2_box": {"score": csat, "responses": n}},
+            "ces": {"1-7 higher_is_easier": {"easy_share": ces, "responses": n}},
+        }
+
+    periods: list[tuple[str, dict[str, Any]]] = [
+        ("d1", {"overall": block(3, 1, 4, 75.0, 50.0)}),
+        ("d2", {"overall": block(0, 6, 6, 0.0, 50.0)}),
+        ("d3", {"overall": {}}),
+    ]
+    assert views.period_totals(periods, None, None) == {"nps": -40.0, "csat": 30.0, "ces": 50.0}
 
 
 def test_charts_are_well_formed_svg_with_spikes_marked() -> None:

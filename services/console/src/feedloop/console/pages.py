@@ -124,15 +124,14 @@ async def overview(
     count = settings.overview_days if bucket == "day" else settings.overview_weeks
     until = datetime.now(UTC) + timedelta(seconds=1)
     since = until - (timedelta(days=count) if bucket == "day" else timedelta(weeks=count))
-    periods, whole, themes, spikes, closure = await asyncio.gather(
+    periods, themes, spikes, closure = await asyncio.gather(
         backend.scores_over_time(buckets=count, bucket=bucket),
-        backend.scores(since, until),
         backend.themes(since=since, until=until, bucket=bucket),
         backend.spikes(since=since, until=until),
         backend.closure(since=since, until=until),
     )
     kpis = views.kpi_series(periods, dimension or None, value or None)
-    kpis["latest"] = views.kpi_series([("", whole)], dimension or None, value or None)["latest"]
+    kpis["latest"] = views.period_totals(periods, dimension or None, value or None)
     labels, theme_rows = views.theme_rows(themes["themes"], spikes, labels=kpis["labels"])
     return render(
         request,

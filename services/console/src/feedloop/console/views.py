@@ -98,6 +98,35 @@ def kpi_series(
     }
 
 
+def period_totals(
+    periods: list[tuple[str, dict[str, Any]]], dimension: str | None, value: str | None
+) -> dict[str, float | None]:
+    """NPS, CSAT and CES over all the periods, added up from each period's counts (so the
+    whole period needs no query of its own)."""
+    promoters = detractors = nps_n = 0
+    csat_hits = csat_n = 0.0
+    ces_easy = ces_n = 0.0
+    for _, result in periods:
+        block = score_block(result, dimension, value) or {}
+        if block.get("nps"):
+            promoters += block["nps"]["promoters"]
+            detractors += block["nps"]["detractors"]
+            nps_n += block["nps"]["responses"]
+        if block.get("csat"):
+            first = next(iter(block["csat"].values()))
+            csat_hits += first["score"] * first["responses"] / 100
+            csat_n += first["responses"]
+        if block.get("ces"):
+            first = next(iter(block["ces"].values()))
+            ces_easy += first["easy_share"] * first["responses"] / 100
+            ces_n += first["responses"]
+    return {
+        "nps": round(100 * (promoters - detractors) / nps_n, 1) if nps_n else None,
+        "csat": round(100 * csat_hits / csat_n, 1) if csat_n else None,
+        "ces": round(100 * ces_easy / ces_n, 1) if ces_n else None,
+    }
+
+
 def filter_values(periods: list[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:
     """Segments, channels and themes seen in any period (the filter choices)."""
     seen: dict[str, set[str]] = {d: set() for d in FILTER_DIMENSIONS}

@@ -1,0 +1,185 @@
+"""`make bench-console`: how long the console's overview takes over 100,000 feedback items.
+
+Seeds prioritize's SQLite store with N feedback rows spread over the overview's 14 days (themes,
+channels, segments, NPS/CSAT/CES answers, sentiment), serves prioritize (API only, no consumer),
+notify and the console in threads on loopback, signs in, and times GET / (every chart and table
+of the overview) and, beside it, the prioritize KPI calls it is made of. Prints figures only.
+
+    python -m services.console.tests.bench_overview [N]
+"""
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from feedloop.common.db import create_engine
+from feedloop.console.app import create_app as create_console
+from feedloop.console.settings import LOCAL_PASSWORD, LOCAL_USER, ConsoleSettings
+from feedloop.notify.app import create_app as create_notify
+from feedloop.notify.settings import NotifySettings
+from feedloop.prioritize.app import create_app as create_prioritize
+from feedloop.prioritize.migrate import upgrade
+from feedloop.prioritize.models import Feedback, table_of
+from feedloop.prioritize.settings import PrioritizeSettings
+from sqlalchemy import insert
+
+from services.console.tests.loop import in_thread
+from tests.support.browser import serve_in_thread
+from tests.support.keys import TEST_API_KEY, api_keys_json
+
+THEMES = ("sizing_fit", "delivery_speed", "checkout", "returns", "quality", "price", "support")
+CHANNELS = ("survey", "review", "support_ticket", "chat", "email")
+SEGMENTS = ("b2c", "smb", "enterprise")
+DAYS = 14
+RUNS = 5
+
+
+def rows(n: int, now: datetime) -> list[dict[str, Any]]:
+    """N feedback rows as prioritize stores them, over the last DAYS days."""
+    rng = random.Random(7)
+    out = []
+    for i in range(n):
+        at = now - timedelta(seconds=rng.uniform(0, DAYS * 86400 - 60))
+        score = rng.uniform(-1, 1)
+        survey = rng.random() < 0.4
+        out.append(
+            {
+                "id": f"f-{i}",
+                "event_id": f"e-{i}",
+                "issue_id": None,
+                "duplicate_of": None,
+                "customer_id": f"c-{i % 20000}",
+                "segment": rng.choice(SEGMENTS),
+                "tier": "standard",
+                "arr": None,
+                "channel": "survey" if survey else rng.choice(CHANNELS[1:]),
+                "theme": rng.choice(THEMES),
+                "sentiment_label": "negative" if score < -0.2 else "positive",
+                "sentiment_score": score,
+                "is_complaint": score < -0.2,
+                "nps": rng.randint(0, 10) if survey else None,
+                "csat": {"score": rng.randint(1, 5), "scale_max": 5, "method": "top_2_box"}
+                if survey
+                else None,
+                "ces": {
+                    "score": (c := rng.randint(1, 7)),
+                    "scale_max": 7,
+                    "direction": "higher_is_easier",
+                    "ease": (c - 1) / 6,
+                }
+                if survey
+                else None,
+                "rating": None,
+                "text": "Feedback text, redacted as stored.",
+                "enrichment": {},
+                "ref": {},
+                "embedding": None,
+                "occurred_at": at,
+                "received_at": at,
+                "stored_at": at,
+                "enriched_at": at,
+                "closed_at": None,
+                "time_to_close_s": None,
+                "close_outcome": None,
+            }
+        )
+    return out
+
+
+async def seed(url: str, n: int) -> float:
+    """Creates the schema and inserts the rows; returns the seconds it took."""
+    started = time.perf_counter()
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        table = table_of(Feedback)
+        data = rows(n, datetime.now(UTC))
+        async with engine.begin() as conn:
+            for start in range(0, len(data), 5000):
+                await conn.execute(insert(table), data[start : start + 5000])
+    finally:
+        await engine.dispose()
+    return time.perf_counter() - started
+
+
+def timed(client: httpx.Client, path: str, **params: Any) -> float:
+    started = time.perf_counter()
+    response = client.get(path, params=params)
+    response.raise_for_status()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    """Prints the overview's time over N feedback items (default 100,000)."""
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    bootstrap = os.environ.get("FEEDLOOP_TEST_KAFKA", "127.0.0.1:19092")
+    with tempfile.TemporaryDirectory() as folder:
+        db = f"sqlite+aiosqlite:///{Path(folder)}/prioritize.db"
+        seconds = in_thread(seed(db, n))
+        print(f"seeded {n:,} feedback items in {seconds:.1f} s")
+        common: dict[str, Any] = {
+            "environment": "test",
+            "api_keys": api_keys_json(),
+            "metrics_port": 0,
+            "log_level": "WARNING",
+            "kafka_bootstrap_servers": bootstrap,
+            "consume": False,
+        }
+        prioritize = create_prioritize(PrioritizeSettings(**common, database_url=db))
+        notify = create_notify(
+            NotifySettings(**common, database_url=f"sqlite+aiosqlite:///{folder}/notify.db")
+        )
+        with serve_in_thread(prioritize) as p_url, serve_in_thread(notify) as n_url:
+            console = create_console(
+                ConsoleSettings(
+                    environment="test",
+                    metrics_port=0,
+                    log_level="WARNING",
+                    prioritize_url=p_url,
+                    notify_url=n_url,
+                    api_key=TEST_API_KEY,
+                )
+            )
+            with (
+                serve_in_thread(console) as c_url,
+                httpx.Client(base_url=c_url, timeout=120) as browser,
+                httpx.Client(
+                    base_url=p_url, headers={"X-API-Key": TEST_API_KEY}, timeout=120
+                ) as api,
+            ):
+                form = browser.get("/login").text
+                token = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                browser.post(
+                    "/login",
+                    data={"csrf": token, "user": LOCAL_USER, "password": LOCAL_PASSWORD},
+                )
+                until = datetime.now(UTC) + timedelta(seconds=1)
+                since = (until - timedelta(days=DAYS)).isoformat()
+                timed(browser, "/")  # warm-up: connections, template compilation
+                page = [timed(browser, "/") for _ in range(RUNS)]
+                scores = [timed(api, "/v1/kpis/scores", since=since) for _ in range(RUNS)]
+                themes = [timed(api, "/v1/kpis/themes", since=since) for _ in range(RUNS)]
+                day = (until - timedelta(days=1)).isoformat()
+                one_day = [timed(api, "/v1/kpis/scores", since=day) for _ in range(RUNS)]
+                size = len(browser.get("/").content)
+    print(f"overview of {n:,} feedback items over {DAYS} days (SQLite, {RUNS} runs, this machine)")
+    for name, values in (
+        ("GET / (console overview, whole page)", page),
+        ("  prioritize /v1/kpis/scores, 14 days", scores),
+        ("  prioritize /v1/kpis/themes, 14 days", themes),
+        ("  prioritize /v1/kpis/scores, one day", one_day),
+    ):
+        print(f"{name:40s} p50 {statistics.median(values):6.3f} s  max {max(values):6.3f} s")
+    print(f"page size {size / 1024:.0f} KiB; target: the whole page within 1 s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
