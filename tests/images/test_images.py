@@ -118,6 +118,8 @@ def test_the_old_per_service_dockerfiles_are_gone() -> None:
         ("services/ingest/tests/test_ingest_http.py", True),
         ("libs/common/src/feedloop/common/__pycache__/x.cpython-311.pyc", True),
         ("services/notify/.env", True),
+        ("services/enrich/training/corpus/en.yaml", True),
+        ("services/enrich/src/feedloop/enrich/taxonomy.yaml", False),
         ("services/notify/prod.env", True),
         (".venv/bin/python", True),
         ("README.md", True),
