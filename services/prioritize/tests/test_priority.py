@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from feedloop.prioritize import priority
 from feedloop.prioritize.grouping import Candidate, best_match, to_vector
 from feedloop.prioritize.issues.assign import BatchResult, _watch_regression
 from feedloop.prioritize.kpis import stats
+from feedloop.prioritize.rows import FeedbackRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import is_complaint, signals_of, theme_of
 
@@ -125,11 +127,12 @@ def test_a_split_problem_merges_and_two_problems_of_one_theme_do_not() -> None:
     def members(base: np.ndarray, n: int) -> list[np.ndarray]:
         return [v / np.linalg.norm(v) for v in base + 0.9 * rng.standard_normal((n, base.size))]
 
-    def issue(vectors: list[np.ndarray]) -> dict[str, object]:
+    def issue(vectors: list[np.ndarray]) -> IssueRow:
         total = np.sum(vectors, axis=0)
         centroid = (total / np.linalg.norm(total)).astype(np.float32)
         stats = {"vectors": len(vectors), "vector_norm": float(np.linalg.norm(total))}
-        return {"centroid": centroid.tobytes(), "stats": stats, "feedback_count": len(vectors)}
+        row = {"centroid": centroid.tobytes(), "stats": stats, "feedback_count": len(vectors)}
+        return cast(IssueRow, row)  # the fields cohesion_ratio reads
 
     small = rng.standard_normal(64)
     small /= np.linalg.norm(small) / 3
@@ -158,7 +161,14 @@ def _returning(customers: int, issue_reach: int) -> list[str]:
             "duplicate_of": None,
             "customer_id": f"c{n}",
         }
-        _watch_regression(issue, row, PrioritizeSettings(), touched, result, now=resolved_at)
+        _watch_regression(
+            cast(IssueRow, issue),
+            cast(FeedbackRow, row),
+            PrioritizeSettings(),
+            touched,
+            result,
+            now=resolved_at,
+        )
     return result.reopened
 
 

@@ -4,7 +4,7 @@ change nothing (SQLite and PostgreSQL)."""
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -13,7 +13,14 @@ from feedloop.common.db import create_engine
 from feedloop.common.events import FeedbackEnriched, deterministic_id
 from feedloop.prioritize.issues.assign import BatchResult, Incoming, store_batch
 from feedloop.prioritize.issues.evidence import day_of
-from feedloop.prioritize.issues.reenrich import Stored, newest, stays, triage, versions_of
+from feedloop.prioritize.issues.reenrich import (
+    Carried,
+    Stored,
+    newest,
+    stays,
+    triage,
+    versions_of,
+)
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.models import (
     Base,
@@ -24,6 +31,7 @@ from feedloop.prioritize.models import (
     ThemeDay,
     table_of,
 )
+from feedloop.prioritize.rows import FeedbackRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -248,7 +256,7 @@ def test_only_a_newer_analysis_with_other_versions_replaces_the_stored_one() -> 
         is_complaint=True,
         issue_id=None,
         issue_theme=None,
-        carried={},
+        carried=cast(Carried, {}),
     )
     later = MADE + timedelta(minutes=1)
     newer = Incoming(analysed(event, V2), "c", "e-v2", enriched_at=later)
@@ -266,12 +274,24 @@ def test_only_a_newer_analysis_with_other_versions_replaces_the_stored_one() -> 
 def test_a_new_embedding_model_alone_does_not_move_an_item_out_of_its_issue() -> None:
     settings = make_settings()
     old = np.asarray(theme_vector("fit"), np.float32)
-    issue = {"theme": "sizing", "merged_into": None, "centroid": old.tobytes()}
+    issue = cast(IssueRow, {"theme": "sizing", "merged_into": None, "centroid": old.tobytes()})
     row = {"theme": "sizing", "is_complaint": True}
+
+    def item(fields: dict[str, object]) -> FeedbackRow:
+        return cast(FeedbackRow, row | fields)  # the fields stays() reads
+
     wider = np.ones(512, np.float32).tobytes()
-    assert stays(row | {"embedding": wider}, issue, settings)
-    assert stays(row | {"embedding": old.tobytes()}, issue, settings)
+    assert stays(item({"embedding": wider}), issue, settings)
+    assert stays(item({"embedding": old.tobytes()}), issue, settings)
     unlike = np.asarray(theme_vector("zip"), np.float32).tobytes()
-    assert not stays(row | {"embedding": unlike}, issue, settings)
-    assert not stays(row | {"embedding": old.tobytes(), "theme": "fit_length"}, issue, settings)
-    assert not stays(row | {"embedding": old.tobytes(), "is_complaint": False}, issue, settings)
+    assert not stays(item({"embedding": unlike}), issue, settings)
+    assert not stays(
+        cast(FeedbackRow, row | {"embedding": old.tobytes(), "theme": "fit_length"}),
+        issue,
+        settings,
+    )
+    assert not stays(
+        cast(FeedbackRow, row | {"embedding": old.tobytes(), "is_complaint": False}),
+        issue,
+        settings,
+    )
