@@ -19,6 +19,9 @@ from tests.support.browser import browser as browser
 from tests.support.browser import page as page
 from tests.support.browser import serve_in_thread
 
+# A browser and four apps: out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 SERVICES = ("ingest", "enrich", "prioritize", "notify")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
