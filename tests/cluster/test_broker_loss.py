@@ -33,6 +33,9 @@ pytestmark = [
 ]
 
 PER_S, SECONDS = 30.0, 30
+# The broker's session timeout (9 s: new leaders only after the controller fenced the dead one),
+# one produce timeout (5 s) and a client retry; measured 5-18 s on a starved 2-core machine.
+MAX_503_WINDOW_S = 30
 
 
 async def paced(
@@ -68,8 +71,7 @@ async def test_killing_the_leader_of_raw_feedback_loses_and_repeats_nothing(
         victim=victim,
         partitions_led=sum(1 for leader in leaders.values() if leader == victim),
     )
-    # The window is the broker's session timeout (9 s) plus one produce timeout (5 s) at most.
-    assert load.window_s() <= 20, f"503s for {load.window_s():.1f}s"
+    assert load.window_s() <= MAX_503_WINDOW_S, f"503s for {load.window_s():.1f}s"
 
 
 @pytest.mark.parametrize("coordinator", ["group", "transaction"])
@@ -97,7 +99,7 @@ async def test_killing_a_coordinator_of_enrich_mid_transaction_loses_and_repeats
         cluster_run.enrich_group if coordinator == "group" else cluster_run.enrich_transactional_id,
     )
     report(f"enrich {coordinator} coordinator kill -9", load, outcome, victim=victim, now=moved_to)
-    assert load.window_s() <= 20, f"503s for {load.window_s():.1f}s"
+    assert load.window_s() <= MAX_503_WINDOW_S, f"503s for {load.window_s():.1f}s"
 
 
 async def test_a_rolling_restart_of_all_three_brokers_loses_and_repeats_nothing(
@@ -118,7 +120,7 @@ async def test_a_rolling_restart_of_all_three_brokers_loses_and_repeats_nothing(
     await asyncio.wait_for(task, 240)
     outcome = await drain_and_count(platform, cluster_run.sinks, load, (started, ended))
     report("rolling restart", load, outcome, restart_s=round(ended - started, 1))
-    assert load.window_s() <= 20, f"503s for {load.window_s():.1f}s"
+    assert load.window_s() <= MAX_503_WINDOW_S, f"503s for {load.window_s():.1f}s"
 
 
 async def test_a_broker_paused_past_its_session_then_resumed_loses_and_repeats_nothing(
@@ -137,4 +139,4 @@ async def test_a_broker_paused_past_its_session_then_resumed_loses_and_repeats_n
     await asyncio.wait_for(task, 180)
     outcome = await drain_and_count(platform, cluster_run.sinks, load, (paused_at, resumed_at))
     report("broker SIGSTOP 15 s then SIGCONT", load, outcome, victim=victim)
-    assert load.window_s() <= 20, f"503s for {load.window_s():.1f}s"
+    assert load.window_s() <= MAX_503_WINDOW_S, f"503s for {load.window_s():.1f}s"
