@@ -126,3 +126,17 @@ async def test_pages_pass_axe_and_fit_a_phone(page: Page, loop: Loop) -> None:
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"] + 1, (path, width)
     assert not page.errors  # type: ignore[attr-defined]
+
+
+async def test_feedback_of_the_filtered_issues_exports_as_csv(page: Page, loop: Loop) -> None:
+    await sign_in(page, loop)
+    await page.get_by_label("Theme").fill(SIZING)
+    await page.get_by_label("Status").select_option("")
+    await page.get_by_role("button", name="Filter").click()
+    href = await page.get_by_role("link", name="Export feedback (CSV)").get_attribute("href")
+    assert href is not None and f"theme={SIZING}" in href
+    response = await page.request.get(f"{loop.console}{href}")
+    assert response.ok and response.headers["content-type"].startswith("text/csv")
+    lines = (await response.text()).splitlines()
+    assert lines[0].startswith("issue_id,issue_title,theme,status")
+    assert len(lines) > 1 and all(f",{SIZING}," in line for line in lines[1:])
