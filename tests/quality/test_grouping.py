@@ -1,6 +1,10 @@
 """Complaints about one problem group into one issue across wording and languages (floors)."""
 
+import pytest
+
 from tests.quality.grouping import analyse, direction_figures, evaluate, load
+
+pytestmark = pytest.mark.slow  # the grouping set through enrich: not in make test-fast
 
 # Measured 2026-12-07 (docs/enrich-quality.md): v2 pairwise F1 0.39, ARI 0.35, precision 0.29,
 # recall 0.59, against v1's 0.03 / 0.02. The floors guard against regressions; the aim of

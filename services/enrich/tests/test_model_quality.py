@@ -75,6 +75,7 @@ def test_heldout_split_is_reproducible(sets: dict[str, list[icwsm.Example]]) -> 
     assert stored["ids"] == icwsm.heldout_ids(sets)
 
 
+@pytest.mark.slow  # the whole held-out set through the model: not in make test-fast
 def test_heldout_figures_match_the_model_card(
     sets: dict[str, list[icwsm.Example]], classifier: OnnxClassifier, metrics: dict[str, Any]
 ) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from feedloop.enrich.service import Enricher
 
+pytestmark = pytest.mark.slow  # labelled sets through the models: not in make test-fast
+
 EVALUATE = Path(__file__).resolve().parents[1] / "quality" / "evaluate.py"
 
 

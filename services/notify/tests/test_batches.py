@@ -112,6 +112,7 @@ async def rows(engine: AsyncEngine) -> list[list[tuple[Any, ...]]]:
     return out
 
 
+@pytest.mark.slow  # 526 events applied twice: not in make test-fast
 async def test_a_batch_of_526_events_leaves_the_rows_that_one_event_per_batch_leaves(
     reference: AsyncEngine, store: AsyncEngine
 ) -> None:
