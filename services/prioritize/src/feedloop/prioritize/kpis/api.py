@@ -31,8 +31,10 @@ async def scores(
 ) -> dict[str, Any]:
     start, end = _range(since, until)
     async with engine.connect() as conn:
-        return await service.scores(
-            conn=conn, since=start, until=end, dimensions=by or ["segment", "channel", "theme"]
+        return dict(
+            await service.scores(
+                conn=conn, since=start, until=end, dimensions=by or ["segment", "channel", "theme"]
+            )
         )
 
 
@@ -46,7 +48,9 @@ async def themes(
 ) -> dict[str, Any]:
     start, end = _range(since, until)
     async with engine.connect() as conn:
-        return await service.themes_over_time(conn=conn, since=start, until=end, bucket=bucket)
+        return dict(
+            await service.themes_over_time(conn=conn, since=start, until=end, bucket=bucket)
+        )
 
 
 @router.get("/spikes", summary="Theme volume spikes (z >= 2 against the baseline)")
@@ -71,7 +75,7 @@ async def closure(
 ) -> dict[str, Any]:
     start, end = _range(since, until)
     async with engine.connect() as conn:
-        return await service.closure(conn=conn, since=start, until=end)
+        return dict(await service.closure(conn=conn, since=start, until=end))
 
 
 @router.get(
@@ -86,4 +90,4 @@ async def impact(
     days: Annotated[int, Query(ge=1, le=365)] = 14,
 ) -> dict[str, Any]:
     async with engine.connect() as conn:
-        return await service.impact(conn=conn, issue_id=issue_id, days=days, now=utcnow())
+        return dict(await service.impact(conn=conn, issue_id=issue_id, days=days, now=utcnow()))

@@ -4,7 +4,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from feedloop.common.errors import Conflict
 from feedloop.prioritize.issues.evidence import baseline
@@ -18,7 +18,96 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Dimension = Literal["segment", "channel", "theme"]
 
 
-def _block(rows: Sequence[Any]) -> dict[str, Any]:
+class ScoreBlock(TypedDict):
+    """The customer scores of a set of feedback."""
+
+    feedback: int
+    nps: stats.NpsScore | None
+    csat: dict[str, stats.CsatScore]
+    ces: dict[str, stats.CesScore]
+
+
+class Scores(TypedDict):
+    """Scores overall and per value of each dimension."""
+
+    since: datetime
+    until: datetime
+    overall: ScoreBlock
+    by: dict[str, dict[str, ScoreBlock]]
+
+
+class ThemeBucket(TypedDict):
+    """One theme in one day or week."""
+
+    bucket: str
+    volume: int
+    complaints: int
+    mean_sentiment: float
+    negative_share: float
+
+
+class ThemesOverTime(TypedDict):
+    """Each theme's buckets in a period."""
+
+    bucket: Literal["day", "week"]
+    since: datetime
+    until: datetime
+    themes: dict[str, list[ThemeBucket]]
+
+
+class Spike(TypedDict):
+    """A day a theme's volume lay far above its baseline."""
+
+    theme: str
+    day: str
+    volume: int
+    baseline_mean: float
+    baseline_std: float
+    z: float
+    threshold_z: float
+
+
+class CloseTimes(TypedDict):
+    """Seconds from feedback to its customer being told."""
+
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+
+class Closure(TypedDict):
+    """How much issue-linked feedback was closed, how fast, and how."""
+
+    linked_feedback: int
+    closed: int
+    closure_rate: float | None
+    time_to_close_s: CloseTimes
+    outcomes: dict[str, int]
+
+
+class PeriodCounts(TypedDict):
+    """Complaints of the issue among the theme's feedback in a period."""
+
+    complaints: int
+    feedback: int
+
+
+class Impact(stats.TwoProportions):
+    """A resolution's effect on its theme's complaint rate, tested."""
+
+    issue_id: str
+    theme: str
+    status: str
+    resolved_at: datetime
+    period_days: int
+    before: PeriodCounts
+    after: PeriodCounts
+    alpha: float
+    improved: bool
+    regressed: bool
+
+
+def _block(rows: Sequence[Any]) -> ScoreBlock:
     return {
         "feedback": len(rows),
         "nps": stats.nps([r.nps for r in rows if r.nps is not None]),
@@ -29,7 +118,7 @@ def _block(rows: Sequence[Any]) -> dict[str, Any]:
 
 async def scores(
     *, conn: AsyncConnection, since: datetime, until: datetime, dimensions: list[Dimension]
-) -> dict[str, Any]:
+) -> Scores:
     """NPS, CSAT (by method) and CES (by scale), overall and per segment, channel, theme."""
     rows = (
         await conn.execute(
@@ -43,7 +132,7 @@ async def scores(
             ).where(feedback_t.c.occurred_at >= since, feedback_t.c.occurred_at < until)
         )
     ).all()
-    out: dict[str, Any] = {"since": since, "until": until, "overall": _block(rows), "by": {}}
+    out: Scores = {"since": since, "until": until, "overall": _block(rows), "by": {}}
     for dimension in dimensions:
         groups: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
@@ -62,7 +151,7 @@ def bucket_of(moment: datetime, bucket: Literal["day", "week"]) -> str:
 
 async def themes_over_time(
     *, conn: AsyncConnection, since: datetime, until: datetime, bucket: Literal["day", "week"]
-) -> dict[str, Any]:
+) -> ThemesOverTime:
     """Volume, complaints and mean sentiment per theme and day or week."""
     rows = await conn.execute(
         select(
@@ -75,7 +164,7 @@ async def themes_over_time(
     cells: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in rows:
         cells[(row.theme or "unthemed", bucket_of(row.occurred_at, bucket))].append(row)
-    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    series: dict[str, list[ThemeBucket]] = defaultdict(list)
     for (theme, start), items in sorted(cells.items()):
         series[theme].append(
             {
@@ -93,7 +182,7 @@ async def themes_over_time(
 
 async def spikes(
     *, conn: AsyncConnection, since: date, until: date, baseline_days: int
-) -> list[dict[str, Any]]:
+) -> list[Spike]:
     """Days on which a theme's volume lay two standard deviations or more above its baseline."""
     start = (since - timedelta(days=baseline_days)).isoformat()
     rows = await conn.execute(
@@ -104,7 +193,7 @@ async def spikes(
     by_theme: dict[str, dict[str, int]] = defaultdict(dict)
     for row in rows:
         by_theme[row.theme][row.day] = row.total
-    found = []
+    found: list[Spike] = []
     for theme, days in sorted(by_theme.items()):
         for day in sorted(d for d in days if d >= since.isoformat()):
             mean, std = baseline(days, day, baseline_days)
@@ -123,7 +212,7 @@ async def spikes(
     return found
 
 
-async def closure(*, conn: AsyncConnection, since: datetime, until: datetime) -> dict[str, Any]:
+async def closure(*, conn: AsyncConnection, since: datetime, until: datetime) -> Closure:
     """Share of issue-linked feedback whose customer was told the outcome, and time to close."""
     rows = (
         await conn.execute(
@@ -156,7 +245,7 @@ async def closure(*, conn: AsyncConnection, since: datetime, until: datetime) ->
 
 async def impact(
     *, conn: AsyncConnection, issue_id: str, days: int, now: datetime, alpha: float = 0.05
-) -> dict[str, Any]:
+) -> Impact:
     """Complaint rate of a resolved issue's theme before and after the resolution, tested."""
     issue = (await conn.execute(select(issue_t).where(issue_t.c.id == issue_id))).first()
     if issue is None:
@@ -198,7 +287,11 @@ async def impact(
         "period_days": days,
         "before": {"complaints": counts["before"][0], "feedback": counts["before"][1]},
         "after": {"complaints": counts["after"][0], "feedback": counts["after"][1]},
-        **test,
+        "rate_before": before,
+        "rate_after": after,
+        "z": test["z"],
+        "p_value_z": test["p_value_z"],
+        "p_value_fisher": test["p_value_fisher"],
         "alpha": alpha,
         "improved": bool(
             significant and after is not None and before is not None and after < before
