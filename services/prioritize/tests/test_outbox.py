@@ -11,7 +11,7 @@ from feedloop.common.events import FeedbackPrioritized, IssueUpdated
 from feedloop.prioritize.issues.assign import Incoming, store_batch
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.models import OutboxEvent, table_of
-from feedloop.prioritize.outbox import OutboxRelay
+from feedloop.prioritize.outbox import OutboxRelay, create_relay
 from sqlalchemy import insert, select, text
 
 from tests.support.clients import AppClient, send_all
@@ -44,7 +44,7 @@ async def test_events_committed_before_a_crash_are_sent_once_after_restart(
     # A relay that produced and died before deleting: the same events go out again.
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
     await producer.start()
-    assert await OutboxRelay(engine=engine, producer=producer).relay_once() == 4
+    assert await create_relay(engine=engine, producer=producer).relay_once() == 4
     await producer.stop()
     async with engine.begin() as conn:
         await conn.execute(insert(outbox), saved)

@@ -4,8 +4,7 @@ Needs the `db` extra. Each service ships only its revisions (`migrations/version
 one `Migrations`; the Alembic environment (`alembic_env/env.py`, which calls `run_env`) and the
 revision template (`alembic_env/script.py.mako`) are shared, so:
 
-    MIGRATIONS = Migrations(Path(__file__).parent / "migrations", lock_id=..., metadata=...,
-                            database_url=lambda: NotifySettings().database_url)
+    MIGRATIONS = Migrations.beside(__file__, lock_id=..., metadata=..., settings=NotifySettings)
     upgrade = MIGRATIONS.upgrade      # the lifespan's store_step
     main = MIGRATIONS.main            # the feedloop-<service>-migrate console script
 """
@@ -20,6 +19,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from feedloop.common.db import create_engine
+from feedloop.common.settings import StoreSettings
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -95,6 +95,23 @@ class Migrations:
     metadata: MetaData
     database_url: Callable[[], str]
     """Reads the service's database URL from its settings (the console script's database)."""
+
+    @classmethod
+    def beside(
+        cls,
+        module_file: str,
+        *,
+        lock_id: int,
+        metadata: MetaData,
+        settings: Callable[[], StoreSettings],
+    ) -> "Migrations":
+        """The migrations in the `migrations` folder next to `module_file` (a migrate.py)."""
+        return cls(
+            Path(module_file).parent / "migrations",
+            lock_id=lock_id,
+            metadata=metadata,
+            database_url=lambda: settings().database_url,
+        )
 
     async def upgrade(self, engine: AsyncEngine) -> None:
         """Upgrades the schema to the newest revision through the app's engine."""

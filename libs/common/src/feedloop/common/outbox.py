@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,12 +29,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from feedloop.common.codec import OutgoingRecord, encode
-from feedloop.common.db import UtcDateTime, is_postgres
+from feedloop.common.db import UtcDateTime, is_postgres, store_step
 from feedloop.common.events import Contract, Envelope
-from feedloop.common.kafka import Emitter
+from feedloop.common.kafka import Emitter, create_producer
 from feedloop.common.reconcile import events_on_topics
 from feedloop.common.settings import OutboxSettings, ServiceSettings
-from feedloop.common.shell import Step
+from feedloop.common.shell import Step, producer_step
 from sqlalchemy import (
     JSON,
     Integer,
@@ -349,3 +350,20 @@ def relay_step(outbox: Outbox, *, engine: AsyncEngine, settings: OutboxSettings)
         stack.push_async_callback(stop)
 
     return step
+
+
+def stateful_steps(
+    *,
+    engine: AsyncEngine,
+    settings: OutboxSettings,
+    outbox: Outbox,
+    upgrade: Callable[[AsyncEngine], Awaitable[None]],
+    migrate: bool,
+) -> list[Step]:
+    """The first lifespan steps of a service with a store and an outbox: the store (upgraded
+    when `migrate`), a Kafka producer (`app.state.producer`) and the relay on it."""
+    return [
+        store_step(engine, upgrade=upgrade, migrate=migrate),
+        producer_step(lambda: create_producer(settings)),
+        relay_step(outbox, engine=engine, settings=settings),
+    ]

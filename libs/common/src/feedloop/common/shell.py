@@ -153,6 +153,17 @@ def consumers_check(app: FastAPI) -> ReadinessCheck:
     return check
 
 
+def readiness(
+    app: FastAPI, settings: ServiceSettings, *, consume: bool, **more: ReadinessCheck
+) -> dict[str, ReadinessCheck]:
+    """The usual readiness checks: Kafka, then `more` (e.g. database=db_check(engine)), then
+    the consumer loops when the service consumes."""
+    checks = {"kafka": kafka_check(settings), **more}
+    if consume:
+        checks["consumer"] = consumers_check(app)
+    return checks
+
+
 def service_app(
     *,
     service: str,

@@ -6,18 +6,16 @@ from fastapi import FastAPI
 from feedloop.common import topics
 from feedloop.common.auth import build_auth
 from feedloop.common.consumer import BatchConsumer
-from feedloop.common.db import create_store_engine, db_check, store_step
+from feedloop.common.db import create_store_engine, db_check
 from feedloop.common.dbfaults import db_transient
 from feedloop.common.health import ReadinessCheck
-from feedloop.common.kafka import create_consumer, create_producer
+from feedloop.common.kafka import create_consumer
 from feedloop.common.openapi import install_openapi
-from feedloop.common.outbox import relay_step
+from feedloop.common.outbox import stateful_steps
 from feedloop.common.shell import (
     build_lifespan,
-    consumers_check,
     consumers_step,
-    kafka_check,
-    producer_step,
+    readiness,
     service_app,
 )
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
@@ -39,17 +37,14 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
     settings = settings or PrioritizeSettings()
     engine = create_store_engine(settings)
     auth = build_auth(settings, dev_scopes=frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_RESOLVE}))
-    steps = [
-        store_step(engine, upgrade=upgrade, migrate=settings.migrate),
-        producer_step(lambda: create_producer(settings)),
-        relay_step(OUTBOX, engine=engine, settings=settings),
-    ]
+    steps = stateful_steps(
+        engine=engine, settings=settings, outbox=OUTBOX, upgrade=upgrade, migrate=settings.migrate
+    )
     if settings.consume:
         steps.append(consumers_step(lambda app: _consumers(app, engine, settings)))
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
-        found = {"kafka": kafka_check(settings), "database": db_check(engine)}
-        return found | ({"consumer": consumers_check(app)} if settings.consume else {})
+        return readiness(app, settings, consume=settings.consume, database=db_check(engine))
 
     app = service_app(
         service=SERVICE,
