@@ -56,8 +56,8 @@ def test_an_envelope_round_trips_through_json() -> None:
         customer_id="c",
         channel="email",
         outcome="delivered",
-        delivered_at="2026-11-24T10:00:00Z",  # type: ignore[arg-type]
-        closed_at="2026-11-24T10:00:00Z",  # type: ignore[arg-type]
+        delivered_at="2026-11-24T10:00:00Z",
+        closed_at="2026-11-24T10:00:00Z",
         time_to_close_seconds=12.5,
     )
     envelope = Envelope.wrap(payload, event_id="e", producer="notify", correlation_id="c")
