@@ -19,7 +19,7 @@ from feedloop.common import topics
 
 from scripts.demo.story import before
 from tests.cluster.cluster import NODES
-from tests.cluster.conftest import ClusterRun
+from tests.cluster.conftest import ClusterRun, long_fault
 from tests.cluster.load import PacedLoad, wait_or_fail
 from tests.cluster.loop import drain_and_count, report
 from tests.e2e.fixtures import needs
@@ -74,7 +74,7 @@ async def test_killing_the_leader_of_raw_feedback_loses_and_repeats_nothing(
     assert load.window_s() <= MAX_503_WINDOW_S, f"503s for {load.window_s():.1f}s"
 
 
-@pytest.mark.parametrize("coordinator", ["group", "transaction"])
+@pytest.mark.parametrize("coordinator", ["group", pytest.param("transaction", marks=long_fault)])
 async def test_killing_a_coordinator_of_enrich_mid_transaction_loses_and_repeats_nothing(
     cluster_run: ClusterRun, coordinator: str
 ) -> None:
@@ -102,6 +102,7 @@ async def test_killing_a_coordinator_of_enrich_mid_transaction_loses_and_repeats
     assert load.window_s() <= MAX_503_WINDOW_S, f"503s for {load.window_s():.1f}s"
 
 
+@long_fault
 async def test_a_rolling_restart_of_all_three_brokers_loses_and_repeats_nothing(
     cluster_run: ClusterRun,
 ) -> None:
@@ -123,6 +124,7 @@ async def test_a_rolling_restart_of_all_three_brokers_loses_and_repeats_nothing(
     assert load.window_s() <= MAX_503_WINDOW_S, f"503s for {load.window_s():.1f}s"
 
 
+@long_fault
 async def test_a_broker_paused_past_its_session_then_resumed_loses_and_repeats_nothing(
     cluster_run: ClusterRun,
 ) -> None:
