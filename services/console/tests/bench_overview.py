@@ -38,7 +38,7 @@ THEMES = ("sizing_fit", "delivery_speed", "checkout", "returns", "quality", "pri
 CHANNELS = ("survey", "review", "support_ticket", "chat", "email")
 SEGMENTS = ("b2c", "smb", "enterprise")
 DAYS = 14
-RUNS = 5
+RUNS = 3
 
 
 def rows(n: int, now: datetime) -> list[dict[str, Any]]:
@@ -145,6 +145,7 @@ def main() -> int:
                     prioritize_url=p_url,
                     notify_url=n_url,
                     api_key=TEST_API_KEY,
+                    api_timeout_s=120,  # measure however long it takes
                 )
             )
             with (

@@ -132,6 +132,9 @@ async def test_local_login_with_the_seeded_user() -> None:
             data={"csrf": token, "user": "cx-lead", "password": LOCAL_PASSWORD, "next": "//evil"},
         )
         assert (right.status_code, right.headers["location"]) == (303, "/")
+        for target in ("/\\evil.example", "https://evil.example/"):
+            page = await local.get("/login", params={"next": target})
+            assert 'name="next" value="/"' in page.text, target
         assert (await local.get("/issues")).status_code == 502  # signed in; the API is closed
         assert "default-src 'self'" in right.headers["content-security-policy"]
 

@@ -104,7 +104,8 @@ async def logout(request: Request, _person: Annotated[Person, requires("viewer")
 
 def _safe_next(target: str) -> str:
     """Only paths of this site (no //host or scheme) as a redirect after login."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    local = target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+    return target if local else "/"
 
 
 # Overview -----------------------------------------------------------------------------------
