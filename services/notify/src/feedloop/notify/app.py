@@ -6,19 +6,17 @@ from fastapi import FastAPI
 from feedloop.common import topics
 from feedloop.common.auth import build_auth
 from feedloop.common.consumer import BatchConsumer
-from feedloop.common.db import create_store_engine, db_check, store_step
+from feedloop.common.db import create_store_engine, db_check
 from feedloop.common.dbfaults import db_transient
 from feedloop.common.health import ReadinessCheck
-from feedloop.common.kafka import create_consumer, create_producer
+from feedloop.common.kafka import create_consumer
 from feedloop.common.openapi import install_openapi
-from feedloop.common.outbox import relay_step
+from feedloop.common.outbox import stateful_steps
 from feedloop.common.shell import (
     Step,
     build_lifespan,
-    consumers_check,
     consumers_step,
-    kafka_check,
-    producer_step,
+    readiness,
     service_app,
 )
 from feedloop.notify.api import router
@@ -48,19 +46,16 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         templates_dir=settings.templates_dir, default_locale=settings.default_locale
     )
     # Stopped in reverse: stop taking work, finish what is in flight, flush the outbox.
-    steps = [
-        store_step(engine, upgrade=upgrade, migrate=settings.migrate),
-        producer_step(lambda: create_producer(settings)),
-        relay_step(OUTBOX, engine=engine, settings=settings),
-    ]
+    steps = stateful_steps(
+        engine=engine, settings=settings, outbox=OUTBOX, upgrade=upgrade, migrate=settings.migrate
+    )
     if settings.send:
         steps.append(_sender_step(engine, settings, renderer))
     if settings.consume:
         steps.append(consumers_step(lambda app: [_consumer(app, engine, settings)]))
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
-        found = {"kafka": kafka_check(settings), "database": db_check(engine)}
-        return found | ({"consumer": consumers_check(app)} if settings.consume else {})
+        return readiness(app, settings, consume=settings.consume, database=db_check(engine))
 
     app = service_app(
         service=SERVICE,
