@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 from feedloop.common import topics
 from feedloop.common.codec import decode
 from feedloop.common.db import create_engine
@@ -108,6 +109,8 @@ async def test_rows_a_dead_relay_marked_are_reconciled_by_another_replica_not_re
     finally:
         await producer.stop()
         await engine.dispose()
-    on_wire = await read_topic(kafka_bootstrap, topic_prefix + topics.CLOSED)
+    on_wire: list[ConsumerRecord[bytes, bytes]] = await read_topic(
+        kafka_bootstrap, topic_prefix + topics.CLOSED
+    )
     ids = [decode(r.value, accept=[FeedbackClosed]).event_id for r in on_wire]
     assert sorted(ids) == [f"e{n}" for n in range(5)], "each event once on the wire"
