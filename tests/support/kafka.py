@@ -1,6 +1,7 @@
 """Fixtures around the real test broker (started by `make test-kafka-up` or on demand here)."""
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import uuid
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from feedloop.common.kafka import ensure_topics, kafka_reachable
 from feedloop.common.settings import ServiceSettings
@@ -42,14 +44,34 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture
-async def topic_prefix(kafka_bootstrap: str) -> str:
-    """A fresh prefix with every pipeline and DLQ topic created (3 partitions) for one test."""
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A fresh prefix with every pipeline and DLQ topic created (3 partitions) for one test.
+
+    The prefix's topics are deleted afterwards: a long-lived test broker otherwise collects
+    thousands of partitions and takes many minutes to start.
+    """
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(
         ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=prefix),
         partitions=3,
     )
-    return prefix
+    yield prefix
+    await delete_prefixed_topics(kafka_bootstrap, prefix)
+
+
+async def delete_prefixed_topics(bootstrap: str, prefix: str) -> None:
+    """Deletes every topic whose name starts with prefix (best effort: the broker may be down)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names, timeout_ms=10_000)
+    except Exception as exc:  # cleanup must never fail a test
+        print(f"could not delete the topics of {prefix}: {exc!r}")
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
 
 
 Record = ConsumerRecord[bytes, bytes]
