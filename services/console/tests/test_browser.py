@@ -113,6 +113,8 @@ async def test_cx_lead_resolves_the_sizing_issue_and_sees_the_loop_close(
 
 
 async def test_pages_pass_axe_and_fit_a_phone(page: Page, loop: Loop) -> None:
+    await page.goto(f"{loop.console}/login")
+    assert not await axe_violations(page)
     await sign_in(page, loop)
     issue = await page.locator("ol.issues a.title").first.get_attribute("href")
     paths = (*PAGES, issue or "/issues")
