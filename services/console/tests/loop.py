@@ -34,6 +34,7 @@ from feedloop.prioritize.settings import PrioritizeSettings
 from starlette.types import Receive, Scope, Send
 
 from tests.support.browser import serve_in_thread
+from tests.support.kafka import delete_prefixed_topics
 from tests.support.keys import TEST_API_KEY, api_keys_json
 
 T = TypeVar("T")
@@ -248,6 +249,16 @@ def running_loop(bootstrap: str, folder: Path) -> Iterator[Loop]:
             partitions=3,
         )
     )
+    try:
+        with _apps(bootstrap, folder, prefix) as loop:
+            yield loop
+    finally:
+        # After the apps stopped: a long-lived test broker must not collect our topics.
+        in_thread(delete_prefixed_topics(bootstrap, prefix))
+
+
+@contextlib.contextmanager
+def _apps(bootstrap: str, folder: Path, prefix: str) -> Iterator[Loop]:
     common: dict[str, Any] = {
         "environment": "test",
         "api_keys": api_keys_json(),
