@@ -150,7 +150,7 @@ cluster_main() {
   C_SESSION_MS="${KAFKA_BROKER_SESSION_TIMEOUT_MS:-9000}"
   case "$action" in
     up) cluster_up ;;
-    down) for n in $(nodes); do node_stop "$n"; done ;;
+    down) cluster_down ;;
     status) cluster_status ;;
     reset) cluster_reset ;;
     fetch) fetch ;;
@@ -263,6 +263,27 @@ node_stop() {
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$(node_dir "$n")/broker.pid"
+}
+
+# All at once: stopped one by one, the last nodes lose their quorum and hang in shutdown.
+cluster_down() {
+  local n pid pids=()
+  for n in $(nodes); do
+    if node_running "$n"; then
+      pid="$(node_pid "$n")"; pids+=("$pid")
+      clog "stopping node $n ($pid)"
+      kill -CONT "$pid" 2>/dev/null || true
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+  for _ in $(seq 1 60); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for n in $(nodes); do rm -f "$(node_dir "$n")/broker.pid"; done
 }
 
 node_kill9() {
