@@ -52,7 +52,7 @@ test-cluster-up: install ## Start the three-node test cluster (127.0.0.1:$(TEST_
 test-cluster-down: ## Stop the three-node test cluster
 	BROKERS=3 KAFKA_PORT=$(TEST_CLUSTER_PORT) scripts/kafka.sh down
 
-test-cluster: test-cluster-up ## Every broker-loss fault test on the test cluster (about 14 min); prints what each measured
+test-cluster: test-cluster-up ## Every broker-loss fault test on the test cluster (6-14 min); prints what each measured
 	FEEDLOOP_TEST_CLUSTER=all FEEDLOOP_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) $(VENV)/bin/pytest -q -s -m cluster tests/cluster
 
 test-kafka-down: ## Stop the test broker
