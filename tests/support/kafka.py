@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeAlias
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -74,7 +75,7 @@ async def delete_prefixed_topics(bootstrap: str, prefix: str) -> None:
             await admin.close()
 
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 async def read_topic(
@@ -120,7 +121,7 @@ async def read_topic(
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     for _ in range(50):
         cluster = await consumer._client.fetch_all_metadata()
-        partitions = cluster.partitions_for_topic(topic)
+        partitions: set[int] | None = cluster.partitions_for_topic(topic)
         if partitions:
             return partitions
         await asyncio.sleep(0.1)
