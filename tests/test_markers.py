@@ -1,8 +1,14 @@
 """A test that reaches the broker through any fixture carries the `kafka` marker (conftest.py)."""
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
 
 from conftest import BROKER_FIXTURES, pytest_collection_modifyitems
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class FakeItem:
@@ -36,3 +42,22 @@ def test_every_collected_test_that_reaches_the_broker_is_marked(
     ]
     unmarked = [item.nodeid for item in reaching if item.get_closest_marker("kafka") is None]
     assert unmarked == []
+
+
+def test_the_folders_test_fast_skips_hold_only_broker_or_slow_tests() -> None:
+    """`make test-fast` does not even collect these folders: each module must be marked."""
+    makefile = (ROOT / "Makefile").read_text()
+    dirs = re.search(r"^BROKER_ONLY_TEST_DIRS := (.+)$", makefile, re.MULTILINE)
+    assert dirs, "BROKER_ONLY_TEST_DIRS is gone from the Makefile"
+    unmarked = []
+    for folder in dirs.group(1).split():
+        for module in sorted((ROOT / folder).glob("test_*.py")):
+            marks = [
+                ast.get_source_segment(module.read_text(), node) or ""
+                for node in ast.parse(module.read_text()).body
+                if isinstance(node, ast.Assign)
+                and any(getattr(t, "id", "") == "pytestmark" for t in node.targets)
+            ]
+            if not any("mark.kafka" in m or "mark.slow" in m for m in marks):
+                unmarked.append(module.relative_to(ROOT).as_posix())
+    assert unmarked == [], "mark them kafka or slow, or leave their folder off the list"
