@@ -326,11 +326,10 @@ def _operation(
     return operation
 
 
-def asyncapi_document() -> dict[str, Any]:
-    """Returns an AsyncAPI 3.0 document of the topics, their keys, bindings and messages."""
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
+def _topic_channels(
+    channels: dict[str, Any], operations: dict[str, Any], messages: dict[str, Any]
+) -> None:
+    """The pipeline topics: a channel, its messages and the producer's send operation each."""
     for topic, spec in TOPIC_SPECS.items():
         channel_id = _id(topic)
         for event_type in spec.event_types:
@@ -349,6 +348,12 @@ def asyncapi_document() -> dict[str, Any]:
         operations[f"publish_{channel_id}"] = _operation(
             "send", channel_id, f"{spec.producer} publishes to {topic}"
         )
+
+
+def _dead_letter_channels(
+    channels: dict[str, Any], operations: dict[str, Any], messages: dict[str, Any]
+) -> None:
+    """Every DLQ topic: a channel, its dead-letter message and the send operation each."""
     for topic, (description, producer, group) in DLQ_SPECS.items():
         channel_id = _id(topic)
         if topic == topics.NOTIFICATIONS_DLQ:
@@ -368,6 +373,15 @@ def asyncapi_document() -> dict[str, Any]:
         operations[f"dead_letter_{channel_id}"] = _operation(
             "send", channel_id, f"{producer} ({group}) dead-letters to {topic}"
         )
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """Returns an AsyncAPI 3.0 document of the topics, their keys, bindings and messages."""
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    _topic_channels(channels, operations, messages)
+    _dead_letter_channels(channels, operations, messages)
     for service, topic, group in CONSUMERS:
         channel_id = _id(topic)
         operations[f"{service}_receives_{channel_id}"] = _operation(

@@ -55,6 +55,13 @@ def create_app(
         state={"backend": backend},
         checks=checks,
     )
+    _install_web(app, settings)
+    _install_error_pages(app, settings)
+    return app
+
+
+def _install_web(app: FastAPI, settings: ConsoleSettings) -> None:
+    """Sessions, security headers, static files and the favicon."""
     # Added last, so it runs first: the session is there for every handler and error page.
     app.add_middleware(
         SessionMiddleware,
@@ -73,6 +80,16 @@ def create_app(
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> HTMLResponse:
+        return HTMLResponse(status_code=204)
+
+
+def _install_error_pages(app: FastAPI, settings: ConsoleSettings) -> None:
+    """Not signed in: to the login page (local) or a 401 page; API errors as error pages."""
 
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
@@ -105,11 +122,3 @@ def create_app(
             },
             status_code=status,
         )
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    async def favicon() -> HTMLResponse:
-        return HTMLResponse(status_code=204)
-
-    return app

@@ -1,6 +1,6 @@
 """Charts drawn on the server as inline SVG: no JavaScript library, nothing fetched at run time."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -78,40 +78,8 @@ def line_chart(
                 f'class="tick">{escape(label[5:] if len(label) == 10 else label)}</text>'
             )
     for k, line in enumerate(series):
-        colour = PALETTE[k % len(PALETTE)]
-        segments: list[list[tuple[float, float]]] = [[]]
-        for i, value in enumerate(line.values):
-            if value is None:
-                segments.append([])
-                continue
-            segments[-1].append((x_at(i), y_at(value)))
-        for points in segments:
-            if len(points) > 1:
-                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-                parts.append(
-                    f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
-                )
-        for i, value in enumerate(line.values):
-            if value is None:
-                continue
-            radius = 6 if i in line.marks else 2.5
-            extra = ' class="mark" fill="none" stroke-width="2"' if i in line.marks else ""
-            fill = "" if i in line.marks else f' fill="{colour}"'
-            parts.append(
-                f'<circle cx="{x_at(i):.1f}" cy="{y_at(value):.1f}" r="{radius}"'
-                f' stroke="{colour}"{fill}{extra}>'
-                f"<title>{escape(line.name)} {escape(labels[i])}: {escape(_fmt(value))}"
-                f"{escape(unit)}{' (spike)' if i in line.marks else ''}</title></circle>"
-            )
-    x = left
-    for k, line in enumerate(series):
-        colour = PALETTE[k % len(PALETTE)]
-        parts.append(
-            f'<rect x="{x}" y="{height - 18}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{x + 14}" y="{height - 9}" class="legend" fill="{colour}">'
-            f"{escape(line.name)}</text>"
-        )
-        x += 24 + 7 * len(line.name)
+        parts += _line_svg(line, PALETTE[k % len(PALETTE)], x_at, y_at, labels, unit)
+    parts += _legend_svg(series, x=left, y=height)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -162,3 +130,54 @@ def before_after(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _line_svg(
+    line: Series,
+    colour: str,
+    x_at: Callable[[int], float],
+    y_at: Callable[[float], float],
+    labels: Sequence[str],
+    unit: str,
+) -> list[str]:
+    """One series: polylines between gaps, then a point per value (a ring where marked)."""
+    parts: list[str] = []
+    segments: list[list[tuple[float, float]]] = [[]]
+    for i, value in enumerate(line.values):
+        if value is None:
+            segments.append([])
+            continue
+        segments[-1].append((x_at(i), y_at(value)))
+    for points in segments:
+        if len(points) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+    for i, value in enumerate(line.values):
+        if value is None:
+            continue
+        radius = 6 if i in line.marks else 2.5
+        extra = ' class="mark" fill="none" stroke-width="2"' if i in line.marks else ""
+        fill = "" if i in line.marks else f' fill="{colour}"'
+        parts.append(
+            f'<circle cx="{x_at(i):.1f}" cy="{y_at(value):.1f}" r="{radius}"'
+            f' stroke="{colour}"{fill}{extra}>'
+            f"<title>{escape(line.name)} {escape(labels[i])}: {escape(_fmt(value))}"
+            f"{escape(unit)}{' (spike)' if i in line.marks else ''}</title></circle>"
+        )
+    return parts
+
+
+def _legend_svg(series: Sequence[Series], *, x: int, y: int) -> list[str]:
+    """A colour box and name per series, left to right along the bottom edge."""
+    parts = []
+    for k, line in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        parts.append(
+            f'<rect x="{x}" y="{y - 18}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{y - 9}" class="legend" fill="{colour}">'
+            f"{escape(line.name)}</text>"
+        )
+        x += 24 + 7 * len(line.name)
+    return parts
