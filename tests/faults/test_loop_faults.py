@@ -90,7 +90,10 @@ async def test_notify_interrupted_during_intake_and_sending_tells_each_customer_
 ) -> None:
     sinks: Sinks
     async with running_sinks() as sinks:
-        platform.extra_env["notify"] = sinks.notify_env()
+        # A kill -9 mid-send leaves the deliveries it had claimed leased until the lease runs out
+        # (120 s by default), then another claim retries them: a lease just above the SMTP
+        # timeout (30 s) keeps that wait inside this test's bounds.
+        platform.extra_env["notify"] = sinks.notify_env() | {"FEEDLOOP_NOTIFY_LEASE_S": "40"}
         await platform.start()
         ingest, prioritize = platform.processes["ingest"].url, platform.processes["prioritize"].url
         voices = before(uuid.uuid4().hex[:6], 60, seed=5)
