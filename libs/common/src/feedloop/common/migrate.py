@@ -1,4 +1,7 @@
-"""`alembic upgrade head` of a service's store, at app start (local) or by its migrate script.
+"""`alembic upgrade heads` of a service's store, at app start (local) or by its migrate script.
+
+Revisions written side by side may branch from the same parent (several heads); every head is
+applied, so parallel work needs no merge revision to run.
 
 Needs the `db` extra. Each service ships only its revisions (`migrations/versions`) and declares
 one `Migrations`; the Alembic environment (`alembic_env/env.py`, which calls `run_env`) and the
@@ -52,7 +55,7 @@ def _upgrade(
     config = alembic_config(url, migrations, metadata)
     config.attributes["connection"] = connection
     try:
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
         connection.commit()
     finally:
         if connection.dialect.name == "postgresql":
