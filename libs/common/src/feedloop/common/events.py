@@ -140,6 +140,9 @@ class Priority(Contract):
 
 
 IssueStatus = Literal["new", "acknowledged", "planned", "in_progress", "resolved", "wont_fix"]
+FeedbackKind = Literal["complaint", "praise", "question", "remark"]
+"""What a feedback item asks of us: a fix (complaint), thanks (praise), an answer (question),
+nothing (remark). Absent on older events: those were all complaints."""
 
 
 class FeedbackRef(Contract):
@@ -169,6 +172,13 @@ class FeedbackPrioritized(Contract):
     is_pattern: bool
     severity: Literal["low", "medium", "high", "critical"]
     priority: Priority
+    kind: FeedbackKind | None = Field(
+        default=None,
+        description="What the item asks of us. Every enriched item is prioritized: a complaint "
+        "joins an issue, praise a praise pattern (issue_id), a question its own one-off issue "
+        "in the answer queue (issue_id), a remark the theme's remark group (issue_id). "
+        "Absent (older producers): complaint.",
+    )
 
 
 class IssueUpdated(Contract):
@@ -193,11 +203,36 @@ class IssueUpdated(Contract):
     changes: list[str] = Field(default_factory=list, description="Fields changed in this version.")
     resolved_at: AwareDatetime | None = None
     merged_into: str | None = None
+    kind: FeedbackKind | None = Field(
+        default=None,
+        description="complaint (a pattern or one-off complaint) or question (a one-off issue "
+        "of the answer queue, resolved by an owner's answer in `resolution_message`). "
+        "Absent (older producers): complaint.",
+    )
 
 
 # ---------------------------------------------------------------- feedback.closed (closed)
+LoopOutcome = Literal[
+    "resolved",
+    "thanked",
+    "answered",
+    "noted",
+    "no_channel",
+    "opted_out",
+    "erased",
+    "undeliverable",
+]
+"""How a feedback item's loop ended. The state machine of one accepted item: received ->
+enriched -> prioritized (kind) -> waiting (complaint: on its issue until resolved; question: on
+its one-off issue until answered; praise: on the thank-you policy; remark: on the quiet period)
+-> closed once, with one of these. A record that cannot be processed ends on a DLQ instead."""
+
+
 class FeedbackClosed(Contract):
-    """The customer of a feedback item was told what was done (or could not be)."""
+    """A feedback item's loop ended: its customer was told what was done, thanked, answered,
+    or the item was noted (no action owed), or the customer could not or must not be reached.
+    Exactly one per accepted feedback item.
+    """
 
     event_type: ClassVar[str] = "feedback.closed"
     topic: ClassVar[str] = topics.CLOSED
@@ -206,10 +241,20 @@ class FeedbackClosed(Contract):
     issue_id: str
     customer_id: str
     channel: Literal["webhook", "email", "none"]
-    outcome: Literal["delivered", "opted_out", "erased", "capped", "no_channel", "failed"]
+    outcome: Literal["delivered", "opted_out", "erased", "capped", "no_channel", "failed", "noted"]
     delivered_at: AwareDatetime | None = None
     closed_at: AwareDatetime
     time_to_close_seconds: float = Field(ge=0, description="From feedback received to closure.")
+    loop_outcome: LoopOutcome | None = Field(
+        default=None,
+        description="How the loop ended (see LoopOutcome); `outcome` keeps the delivery's "
+        "outcome as before: delivered -> resolved / thanked / answered by kind, failed and "
+        "capped -> undeliverable, noted -> noted, the rest the same. Absent (older producers): "
+        "derive it from `outcome` that way.",
+    )
+    kind: FeedbackKind | None = Field(
+        default=None, description="The item's kind, as prioritized. Absent: complaint."
+    )
 
 
 EVENT_TYPES: Final[dict[str, type[Contract]]] = {
