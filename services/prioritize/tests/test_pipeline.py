@@ -32,7 +32,7 @@ async def test_complaints_from_three_customers_form_one_pattern_and_events_flow(
         enriched("a2", customer="c-2", answers=[{"metric": "nps", "score": 2}]),
         enriched("a3", customer="c-3"),
         enriched("a4", customer="c-1"),  # near-duplicate of a1: linked, not counted
-        enriched("p1", customer="c-4", label="positive", score=0.9),  # praise: stored only
+        enriched("p1", customer="c-4", label="positive", score=0.9),  # praise: its own group
     ]
     records = [record(item, prefix=topic_prefix) for item in items]
     records.append(records[0])  # a replay of the same event
@@ -84,8 +84,14 @@ async def test_complaints_from_three_customers_form_one_pattern_and_events_flow(
         out = await read_topic(kafka_bootstrap, prioritized, until=has_resolution)
     events = events_of(out)
     linked = [e.payload.feedback.feedback_id for e in events if e.event_type.startswith("feedback")]
-    assert sorted(Counter(linked).values()) == [1, 1, 1, 1]
-    assert all(r.key == issue["id"].encode() for r in out)
+    assert sorted(Counter(linked).values()) == [1, 1, 1, 1, 1]
+    kinds = {e.payload.kind for e in events if e.event_type.startswith("feedback")}
+    assert kinds == {"complaint", "praise"}
+    assert all(
+        r.key == issue["id"].encode()
+        for r, e in zip(out, events, strict=True)
+        if e.event_type == "issue.updated" or e.payload.kind == "complaint"
+    )
     versions = [e.payload.version for e in events if e.event_type == "issue.updated"]
     assert versions == sorted(versions) and versions[-1] == resolved.json()["version"]
     assert len({e.event_id for e in events}) == len(events)

@@ -4,6 +4,7 @@ import functools
 
 from fastapi import FastAPI
 from feedloop.common import topics
+from feedloop.common.audit import SCOPE_AUDIT
 from feedloop.common.auth import build_auth
 from feedloop.common.consumer import BatchConsumer
 from feedloop.common.db import create_store_engine, db_check
@@ -18,7 +19,9 @@ from feedloop.common.shell import (
     readiness,
     service_app,
 )
+from feedloop.prioritize import rights
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
+from feedloop.prioritize.inbox.api import router as inbox_router
 from feedloop.prioritize.issues.api import router as issues_router
 from feedloop.prioritize.kpis.api import router as kpis_router
 from feedloop.prioritize.migrate import upgrade
@@ -36,7 +39,9 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
     """Builds the prioritize app; nothing connects until the lifespan starts."""
     settings = settings or PrioritizeSettings()
     engine = create_store_engine(settings)
-    auth = build_auth(settings, dev_scopes=frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_RESOLVE}))
+    auth = build_auth(
+        settings, dev_scopes=frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_RESOLVE, SCOPE_AUDIT})
+    )
     steps = stateful_steps(
         engine=engine, settings=settings, outbox=OUTBOX, upgrade=upgrade, migrate=settings.migrate
     )
@@ -51,7 +56,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         settings=settings,
         summary="Issues grouped from customer feedback, ranked with reasons; KPIs.",
         lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
-        routers=[issues_router, kpis_router],
+        routers=[issues_router, inbox_router, kpis_router],
         state={"auth": auth, "engine": engine},
         checks=checks,
     )
@@ -86,4 +91,5 @@ def _consumers(
             # `closed` has no dead-letter topic of ours: a bad record costs a KPI.
             dead_letters=False,
         ),
+        rights.consumer(app, engine, settings),
     ]

@@ -3,9 +3,21 @@
 from datetime import datetime
 from typing import Any, cast
 
+from feedloop.common.audit import AuditColumns
 from feedloop.common.db import UtcDateTime
 from feedloop.common.outbox import OutboxColumns
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -55,6 +67,9 @@ class Feedback(Base):
     closed_at: Mapped[datetime | None]
     time_to_close_s: Mapped[float | None] = mapped_column(Float)
     close_outcome: Mapped[str | None] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(
+        String(10), doc="complaint, praise, question or remark (kinds.kind_of); None: before 0004."
+    )
 
 
 class Issue(Base):
@@ -127,10 +142,76 @@ class ThemeDay(Base):
     complaints: Mapped[int] = mapped_column(Integer)
 
 
+class FeedbackDay(Base):
+    """KPI sums per UTC day and dimension, kept by triggers on `feedback` (kpis/rollup.py).
+
+    '' stands for a missing value in the key; holds no personal data, only counts and sums."""
+
+    __tablename__ = "feedback_day"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    theme: Mapped[str] = mapped_column(String(200), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(20), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    language: Mapped[str] = mapped_column(String(20), primary_key=True)
+    csat_method: Mapped[str] = mapped_column(String(20), primary_key=True)
+    ces_scale: Mapped[str] = mapped_column(String(60), primary_key=True)
+    feedback: Mapped[int] = mapped_column(BigInteger)
+    complaints: Mapped[int] = mapped_column(BigInteger)
+    praise: Mapped[int] = mapped_column(BigInteger, doc="Items of positive sentiment.")
+    sentiment_micro: Mapped[int] = mapped_column(BigInteger, doc="Sum of sentiment x 1e6.")
+    negative: Mapped[int] = mapped_column(BigInteger, doc="Items of sentiment below 0.")
+    nps_n: Mapped[int] = mapped_column(BigInteger)
+    promoters: Mapped[int] = mapped_column(BigInteger)
+    detractors: Mapped[int] = mapped_column(BigInteger)
+    csat_n: Mapped[int] = mapped_column(BigInteger)
+    csat_hits: Mapped[int] = mapped_column(BigInteger, doc="Top(-2)-box answers by method.")
+    csat_norm_micro: Mapped[int] = mapped_column(BigInteger, doc="Mean method: sum x 1e6.")
+    ces_n: Mapped[int] = mapped_column(BigInteger)
+    ces_score_sum: Mapped[int] = mapped_column(BigInteger)
+    ces_easy: Mapped[int] = mapped_column(BigInteger, doc="Answers of ease >= 2/3.")
+
+
+class InboxItem(Base):
+    """A question or one-order request waiting for an owner's answer: a one-off issue of kind
+    question (its id is the issue id on `prioritized`). Erasure: deleted by customer_id."""
+
+    __tablename__ = "inbox_item"
+    __table_args__ = (
+        Index("ix_inbox_item_status_received", "status", "received_at"),
+        Index("ix_inbox_item_customer", "customer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feedback_id: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(200))
+    theme: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(35))
+    text: Mapped[str] = mapped_column(Text, doc="The customer's text as enrich redacted it.")
+    order_refs: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), doc="open or answered.")
+    owner: Mapped[str | None] = mapped_column(String(200))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    correlation_id: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+
+
 class OutboxEvent(OutboxColumns, Base):
     """An event written in the same transaction as the change it reports; relayed to Kafka."""
 
     __tablename__ = "outbox"
+
+
+class AuditEntry(AuditColumns, Base):
+    """One administrative action (feedloop.common.audit): status changes, resolutions."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_at", "at"), Index("ix_audit_entry_target", "target_id"))
 
 
 def table_of(model: type[Base]) -> Table:
@@ -144,3 +225,6 @@ issue_t = table_of(Issue)
 customer_t = table_of(IssueCustomer)
 history_t = table_of(IssueStatusChange)
 theme_day_t = table_of(ThemeDay)
+audit_t = table_of(AuditEntry)
+inbox_t = table_of(InboxItem)
+feedback_day_t = table_of(FeedbackDay)

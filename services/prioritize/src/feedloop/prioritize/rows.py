@@ -108,6 +108,7 @@ class FeedbackRow(TypedDict):
     closed_at: datetime | None
     time_to_close_s: float | None
     close_outcome: str | None
+    kind: str | None
 
 
 class CustomerRow(TypedDict):

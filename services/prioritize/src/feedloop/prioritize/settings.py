@@ -32,6 +32,9 @@ class PrioritizeSettings(StoreSettings, OutboxSettings, ApiKeySettings, Consumer
 
     # Grouping
     window_days: float = Field(default=14.0, gt=0, description="An issue stays open this long.")
+    inbox_sla_hours: float = Field(
+        default=24.0, gt=0, description="A question open longer than this is overdue."
+    )
     # Tuned for enrich v2's USE-m3 vectors on the grouping set (tests/quality/grouping.py
     # --sweep: 0.45 has the best ARI; 0.55 was MiniLM's).
     # Tuned for enrich v2's USE-m3 vectors (tests/quality/grouping.py --sweep: 0.35 keeps the

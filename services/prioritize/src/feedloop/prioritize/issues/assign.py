@@ -7,18 +7,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from feedloop.common.db import is_postgres
+from feedloop.common.db import insert_ignoring_conflicts, is_postgres
 from feedloop.common.events import FeedbackEnriched, FeedbackRef, deterministic_id
 from feedloop.common.feedback import survey_scores
 from feedloop.prioritize import outbox
 from feedloop.prioritize.grouping import Candidate, Vector, best_match, similarity, to_vector
+from feedloop.prioritize.inbox.service import inbox_rows
 from feedloop.prioritize.issues import evidence, reenrich
 from feedloop.prioritize.issues.consolidate import consolidate
-from feedloop.prioritize.issues.payloads import feedback_prioritized_row, issue_updated_row
+from feedloop.prioritize.issues.payloads import (
+    feedback_prioritized_row,
+    issue_updated_row,
+    kind_prioritized_row,
+)
 from feedloop.prioritize.issues.refresh import refresh_open
 from feedloop.prioritize.issues.scoring import load_volumes, rescore
 from feedloop.prioritize.issues.store import history_row, issue_of, new_issue, persist_issue
-from feedloop.prioritize.models import customer_t, feedback_t, history_t, issue_t
+from feedloop.prioritize.kinds import kind_of
+from feedloop.prioritize.models import customer_t, feedback_t, history_t, inbox_t, issue_t
 from feedloop.prioritize.rows import CustomerRow, FeedbackRow, HistoryRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from feedloop.prioritize.signals import direction_of, is_complaint, signals_of, theme_of
@@ -70,6 +76,7 @@ def feedback_row(inc: Incoming, *, now: datetime) -> FeedbackRow:
         survey_scores=survey_scores(item),
     )
     customer = item.customer
+    complaint = is_complaint(ev, s)
     return {
         "id": ev.feedback_id,
         "event_id": inc.event_id,
@@ -83,7 +90,7 @@ def feedback_row(inc: Incoming, *, now: datetime) -> FeedbackRow:
         "theme": theme_of(ev),
         "sentiment_label": ev.enrichment.sentiment.label,
         "sentiment_score": ev.enrichment.sentiment.score,
-        "is_complaint": is_complaint(ev, s),
+        "is_complaint": complaint,
         "nps": s.nps,
         "csat": s.csat,
         "ces": s.ces,
@@ -99,6 +106,7 @@ def feedback_row(inc: Incoming, *, now: datetime) -> FeedbackRow:
         "closed_at": None,
         "time_to_close_s": None,
         "close_outcome": None,
+        "kind": kind_of(ev, s, complaint=complaint),
     }
 
 
@@ -205,6 +213,8 @@ class Grouping:
     dirty: set[tuple[str, str]] = field(default_factory=set)
     linked: list[tuple[FeedbackRow, str, str]] = field(default_factory=list)
     """(feedback row, issue id, correlation id) of each complaint placed."""
+    others: list[tuple[FeedbackRow, str, str | None]] = field(default_factory=list)
+    """(feedback row, correlation id, revision) of each praise, question and remark."""
 
     def __post_init__(self) -> None:
         for candidate in (c for cs in self.candidates.values() for c in cs):
@@ -276,6 +286,7 @@ def _place(
     counts = grouping.day_counts[(row["theme"], evidence.day_of(row["occurred_at"]))]
     counts[0] += 1
     if not row["is_complaint"]:
+        grouping.others.append((row, inc.correlation_id, replaced.revision(row["id"])))
         return
     counts[1] += 1
     vector = to_vector(inc.event.enrichment.embedding)
@@ -379,6 +390,7 @@ async def _persist(
 ) -> None:
     """Writes the items, theme volumes, rescored issues, customers and status history."""
     await conn.execute(insert(feedback_t), rows)
+    await insert_ignoring_conflicts(conn, inbox_t, inbox_rows(grouping.others, now=now))
     await evidence.bump_theme_days(conn, grouping.day_counts)
     themes = {grouping.by_id[i].theme for i in grouping.touched}
     volumes = await load_volumes(conn, themes, settings, now)
@@ -411,7 +423,8 @@ async def _emit(
     *,
     now: datetime,
 ) -> None:
-    """Writes a feedback.prioritized per placed complaint and an issue.updated per issue."""
+    """Writes a feedback.prioritized per item (complaints placed, praise, questions, remarks)
+    and an issue.updated per touched issue."""
     prefix = settings.kafka_topic_prefix
     events = [
         feedback_prioritized_row(
@@ -425,6 +438,16 @@ async def _emit(
         for row, issue_id, correlation_id in grouping.linked
     ]
     result.linked += len(events)
+    events += [
+        kind_prioritized_row(
+            row,
+            correlation_id=correlation_id,
+            prefix=prefix,
+            now=now,
+            revision=revision,
+        )
+        for row, correlation_id, revision in grouping.others
+    ]
     events += [
         issue_updated_row(grouping.issues[issue_id], sorted(changes), prefix=prefix, now=now)
         for issue_id, changes in grouping.touched.items()

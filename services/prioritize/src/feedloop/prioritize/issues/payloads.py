@@ -3,7 +3,13 @@
 from datetime import datetime
 from typing import Any
 
-from feedloop.common.events import FeedbackPrioritized, FeedbackRef, IssueUpdated, deterministic_id
+from feedloop.common.events import (
+    FeedbackPrioritized,
+    FeedbackRef,
+    IssueUpdated,
+    Priority,
+    deterministic_id,
+)
 from feedloop.prioritize.outbox import outbox_row
 from feedloop.prioritize.rows import FeedbackRow, IssueRow
 
@@ -65,6 +71,7 @@ def feedback_prioritized_row(
         is_pattern=issue["is_pattern"],
         severity=issue["severity"],
         priority=issue["priority"],
+        kind="complaint",
     )
     return outbox_row(
         payload,
@@ -72,6 +79,54 @@ def feedback_prioritized_row(
             "feedback.prioritized", feedback["id"], issue["id"], *([revision] if revision else [])
         ),
         key=issue["id"],
+        correlation_id=correlation_id,
+        prefix=prefix,
+        now=now,
+    )
+
+
+def group_id_of(kind: str, *, theme: str, feedback_id: str, revision: str | None = None) -> str:
+    """Returns the id of the group a non-complaint waits on (the `issue_id` of its events).
+
+    Praise waits on its theme's praise pattern and a remark on its theme's remark group; a
+    question is a one-off issue of its own (the answer queue's item id).
+    """
+    if kind == "question":
+        return deterministic_id("question", feedback_id, *([revision] if revision else []))
+    return deterministic_id(kind, theme)
+
+
+def kind_prioritized_row(
+    feedback: FeedbackRow,
+    *,
+    correlation_id: str,
+    prefix: str,
+    now: datetime,
+    revision: str | None = None,
+) -> dict[str, Any]:
+    """Returns the outbox row of a feedback.prioritized event of praise, a question or a remark.
+
+    Its id is feedback id + group id, like a complaint's: notify links the item to its group.
+    """
+    kind = feedback["kind"] or "remark"
+    group = group_id_of(
+        kind, theme=feedback["theme"], feedback_id=feedback["id"], revision=revision
+    )
+    payload = FeedbackPrioritized(
+        feedback=FeedbackRef.model_validate(feedback["ref"]),
+        issue_id=group,
+        issue_status="new",
+        is_pattern=kind == "praise",
+        severity="low",
+        priority=Priority(score=0.0, formula=f"{kind}: not ranked among complaints"),
+        kind=kind,
+    )
+    return outbox_row(
+        payload,
+        event_id=deterministic_id(
+            "feedback.prioritized", feedback["id"], group, *([revision] if revision else [])
+        ),
+        key=group,
         correlation_id=correlation_id,
         prefix=prefix,
         now=now,

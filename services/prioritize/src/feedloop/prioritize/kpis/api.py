@@ -1,19 +1,45 @@
 """Routes of the KPI API."""
 
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from feedloop.common.events import utcnow
 from feedloop.common.feedback import EARLIEST, Timestamp
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.prioritize.deps import EngineDep, ReaderDep, SettingsDep
 from feedloop.prioritize.kpis import service
 from feedloop.prioritize.kpis.service import Dimension
+from pydantic import StringConstraints
 
 router = APIRouter(prefix="/v1/kpis", tags=["kpis"], responses=problem_responses(*AUTHENTICATED))
 Since = Annotated[Timestamp | None, Query(description="Default: 30 days before until")]
 Until = Annotated[Timestamp | None, Query(description="Default: now")]
+
+
+FilterValues = Annotated[
+    list[Annotated[str, StringConstraints(max_length=200)]] | None,
+    Query(max_length=50, description="Only feedback with one of these values ('unknown': none)"),
+]
+
+
+@dataclass
+class KpiFilters:
+    """Which feedback the figures count: any of the values given per dimension."""
+
+    theme: FilterValues = None
+    segment: FilterValues = None
+    tier: FilterValues = None
+    channel: FilterValues = None
+    language: FilterValues = None
+
+    def as_filters(self) -> dict[str, list[str]]:
+        """The dimensions filtered, with their values."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+FiltersDep = Annotated[KpiFilters, Depends()]
 
 
 def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
@@ -21,10 +47,11 @@ def _range(since: datetime | None, until: datetime | None) -> tuple[datetime, da
     return since or max(EARLIEST, until - timedelta(days=30)), until
 
 
-@router.get("/scores", summary="NPS, CSAT by method, CES by scale; by segment, channel, theme")
+@router.get("/scores", summary="NPS, CSAT by method, CES by scale; overall and per dimension value")
 async def scores(
     engine: EngineDep,
     _client: ReaderDep,
+    filters: FiltersDep,
     since: Since = None,
     until: Until = None,
     by: Annotated[list[Dimension] | None, Query()] = None,
@@ -33,15 +60,20 @@ async def scores(
     async with engine.connect() as conn:
         return dict(
             await service.scores(
-                conn=conn, since=start, until=end, dimensions=by or ["segment", "channel", "theme"]
+                conn=conn,
+                since=start,
+                until=end,
+                dimensions=by or ["segment", "channel", "theme"],
+                filters=filters.as_filters(),
             )
         )
 
 
-@router.get("/themes", summary="Volume and sentiment per theme over time")
+@router.get("/themes", summary="Volume, complaints, praise and sentiment per theme over time")
 async def themes(
     engine: EngineDep,
     _client: ReaderDep,
+    filters: FiltersDep,
     since: Since = None,
     until: Until = None,
     bucket: Literal["day", "week"] = "day",
@@ -49,7 +81,9 @@ async def themes(
     start, end = _range(since, until)
     async with engine.connect() as conn:
         return dict(
-            await service.themes_over_time(conn=conn, since=start, until=end, bucket=bucket)
+            await service.themes_over_time(
+                conn=conn, since=start, until=end, bucket=bucket, filters=filters.as_filters()
+            )
         )
 
 

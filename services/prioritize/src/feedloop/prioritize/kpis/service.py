@@ -1,21 +1,21 @@
 """KPI queries: scores by segment, channel and theme; themes over time; spikes; closure; impact."""
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from feedloop.common.errors import Conflict
 from feedloop.prioritize.issues.evidence import baseline
 from feedloop.prioritize.issues.store import IssueNotFound
-from feedloop.prioritize.kpis import stats
+from feedloop.prioritize.kpis import rollup, stats
 from feedloop.prioritize.models import feedback_t, history_t, issue_t, theme_day_t
 from feedloop.prioritize.priority import SPIKE_Z, is_spike, trend_z
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-Dimension = Literal["segment", "channel", "theme"]
+Dimension = Literal["segment", "channel", "theme", "tier", "language"]
 
 
 class ScoreBlock(TypedDict):
@@ -42,6 +42,9 @@ class ThemeBucket(TypedDict):
     bucket: str
     volume: int
     complaints: int
+    praise: int
+    """Items of positive sentiment (what customers praise)."""
+    praise_share: float
     mean_sentiment: float
     negative_share: float
 
@@ -107,36 +110,80 @@ class Impact(stats.TwoProportions):
     regressed: bool
 
 
-def _block(rows: Sequence[Any]) -> ScoreBlock:
+def _nps(cells: Sequence[rollup.Cell]) -> stats.NpsScore | None:
+    n = sum(c["nps_n"] for c in cells)
+    if not n:
+        return None
+    promoters = sum(c["promoters"] for c in cells)
+    detractors = sum(c["detractors"] for c in cells)
     return {
-        "feedback": len(rows),
-        "nps": stats.nps([r.nps for r in rows if r.nps is not None]),
-        "csat": stats.csat(r.csat for r in rows if r.csat),
-        "ces": stats.ces(r.ces for r in rows if r.ces),
+        "score": round(100 * (promoters - detractors) / n, 1),
+        "responses": n,
+        "promoters": promoters,
+        "passives": n - promoters - detractors,
+        "detractors": detractors,
     }
 
 
+def _csat(cells: Sequence[rollup.Cell]) -> dict[str, stats.CsatScore]:
+    out: dict[str, stats.CsatScore] = {}
+    for method, group in sorted(_by(cells, "csat_method").items()):
+        n = sum(c["csat_n"] for c in group)
+        if not method or not n:
+            continue
+        if method == "mean":
+            value = round(100 * sum(c["csat_norm_micro"] for c in group) / 1e6 / n, 1)
+        else:
+            value = round(100 * sum(c["csat_hits"] for c in group) / n, 1)
+        out[method] = {"score": value, "responses": n}
+    return out
+
+
+def _ces(cells: Sequence[rollup.Cell]) -> dict[str, stats.CesScore]:
+    out: dict[str, stats.CesScore] = {}
+    for scale, group in sorted(_by(cells, "ces_scale").items()):
+        n = sum(c["ces_n"] for c in group)
+        if not scale or not n:
+            continue
+        out[scale] = {
+            "mean": round(sum(c["ces_score_sum"] for c in group) / n, 2),
+            "easy_share": round(100 * sum(c["ces_easy"] for c in group) / n, 1),
+            "responses": n,
+        }
+    return out
+
+
+def _block(cells: Sequence[rollup.Cell]) -> ScoreBlock:
+    return {
+        "feedback": sum(c["feedback"] for c in cells),
+        "nps": _nps(cells),
+        "csat": _csat(cells),
+        "ces": _ces(cells),
+    }
+
+
+def _by(cells: Sequence[rollup.Cell], key: str, missing: str = "") -> dict[str, list[rollup.Cell]]:
+    out: dict[str, list[rollup.Cell]] = defaultdict(list)
+    for cell in cells:
+        out[cell[key] or missing].append(cell)
+    return out
+
+
 async def scores(
-    *, conn: AsyncConnection, since: datetime, until: datetime, dimensions: list[Dimension]
+    *,
+    conn: AsyncConnection,
+    since: datetime,
+    until: datetime,
+    dimensions: list[Dimension],
+    filters: rollup.Filters | None = None,
 ) -> Scores:
-    """NPS, CSAT (by method) and CES (by scale), overall and per segment, channel, theme."""
-    rows = (
-        await conn.execute(
-            select(
-                feedback_t.c.nps,
-                feedback_t.c.csat,
-                feedback_t.c.ces,
-                feedback_t.c.segment,
-                feedback_t.c.channel,
-                feedback_t.c.theme,
-            ).where(feedback_t.c.occurred_at >= since, feedback_t.c.occurred_at < until)
-        )
-    ).all()
-    out: Scores = {"since": since, "until": until, "overall": _block(rows), "by": {}}
+    """NPS, CSAT (by method) and CES (by scale), overall and per value of each dimension, of
+    the feedback that passes the filters (dimension: values, any of them)."""
+    group = [*dict.fromkeys(dimensions), "csat_method", "ces_scale"]
+    cells = await rollup.cells(conn, since=since, until=until, group=group, filters=filters)
+    out: Scores = {"since": since, "until": until, "overall": _block(cells), "by": {}}
     for dimension in dimensions:
-        groups: dict[str, list[Any]] = defaultdict(list)
-        for row in rows:
-            groups[getattr(row, dimension) or "unknown"].append(row)
+        groups = _by(cells, dimension, "unknown")
         out["by"][dimension] = {key: _block(items) for key, items in sorted(groups.items())}
     return out
 
@@ -149,32 +196,44 @@ def bucket_of(moment: datetime, bucket: Literal["day", "week"]) -> str:
     return day.isoformat()
 
 
+def _bucket_of_day(day: str, bucket: Literal["day", "week"]) -> str:
+    if bucket == "day":
+        return day
+    start = date.fromisoformat(day)
+    return (start - timedelta(days=start.weekday())).isoformat()
+
+
 async def themes_over_time(
-    *, conn: AsyncConnection, since: datetime, until: datetime, bucket: Literal["day", "week"]
+    *,
+    conn: AsyncConnection,
+    since: datetime,
+    until: datetime,
+    bucket: Literal["day", "week"],
+    filters: rollup.Filters | None = None,
 ) -> ThemesOverTime:
-    """Volume, complaints and mean sentiment per theme and day or week."""
-    rows = await conn.execute(
-        select(
-            feedback_t.c.theme,
-            feedback_t.c.occurred_at,
-            feedback_t.c.sentiment_score,
-            feedback_t.c.is_complaint,
-        ).where(feedback_t.c.occurred_at >= since, feedback_t.c.occurred_at < until)
+    """Volume, complaints, praise and mean sentiment per theme and (UTC) day or week."""
+    cells = await rollup.cells(
+        conn, since=since, until=until, group=["theme", "day"], filters=filters
     )
-    cells: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for row in rows:
-        cells[(row.theme or "unthemed", bucket_of(row.occurred_at, bucket))].append(row)
+    sums: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for cell in cells:
+        key = (cell["theme"] or "unthemed", _bucket_of_day(cell["day"], bucket))
+        sums[key].update({m: cell[m] for m in ("feedback", "complaints", "praise", "negative")})
+        sums[key]["sentiment_micro"] += cell["sentiment_micro"]
     series: dict[str, list[ThemeBucket]] = defaultdict(list)
-    for (theme, start), items in sorted(cells.items()):
+    for (theme, start), total in sorted(sums.items()):
+        n = total["feedback"]
+        if not n:
+            continue
         series[theme].append(
             {
                 "bucket": start,
-                "volume": len(items),
-                "complaints": sum(1 for r in items if r.is_complaint),
-                "mean_sentiment": round(statistics.fmean(r.sentiment_score for r in items), 3),
-                "negative_share": round(
-                    sum(1 for r in items if r.sentiment_score < 0) / len(items), 3
-                ),
+                "volume": n,
+                "complaints": total["complaints"],
+                "praise": total["praise"],
+                "praise_share": round(total["praise"] / n, 3),
+                "mean_sentiment": round(total["sentiment_micro"] / 1e6 / n, 3),
+                "negative_share": round(total["negative"] / n, 3),
             }
         )
     return {"bucket": bucket, "since": since, "until": until, "themes": dict(series)}

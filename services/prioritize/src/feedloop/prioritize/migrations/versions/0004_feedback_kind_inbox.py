@@ -1,0 +1,54 @@
+"""feedback.kind (complaint, praise, question, remark) and the answer queue (inbox_item)
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Applies this revision."""
+    with op.batch_alter_table("feedback", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("kind", sa.String(length=10), nullable=True))
+    op.create_table(
+        "inbox_item",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("feedback_id", sa.String(length=64), nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("theme", sa.String(length=200), nullable=False),
+        sa.Column("language", sa.String(length=35), nullable=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("order_refs", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("owner", sa.String(length=200), nullable=True),
+        sa.Column("answer", sa.Text(), nullable=True),
+        sa.Column("answered_by", sa.String(length=200), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("correlation_id", sa.String(length=100), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("feedback_id"),
+    )
+    op.create_index("ix_inbox_item_status_received", "inbox_item", ["status", "received_at"])
+    op.create_index("ix_inbox_item_customer", "inbox_item", ["customer_id"])
+
+
+def downgrade() -> None:
+    """Reverts this revision."""
+    op.drop_index("ix_inbox_item_customer", table_name="inbox_item")
+    op.drop_index("ix_inbox_item_status_received", table_name="inbox_item")
+    op.drop_table("inbox_item")
+    with op.batch_alter_table("feedback", schema=None) as batch_op:
+        batch_op.drop_column("kind")
