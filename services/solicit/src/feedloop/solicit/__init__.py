@@ -1,0 +1,1 @@
+"""feedloop solicit: asks customers for feedback after touchpoints, within fatigue and consent."""

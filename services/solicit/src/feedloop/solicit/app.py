@@ -1,0 +1,83 @@
+"""The solicit app factory and its lifespan (DB, migrations, outbox relay, sender)."""
+
+import contextlib
+
+from fastapi import FastAPI
+from feedloop.common.auth import build_auth
+from feedloop.common.db import create_store_engine, db_check
+from feedloop.common.health import ReadinessCheck
+from feedloop.common.links import LinkSigner
+from feedloop.common.openapi import install_openapi
+from feedloop.common.outbox import stateful_steps
+from feedloop.common.shell import Step, build_lifespan, readiness, service_app
+from feedloop.solicit import pages
+from feedloop.solicit.api import router
+from feedloop.solicit.channels import EmailChannel, WebhookChannel
+from feedloop.solicit.migrate import upgrade
+from feedloop.solicit.outbox import OUTBOX, SERVICE
+from feedloop.solicit.programs import ProgramsConfig, load_programs
+from feedloop.solicit.sender import Sender
+from feedloop.solicit.settings import SCOPE_ERASE, SCOPE_READ, SCOPE_WRITE, SolicitSettings
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def create_app(
+    settings: SolicitSettings | None = None, programs: ProgramsConfig | None = None
+) -> FastAPI:
+    """Builds the solicit app; nothing connects until the lifespan starts."""
+    settings = settings or SolicitSettings()
+    programs = programs or load_programs(settings.programs_file)
+    engine = create_store_engine(settings)
+    signer = settings.link_signer()
+    steps = stateful_steps(
+        engine=engine, settings=settings, outbox=OUTBOX, upgrade=upgrade, migrate=settings.migrate
+    )
+    if settings.send:
+        steps.append(_sender_step(engine, settings, programs, signer))
+
+    def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
+        return readiness(app, settings, consume=False, database=db_check(engine))
+
+    app = service_app(
+        service=SERVICE,
+        settings=settings,
+        summary="Survey invitations after touchpoints: programs, fatigue and consent, hosted "
+        "survey pages, response rates.",
+        lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
+        routers=[router, pages.router],
+        state={
+            "auth": build_auth(
+                settings, dev_scopes=frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_ERASE})
+            ),
+            "engine": engine,
+            "programs": programs,
+            "signer": signer,
+            "sender": None,
+        },
+        checks=checks,
+    )
+    install_openapi(app, settings)
+    return app
+
+
+def _sender_step(
+    engine: AsyncEngine, settings: SolicitSettings, programs: ProgramsConfig, signer: LinkSigner
+) -> Step:
+    """Starts the channels and the sender (`app.state.sender`); stops them before the relay."""
+
+    async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
+        webhook = WebhookChannel(settings)
+        stack.push_async_callback(webhook.close)
+        sender = Sender(
+            engine=engine,
+            settings=settings,
+            config=programs,
+            signer=signer,
+            channels={"email": EmailChannel(settings), "webhook": webhook},
+            on_commit=app.state.relay.wake,
+        )
+        app.state.sender = sender
+        sender.start()
+        stack.push_async_callback(sender.stop)
+
+    return step

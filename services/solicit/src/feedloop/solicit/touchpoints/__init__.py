@@ -1,0 +1,1 @@
+"""Touchpoints in: moments worth asking about, decided into invitations or recorded skips."""
