@@ -36,7 +36,7 @@ async def blocks_of(conn: AsyncConnection, customer_ids: Iterable[str]) -> dict[
             blocked_t.c.customer_hash.in_(list(by_hash))
         )
     )
-    return {by_hash[h]: reason for h, reason in rows.tuples()}
+    return {by_hash[h]: reason for h, reason in rows.all()}
 
 
 async def opt_out(*, conn: AsyncConnection, customer_id: str, now: datetime) -> None:
@@ -87,7 +87,7 @@ async def withdraw_pending(*, conn: AsyncConnection, customer_id: str, now: date
             "reason": "opted_out",
             "skipped_at": now,
         }
-        for p, t in pending.tuples()
+        for p, t in pending.all()
     ]
     await insert_ignoring_conflicts(conn, skip_t, rows)
     await conn.execute(

@@ -140,7 +140,7 @@ async def response_rates(
     ).where(inv.sent_at.is_not(None), inv.sent_at >= since, inv.sent_at < until)
     if program_id is not None:
         query = query.where(inv.program_id == program_id)
-    rows = [SentRow(*row) for row in (await conn.execute(query)).tuples()]
+    rows = [SentRow(*row) for row in (await conn.execute(query)).all()]
     return ResponseRates(
         since=since,
         until=until,

@@ -107,7 +107,7 @@ async def _load_context(
         )
     )
     invited: dict[str, list[datetime]] = defaultdict(list)
-    for customer_id, due_at in rows.tuples():
+    for customer_id, due_at in rows.all():
         invited[customer_id].append(due_at)
     return Context(await blocks_of(conn, customers), invited, callbacks)
 
@@ -200,7 +200,7 @@ async def decisions_of(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, 
             invitation_t.c.due_at,
         ).where(invitation_t.c.touchpoint_id.in_(list(keys)), invitation_t.c.stage != "skipped")
     )
-    for touchpoint_id, program_id, invitation_id, due_at in invitations.tuples():
+    for touchpoint_id, program_id, invitation_id, due_at in invitations.all():
         found[touchpoint_id].append(
             Decision(
                 program_id=program_id,
@@ -214,7 +214,7 @@ async def decisions_of(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, 
             skip_t.c.touchpoint_id.in_(list(keys))
         )
     )
-    for touchpoint_id, program_id, reason in skips.tuples():
+    for touchpoint_id, program_id, reason in skips.all():
         skipped = Decision(program_id=program_id, outcome="skipped", reason=reason)
         found[touchpoint_id].append(skipped)
     return found

@@ -1,0 +1,156 @@
+"""Solicit in process on the real broker, SMTP server and webhook receiver.
+
+Touchpoints are invited or skipped (with reasons), invitations arrive by e-mail and webhook,
+the survey page takes an answer through its link, and the answer lands once on raw-feedback.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from feedloop.common import topics
+from feedloop.common.codec import decode
+from feedloop.common.events import FeedbackReceived
+from feedloop.solicit.app import create_app
+
+from tests.support.clients import app_client
+from tests.support.kafka import read_topic
+from tests.support.polling import eventually
+from tests.support.receivers import SmtpServer, WebhookReceiver
+
+from .conftest import make_settings
+
+LINK = re.compile(r"https?://[^/\s]+(/s/[A-Za-z0-9_.-]+)")
+UNSUBSCRIBE = re.compile(r"https?://[^/\s]+(/u/[A-Za-z0-9_.-]+)")
+
+
+def ago(hours: float) -> str:
+    """An RFC 3339 time this many hours ago."""
+    return (datetime.now(UTC) - timedelta(hours=hours)).isoformat()
+
+
+def touchpoint(tid: str, cid: str, kind: str = "order.delivered", **extra: Any) -> dict[str, Any]:
+    """A touchpoint body as the shop would post it."""
+    customer = cid
+    return {
+        "source_system": "shop",
+        "touchpoint_id": tid,
+        "type": kind,
+        "occurred_at": ago(2),
+        "customer": {
+            "id": customer,
+            "email": f"{customer}@example.com",
+            "segment": "b2c",
+            "locale": "de-DE",
+            "time_zone": "Europe/Berlin",
+        },
+        "order_refs": [f"order-{tid}"],
+    } | extra
+
+
+def decisions(read: dict[str, Any]) -> dict[str, str]:
+    """program -> 'invited' or the skip's reason."""
+    return {d["program_id"]: d["reason"] or d["outcome"] for d in read["decisions"]}
+
+
+async def test_touchpoints_become_invitations_answers_and_rates(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    smtp: SmtpServer,
+    receiver: WebhookReceiver,
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=topic_prefix,
+        smtp_port=smtp.port,
+        webhooks={"shop": receiver.url("shop")},
+        public_base_url="http://solicit.test",
+    )
+    async with app_client(create_app(settings), base_url="http://solicit.test") as client:
+        first = (await client.post("/v1/touchpoints", json=touchpoint("o-1", "c-1"))).json()
+        assert decisions(first) == {"post-delivery-nps": "invited"}
+        again = (await client.post("/v1/touchpoints", json=touchpoint("o-1", "c-1"))).json()
+        assert again["duplicate"] is True and again["decisions"] == first["decisions"]
+        batch = await client.post(
+            "/v1/touchpoints/batch",
+            json={
+                "items": [
+                    touchpoint("t-1", "c-1", "ticket.solved"),  # c-1 was just invited
+                    touchpoint("r-1", "c-2", "return.completed"),  # by webhook
+                    touchpoint("o-old", "c-3", occurred_at=ago(24 * 60)),
+                    touchpoint("o-x", "c-4", customer={"id": "c-4"}),  # no e-mail address
+                ]
+            },
+        )
+        assert batch.status_code == 200, batch.text
+        assert [decisions(i) for i in batch.json()["items"]] == [
+            {"ticket-csat": "fatigue"},
+            {"return-ces": "invited"},
+            {"post-delivery-nps": "too_old"},
+            {"post-delivery-nps": "no_address"},
+        ]
+
+        mail = await eventually(
+            lambda: next((m for m in smtp.handler.accepted if m.customer_id == "c-1"), None),
+            what="the invitation e-mail",
+        )
+        assert mail.kind == "survey.invitation" and mail.subject.startswith("Wie waren wir")
+        hook = await eventually(lambda: receiver.delivered(), what="the webhook invitation")
+        assert hook[0].verified and hook[0].body["customer_id"] == "c-2"
+        assert hook[0].body["survey"]["metric"] == "ces"
+
+        survey = LINK.search(mail.text)
+        assert survey is not None, mail.text
+        page = await client.get(survey.group(1))
+        assert page.status_code == 200
+        assert '<html lang="de">' in page.text
+        assert 'type="radio" name="score" value="10"' in page.text
+        bad = await client.post(survey.group(1), data={"score": "11"})
+        assert bad.status_code == 422
+        answered = await client.post(survey.group(1), data={"score": "9", "comment": "Schnell!"})
+        assert answered.status_code == 200 and "Danke" in answered.text
+        repeat = await client.post(survey.group(1), data={"score": "3"})
+        assert repeat.status_code == 409  # settled at once (answer_settle_s=0): never twice
+
+        records = await read_topic(
+            kafka_bootstrap, topic_prefix + topics.RAW_FEEDBACK, until=lambda r: len(r) >= 1
+        )
+        assert len(records) == 1
+        event = decode(records[0].value, accept=[FeedbackReceived])
+        item = event.payload.item
+        assert item.channel == "survey" and item.answers[0].score == 9 and item.text == "Schnell!"
+        assert item.metadata["program_id"] == "post-delivery-nps"
+        assert item.metadata["invitation_id"] == first["decisions"][0]["invitation_id"]
+        assert records[0].key == b"c-1"
+
+        rates = (await client.get("/v1/response-rates", params={"group_by": "program"})).json()
+        nps = next(g for g in rates["groups"] if g["program_id"] == "post-delivery-nps")
+        assert (nps["sent"], nps["opened"], nps["answered"]) == (1, 1, 1)
+        assert 0 < nps["response_rate"]["low"] < 1 == nps["response_rate"]["high"]
+        await _unsubscribe_and_erase(client, mail.text)
+
+
+async def _unsubscribe_and_erase(client: httpx.AsyncClient, mail_text: str) -> None:
+    link = UNSUBSCRIBE.search(mail_text)
+    assert link is not None
+    assert (await client.get(link.group(1))).status_code == 200  # a GET changes nothing
+    one_click = await client.post(
+        link.group(1),
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert one_click.status_code == 200
+    later = touchpoint("o-2", "c-1", occurred_at=ago(1))
+    assert decisions((await client.post("/v1/touchpoints", json=later)).json()) == {
+        "post-delivery-nps": "opted_out"
+    }
+    erased = await client.delete("/v1/customers/c-2")
+    assert erased.json()["invitations_deleted"] == 1
+    again = touchpoint("o-3", "c-2")
+    assert decisions((await client.post("/v1/touchpoints", json=again)).json()) == {
+        "post-delivery-nps": "erased"
+    }
