@@ -159,7 +159,7 @@ class FeedbackDay(Base):
     ces_scale: Mapped[str] = mapped_column(String(60), primary_key=True)
     feedback: Mapped[int] = mapped_column(BigInteger)
     complaints: Mapped[int] = mapped_column(BigInteger)
-    praise: Mapped[int] = mapped_column(BigInteger, doc="Items of positive sentiment.")
+    praise: Mapped[int] = mapped_column(BigInteger, doc="Kind praise (before 0004: positive).")
     sentiment_micro: Mapped[int] = mapped_column(BigInteger, doc="Sum of sentiment x 1e6.")
     negative: Mapped[int] = mapped_column(BigInteger, doc="Items of sentiment below 0.")
     nps_n: Mapped[int] = mapped_column(BigInteger)

@@ -43,7 +43,7 @@ class ThemeBucket(TypedDict):
     volume: int
     complaints: int
     praise: int
-    """Items of positive sentiment (what customers praise)."""
+    """Items of kind praise (stored before kinds existed: of positive sentiment)."""
     praise_share: float
     mean_sentiment: float
     negative_share: float
