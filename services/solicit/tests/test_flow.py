@@ -33,6 +33,7 @@ def ago(hours: float) -> str:
 
 def touchpoint(tid: str, cid: str, kind: str = "order.delivered", **extra: Any) -> dict[str, Any]:
     """A touchpoint body as the shop would post it."""
+    locale = extra.pop("locale", "de-DE")
     customer = cid
     return {
         "source_system": "shop",
@@ -43,7 +44,7 @@ def touchpoint(tid: str, cid: str, kind: str = "order.delivered", **extra: Any) 
             "id": customer,
             "email": f"{customer}@example.com",
             "segment": "b2c",
-            "locale": "de-DE",
+            "locale": locale,
             "time_zone": "Europe/Berlin",
         },
         "order_refs": [f"order-{tid}"],
@@ -154,3 +155,38 @@ async def _unsubscribe_and_erase(client: httpx.AsyncClient, mail_text: str) -> N
     assert decisions((await client.post("/v1/touchpoints", json=again)).json()) == {
         "post-delivery-nps": "erased"
     }
+
+
+async def test_answering_twice_changes_the_answer_and_one_event_carries_the_last(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, smtp: SmtpServer
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=topic_prefix,
+        smtp_port=smtp.port,
+        answer_settle_s=1.5,
+    )
+    async with app_client(create_app(settings), base_url="http://solicit.test") as client:
+        await client.post("/v1/touchpoints", json=touchpoint("o-9", "c-9", locale="fr-BE"))
+        mail = await eventually(lambda: smtp.handler.accepted, what="the invitation")
+        link = LINK.search(mail[0].text)
+        assert link is not None
+        first = await client.post(link.group(1), data={"score": "4", "comment": "lent"})
+        assert first.status_code == 200 and "modifier" in first.text  # may still change
+        page = await client.get(link.group(1))
+        assert 'value="4" required checked' in page.text and "lent" in page.text
+        second = await client.post(link.group(1), data={"score": "8", "comment": "finalement ok"})
+        assert second.status_code == 200
+        records = await read_topic(
+            kafka_bootstrap,
+            topic_prefix + topics.RAW_FEEDBACK,
+            until=lambda r: len(r) >= 1,
+            timeout_s=20,
+        )
+        late = await client.post(link.group(1), data={"score": "1"})
+        assert late.status_code == 409
+    again = await read_topic(kafka_bootstrap, topic_prefix + topics.RAW_FEEDBACK, idle_s=1.0)
+    assert len(records) == len(again) == 1
+    item = decode(again[0].value, accept=[FeedbackReceived]).payload.item
+    assert (item.answers[0].score, item.text) == (8, "finalement ok")
