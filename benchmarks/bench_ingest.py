@@ -1,14 +1,19 @@
-"""Ingest throughput and latency beside Kafka's own ProducerPerformance on the same broker.
+"""Ingest throughput and latency beside its two ceilings, measured in one run on one broker.
 
-Runs ingest as a real uvicorn process on loopback, then measures in one run:
-  1. the ceiling: ProducerPerformance, acks=all, idempotent, records of our mean event size;
-  2. batch POSTs (1,000 items each, a few in flight): accepted items/s;
-  3. single POSTs at a fixed 500 requests/s: p50/p99 latency and the rate achieved;
-  4. single POSTs flat out (64 in flight): requests/s;
-  5. a flood of single POSTs flat out, each with an Idempotency-Key of its own (~170 bytes), on a
-     fresh process: its RSS before and at its peak (the idempotency store is bounded in bytes).
-The load generator shares the machine's 2 cores with ingest and the broker, as a client would not;
-read the ratios, not the absolute figures.
+Runs ingest (and a no-op FastAPI app) as real uvicorn processes on loopback and prints:
+  (a) the framework ceiling: a no-op FastAPI POST with a pydantic body of the same item, served
+      with the same uvicorn settings (benchmarks/noop_app.py), flat out, 64 in flight;
+  (b) single POSTs through ingest flat out, 64 in flight: ratio to (a);
+  (c) the broker ceiling: Kafka's ProducerPerformance, acks=all, idempotent, records of our
+      mean event size;
+  (d) batch POSTs through ingest (1,000 items each, 4 in flight): items/s, ratio to (c);
+  (e) single POSTs paced at 500/s and at 50 % of (b)'s rate: p50/p99/p99.9 (vegeta's own
+      latencies of every request);
+  then a flood of single POSTs, each with an Idempotency-Key of its own (~170 bytes), on a
+  fresh process: its RSS before and at its peak (the idempotency store is bounded in bytes).
+The load generator shares the machine's cores with ingest and the broker, as a client would
+not; read the ratios (each against a ceiling measured minutes apart in the same run) and the
+load average printed with them, not the absolute figures.
 """
 
 import argparse
@@ -31,7 +36,15 @@ from feedloop.common.kafka import ensure_topics
 from feedloop.common.settings import ServiceSettings
 from feedloop.ingest.settings import IngestSettings
 
-from benchmarks.common import ROOT, print_table, producer_performance, service
+from benchmarks.common import (
+    ROOT,
+    VENV_BIN,
+    load_average,
+    percentile,
+    print_table,
+    producer_performance,
+    service,
+)
 from benchmarks.vegeta import attack, write_targets
 
 TEXTS = [
@@ -98,133 +111,140 @@ def peak_rss(pid: int) -> Iterator[dict[str, int]]:
         box["peak"] = max(box["peak"], box["end"])
 
 
+MS = 1e-6  # vegeta reports nanoseconds
+
+
+def row(name: str, report: dict[str, Any], items_per_request: int, ceiling: float) -> list[object]:
+    """A table row: items/s (successful requests only), p50/p99/p99.9 ms, ratio to a ceiling."""
+    rate = report["throughput"] * items_per_request * report["success"]
+    lat = report["latencies_ms"]
+    return [
+        f"{name} ({report['success'] * 100:.1f}% 2xx)",
+        rate,
+        *(percentile(lat, q) for q in (50, 99, 99.9)),
+        f"{rate / ceiling:.3f}" if ceiling else "",
+    ]
+
+
+def ingest_env(port: int, bootstrap: str, prefix: str) -> dict[str, str]:
+    """ingest's settings for a bench run: its own topic prefix, no warm-up, quiet logs."""
+    return {
+        "FEEDLOOP_INGEST_PORT": str(port),
+        "FEEDLOOP_INGEST_METRICS_PORT": "0",
+        "FEEDLOOP_INGEST_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "FEEDLOOP_INGEST_KAFKA_TOPIC_PREFIX": prefix,
+        "FEEDLOOP_INGEST_LOG_LEVEL": "WARNING",
+        "FEEDLOOP_INGEST_IDEMPOTENCY_WARMUP_HOURS": "0",
+    }
+
+
+HEADERS = {"Content-Type": "application/json", "X-API-Key": DEV_API_KEY}
+
+
+def write_all_targets(work: Path, url: str, run: str, args: argparse.Namespace) -> None:
+    """The vegeta target files of the run, written before any load starts."""
+    headers = HEADERS
+
+    def singles(name: str, n: int, target: str = url) -> None:
+        bodies = (orjson.dumps(item(run + name, i)) for i in range(n))
+        write_targets(work / f"{name}.jsonl", target, bodies, headers)
+
+    batches = (
+        orjson.dumps({"items": [item(run + "b", b * 1000 + i) for i in range(1000)]})
+        for b in range(args.records // 1000)
+    )
+    write_targets(work / "batch.jsonl", url + "/batch", batches, headers)
+    singles("warm", 500)
+    singles("flat", args.singles)
+    singles("noop", args.singles, url.replace(str(INGEST_PORT), str(NOOP_PORT)))
+    singles("paced", int(args.rate * args.seconds))
+    flood_targets(work / "flood.jsonl", url, run + "k", args.flood, headers)
+
+
+INGEST_PORT = 18001
+NOOP_PORT = 18002
+
+
 async def main(args: argparse.Namespace) -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     settings = ServiceSettings(kafka_bootstrap_servers=args.bootstrap, kafka_topic_prefix=prefix)
-    await ensure_topics(settings, partitions=6)
     sample = orjson.dumps(
         {"payload": {"item": item("size", 1)}, "event_id": "x" * 36, "envelope": "y" * 200}
     )
     record_size = len(sample)
     await ensure_topics(settings, [topics.RAW_FEEDBACK, "ceiling"], partitions=6)
-    ceiling = producer_performance(
-        prefix + "ceiling", records=args.records, record_size=record_size, bootstrap=args.bootstrap
-    )
-    port = 18001
-    env = {
-        "FEEDLOOP_INGEST_PORT": str(port),
-        "FEEDLOOP_INGEST_METRICS_PORT": "0",
-        "FEEDLOOP_INGEST_KAFKA_BOOTSTRAP_SERVERS": args.bootstrap,
-        "FEEDLOOP_INGEST_KAFKA_TOPIC_PREFIX": prefix,
-        "FEEDLOOP_INGEST_LOG_LEVEL": "WARNING",
-        "FEEDLOOP_INGEST_IDEMPOTENCY_WARMUP_HOURS": "0",
-    }
-    run = uuid.uuid4().hex[:8]
-    url = f"http://127.0.0.1:{port}/v1/feedback"
-    headers = {"Content-Type": "application/json", "X-API-Key": DEV_API_KEY}
+    env = ingest_env(INGEST_PORT, args.bootstrap, prefix)
+    url = f"http://127.0.0.1:{INGEST_PORT}/v1/feedback"
     work = ROOT / ".local" / "bench"
     work.mkdir(parents=True, exist_ok=True)
-    batches = args.records // 1000
-    write_targets(
-        work / "batch.jsonl",
-        url + "/batch",
-        (
-            orjson.dumps({"items": [item(run + "b", b * 1000 + i) for i in range(1000)]})
-            for b in range(batches)
-        ),
-        headers,
-    )
-    paced_n = int(args.rate * args.seconds)
-    write_targets(
-        work / "paced.jsonl",
-        url,
-        (orjson.dumps(item(run + "p", n)) for n in range(paced_n)),
-        headers,
-    )
-    write_targets(
-        work / "flat.jsonl",
-        url,
-        (orjson.dumps(item(run + "f", n)) for n in range(args.singles)),
-        headers,
-    )
-    write_targets(
-        work / "warm.jsonl", url, (orjson.dumps(item(run + "w", n)) for n in range(500)), headers
-    )
-    with service("feedloop-ingest", env, port):
+    run = uuid.uuid4().hex[:8]
+    write_all_targets(work, url, run, args)
+    load_before = load_average()
+    noop_argv = [str(VENV_BIN / "python"), "-m", "benchmarks.noop_app", str(NOOP_PORT)]
+    with service(noop_argv, {}, NOOP_PORT, name="noop-fastapi"):
+        attack(work / "noop.jsonl", rate=250, duration_s=2)
+        noop = attack(work / "noop.jsonl", rate=0, duration_s=600, workers=64)
+    with service("feedloop-ingest", env, INGEST_PORT):
         attack(work / "warm.jsonl", rate=250, duration_s=2)
+        flat = attack(work / "flat.jsonl", rate=0, duration_s=600, workers=64)
+        ceiling = producer_performance(
+            prefix + "ceiling",
+            records=args.records,
+            record_size=record_size,
+            bootstrap=args.bootstrap,
+        )
         batch = attack(work / "batch.jsonl", rate=0, duration_s=600, workers=4)
         paced = attack(work / "paced.jsonl", rate=args.rate, duration_s=args.seconds)
-        flat = attack(work / "flat.jsonl", rate=0, duration_s=600, workers=64)
-    env["FEEDLOOP_INGEST_WORKERS"] = "2"
-    write_targets(
-        work / "batch2.jsonl",
-        url + "/batch",
-        (
-            orjson.dumps({"items": [item(run + "c", b * 1000 + i) for i in range(1000)]})
-            for b in range(batches)
-        ),
-        headers,
-    )
-    with service("feedloop-ingest", env, port):
-        attack(work / "warm.jsonl", rate=250, duration_s=2)
-        batch2 = attack(work / "batch2.jsonl", rate=0, duration_s=600, workers=4)
-    batch2_rate = batch2["throughput"] * 1000 * batch2["success"]
-    flood_targets(work / "flood.jsonl", url, run + "k", args.flood, headers)
-    env["FEEDLOOP_INGEST_WORKERS"] = "1"
-    with service("feedloop-ingest", env, port) as process:
-        attack(work / "warm.jsonl", rate=250, duration_s=2)
-        with peak_rss(process.pid) as memory:
-            flood = attack(work / "flood.jsonl", rate=0, duration_s=600, workers=64)
-    ms = 1e-6
-    batch_rate = batch["throughput"] * 1000 * batch["success"]
+        half_rate = max(1, int(flat["throughput"] * flat["success"] / 2))
+        bodies = (orjson.dumps(item(run + "h", i)) for i in range(int(half_rate * args.seconds)))
+        write_targets(work / "half.jsonl", url, bodies, HEADERS)
+        half = attack(work / "half.jsonl", rate=half_rate, duration_s=args.seconds)
+    load_after = load_average()
+    memory, flood = flood_rss(work, env) if args.flood else ({}, {})
+    noop_rate = noop["throughput"] * noop["success"]
     ceiling_rate = ceiling["records_per_s"]
-    lat = paced["latencies"]
     print_table(
-        f"bench-ingest: record ~{record_size} B, broker {args.bootstrap}, {os.cpu_count()} cores, "
-        "load from vegeta",
-        ["scenario", "items/s", "p50 ms", "p99 ms", "x ceiling"],
+        f"bench-ingest: record ~{record_size} B, broker {args.bootstrap}, load from vegeta; "
+        f"{load_before} before, {load_after} after",
+        ["scenario", "items/s", "p50 ms", "p99 ms", "p99.9 ms", "x ceiling"],
         [
+            [*row("(a) no-op FastAPI POST, 64 in flight", noop, 1, 0)[:5], "1.00"],
+            row("(b) ingest single POST flat out, 64 in flight", flat, 1, noop_rate),
             [
-                "Kafka ProducerPerformance (acks=all, idempotent)",
+                "(c) Kafka ProducerPerformance (acks=all, idempotent)",
                 ceiling_rate,
                 ceiling["p50_ms"],
                 ceiling["p99_ms"],
+                "",
                 "1.00",
             ],
-            [
-                "ingest batch POST, 1000 items/req, 4 in flight",
-                batch_rate,
-                batch["latencies"]["50th"] * ms,
-                batch["latencies"]["99th"] * ms,
-                f"{batch_rate / ceiling_rate:.3f}",
-            ],
-            [
-                "same, ingest with 2 worker processes",
-                batch2_rate,
-                batch2["latencies"]["50th"] * ms,
-                batch2["latencies"]["99th"] * ms,
-                f"{batch2_rate / ceiling_rate:.3f}",
-            ],
-            [
-                f"ingest single POST paced {args.rate}/s ({paced['success'] * 100:.1f}% 202)",
-                paced["throughput"],
-                lat["50th"] * ms,
-                lat["99th"] * ms,
-                f"{paced['throughput'] / ceiling_rate:.3f}",
-            ],
-            [
-                "ingest single POST flat out, 64 in flight",
-                flat["throughput"],
-                flat["latencies"]["50th"] * ms,
-                flat["latencies"]["99th"] * ms,
-                f"{flat['throughput'] / ceiling_rate:.3f}",
-            ],
+            row("(d) ingest batch POST, 1000 items/req, 4 in flight", batch, 1000, ceiling_rate),
+            row(f"(e) ingest single POST paced {args.rate}/s", paced, 1, 0),
+            row(f"(e) ingest single POST paced {half_rate}/s (50% of b)", half, 1, 0),
         ],
     )
+    batch_rate = batch["throughput"] * 1000 * batch["success"]
+    flat_rate = flat["throughput"] * flat["success"]
     print(
-        f"\n  aims: batch >= 0.5 x ceiling -> {batch_rate / ceiling_rate:.2f} x; "
-        f"single p99 < 50 ms at {args.rate}/s -> {lat['99th'] * ms:.1f} ms"
+        f"\n  aims: (d) batch >= 0.5 x (c) -> {batch_rate / ceiling_rate:.2f} x; "
+        f"(b) single >= 0.5 x (a) -> {flat_rate / noop_rate:.2f} x; "
+        f"p99 < 50 ms at {args.rate}/s -> {percentile(paced['latencies_ms'], 99):.1f} ms"
     )
+    if args.flood:
+        print_flood(args.flood, memory, flood)
+
+
+def flood_rss(work: Path, env: dict[str, str]) -> tuple[dict[str, int], dict[str, Any]]:
+    """A fresh ingest flooded with unique Idempotency-Keys: its RSS samples and the report."""
+    with service("feedloop-ingest", env, INGEST_PORT) as process:
+        attack(work / "warm.jsonl", rate=250, duration_s=2)
+        with peak_rss(process.pid) as memory:
+            flood = attack(work / "flood.jsonl", rate=0, duration_s=600, workers=64)
+    return memory, flood
+
+
+def print_flood(n: int, memory: dict[str, int], flood: dict[str, Any]) -> None:
+    """The flood's RSS line, beside the store's budget in bytes."""
     mib = 2**20
     fields = IngestSettings.model_fields
     budget = (
@@ -232,7 +252,7 @@ async def main(args: argparse.Namespace) -> None:
         + fields["idempotency_keys_max_bytes_per_client"].default
     )
     print(
-        f"  unique Idempotency-Key flood: {args.flood:,} single POSTs, 64 in flight, each its own "
+        f"  unique Idempotency-Key flood: {n:,} single POSTs, 64 in flight, each its own "
         f"~170-byte key ({flood['success'] * 100:.1f}% 202, {flood['throughput']:,.0f} req/s): "
         f"ingest RSS {memory['start'] / mib:,.0f} MiB before, peak {memory['peak'] / mib:,.0f} "
         f"MiB (+{(memory['peak'] - memory['start']) / mib:,.0f} MiB), "
@@ -252,5 +272,5 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--singles", type=int, default=5000)
-    parser.add_argument("--flood", type=int, default=30_000, help="unique-key POSTs")
+    parser.add_argument("--flood", type=int, default=20_000, help="unique-key POSTs (0: no flood)")
     asyncio.run(main(parser.parse_args()))

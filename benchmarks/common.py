@@ -42,14 +42,16 @@ def wait_http(port: int, timeout_s: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def service(command: str, env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """Runs a service console script with its settings as env vars until the block ends."""
-    log_path = ROOT / ".local" / f"bench-{command}.log"
+def service(
+    command: str | Sequence[str], env: dict[str, str], port: int, *, name: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Runs a service console script (or an argv) with its settings as env vars until the
+    block ends; its output goes to .local/bench-<name>.log."""
+    argv = [str(VENV_BIN / command)] if isinstance(command, str) else list(command)
+    log_path = ROOT / ".local" / f"bench-{name or Path(argv[0]).name}.log"
     log_path.parent.mkdir(exist_ok=True)
     log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(VENV_BIN / command)], env=os.environ | env, stdout=log, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen(argv, env=os.environ | env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_http(port)
         yield process
@@ -87,6 +89,12 @@ def producer_performance(
         "p50_ms": grab(r"([0-9.]+) ms 50th"),
         "p99_ms": grab(r"([0-9.]+) ms 99th"),
     }
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages and the core count, as printed beside figures."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -46,7 +46,11 @@ def write_targets(path: Path, url: str, bodies: Iterable[bytes], headers: dict[s
 
 
 def attack(targets: Path, *, rate: int, duration_s: float, workers: int = 64) -> dict[str, Any]:
-    """Runs an attack (rate 0 = as fast as `workers` allow) and returns vegeta's JSON report."""
+    """Runs an attack (rate 0 = as fast as `workers` allow) and returns vegeta's JSON report.
+
+    The report gains `latencies_ms`: every request's latency in ms, in the order sent, so
+    callers can read percentiles vegeta does not report (p99.9).
+    """
     binary = vegeta_bin()
     cmd = [
         binary, "attack", "-format=json", f"-targets={targets}", "-lazy",
@@ -60,4 +64,10 @@ def attack(targets: Path, *, rate: int, duration_s: float, workers: int = 64) ->
         [binary, "report", "-type=json"], input=results, check=True, capture_output=True
     ).stdout
     parsed: dict[str, Any] = orjson.loads(report)
+    encoded = subprocess.run(
+        [binary, "encode", "-to=json"], input=results, check=True, capture_output=True
+    ).stdout
+    parsed["latencies_ms"] = [
+        orjson.loads(line)["latency"] / 1e6 for line in encoded.splitlines() if line.strip()
+    ]
     return parsed
