@@ -31,8 +31,10 @@ def linked(
     severity: str = "medium",
     nps: int | None = None,
     received_at: datetime = RECEIVED,
+    kind: str | None = None,
+    sentiment: Sentiment | None = None,
 ) -> Envelope[Any]:
-    """A feedback.prioritized event: a feedback item linked to an issue."""
+    """A feedback.prioritized event: a feedback item linked to an issue (or a group: kind)."""
     payload = FeedbackPrioritized(
         feedback=FeedbackRef(
             feedback_id=feedback_id,
@@ -43,7 +45,7 @@ def linked(
             locale=locale,
             occurred_at=received_at - timedelta(minutes=5),
             received_at=received_at,
-            sentiment=Sentiment(label="negative", score=-0.7, confidence=0.9),
+            sentiment=sentiment or Sentiment(label="negative", score=-0.7, confidence=0.9),
             survey_scores={"nps": nps} if nps is not None else {},
         ),
         issue_id=issue_id,
@@ -51,6 +53,7 @@ def linked(
         is_pattern=True,
         severity=severity,
         priority=Priority(score=10.0),
+        kind=kind,
     )
     return Envelope.wrap(
         payload,
@@ -68,6 +71,7 @@ def issue(
     message: str | None = None,
     severity: str = "medium",
     merged_into: str | None = None,
+    kind: str | None = None,
 ) -> Envelope[Any]:
     """An issue.updated event."""
     payload = IssueUpdated(
@@ -84,6 +88,7 @@ def issue(
         distinct_customers=1,
         resolved_at=datetime.now(UTC) if status == "resolved" else None,
         merged_into=merged_into,
+        kind=kind,
     )
     return Envelope.wrap(
         payload,

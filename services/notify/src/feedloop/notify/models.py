@@ -55,6 +55,9 @@ class IssueState(Base):
     resolutions: Mapped[int] = mapped_column(Integer, doc="Times it became resolved.")
     merged_into: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+    kind: Mapped[str | None] = mapped_column(
+        String(10), doc="complaint, praise, question or remark: what its items are owed."
+    )
 
 
 class FeedbackLink(Base):
@@ -77,6 +80,7 @@ class FeedbackLink(Base):
     linked_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     close_outcome: Mapped[str | None] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(String(10), doc="The item's kind; None: complaint.")
 
 
 class ProcessedEvent(Base):

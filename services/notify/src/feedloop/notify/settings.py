@@ -63,6 +63,26 @@ class AckPolicy(BaseModel):
     )
 
 
+class ThanksPolicy(BaseModel):
+    """Who is thanked for praise, and how often; praise not thanked is closed `noted`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    nps_promoter_min: int | None = Field(
+        default=9, ge=0, le=10, description="NPS answers at least this (promoters); None: off."
+    )
+    sentiment_at_least: float | None = Field(
+        default=0.6, ge=-1, le=1, description="Positive texts scored at least this; None: off."
+    )
+    min_confidence: float = Field(
+        default=0.8, ge=0, le=1, description="...and whose sentiment is at least this sure."
+    )
+    every_days: float = Field(
+        default=30.0, gt=0, description="At most one thank-you per customer in this many days."
+    )
+
+
 _SYSTEMS = TypeAdapter(dict[str, SourceSystem])
 
 
@@ -116,6 +136,7 @@ class NotifySettings(StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSett
     templates_dir: str | None = Field(default=None, description="Overrides shipped templates.")
     default_locale: str = "en"
     ack: AckPolicy = AckPolicy()
+    thanks: ThanksPolicy = ThanksPolicy()
     daily_cap: int | None = Field(
         default=3, ge=1, description="Messages per customer per UTC day; None: no cap."
     )

@@ -15,7 +15,7 @@ router = APIRouter(
     prefix="/v1", tags=["notifications"], responses=problem_responses(*AUTHENTICATED)
 )
 
-Kind = Literal["acknowledgement", "resolution"]
+Kind = Literal["acknowledgement", "resolution", "answer", "thanks", "note"]
 Outcome = Literal[
     "delivered", "opted_out", "erased", "capped", "no_channel", "failed", "superseded"
 ]

@@ -23,8 +23,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 SERVICE: Final = "notify"
 # Outcomes that end a notification; "superseded": an acknowledgement overtaken by the fix.
 CLOSING_OUTCOMES: Final = frozenset(
-    {"delivered", "opted_out", "erased", "capped", "no_channel", "failed"}
+    {"delivered", "opted_out", "erased", "capped", "no_channel", "failed", "noted"}
 )
+# Notification kinds that close their feedback item's loop (an acknowledgement does not).
+CLOSING_KINDS: Final = ("resolution", "answer", "thanks", "note")
+_DELIVERED_AS: Final = {"resolution": "resolved", "answer": "answered", "thanks": "thanked"}
+
+
+def loop_outcome(kind: str, outcome: str) -> str:
+    """How a loop closed by a delivery of `kind` ending with `outcome` ended (LoopOutcome).
+
+    A thank-you the daily cap held back was policy, not a failure: noted.
+    """
+    if outcome == "delivered":
+        return _DELIVERED_AS.get(kind, "resolved")
+    if outcome == "capped" and kind in ("thanks", "note"):
+        return "noted"
+    if outcome in ("failed", "capped"):
+        return "undeliverable"
+    return outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +60,7 @@ class ClosingLink:
     feedback_id: str
     correlation_id: str
     received_at: datetime
+    kind: str | None = None
 
 
 def closed_event_id(feedback_id: str) -> str:
@@ -164,7 +182,7 @@ def resolutions_of(
     return {
         n.feedback_id: by_id[n.delivery_id]
         for n in open_
-        if by_id[n.delivery_id].kind == "resolution"
+        if by_id[n.delivery_id].kind in CLOSING_KINDS
     }
 
 
@@ -176,9 +194,11 @@ async def _close_links(
         return []
     # A resent notification's feedback was closed (as failed) already: closed once, ever.
     links = [
-        ClosingLink(row.feedback_id, row.correlation_id, row.received_at)
+        ClosingLink(row.feedback_id, row.correlation_id, row.received_at, row.kind)
         for row in await conn.execute(
-            select(link_t.c.feedback_id, link_t.c.correlation_id, link_t.c.received_at).where(
+            select(
+                link_t.c.feedback_id, link_t.c.correlation_id, link_t.c.received_at, link_t.c.kind
+            ).where(
                 link_t.c.feedback_id.in_(feedback_ids),
                 link_t.c.closed_at.is_(None),
             )
@@ -211,6 +231,8 @@ def closed_event(
         delivered_at=(delivered_at or delivery.delivered_at) if outcome == "delivered" else None,
         closed_at=now,
         time_to_close_seconds=max(0.0, (now - link.received_at).total_seconds()),
+        loop_outcome=loop_outcome(delivery.kind, outcome),
+        kind=link.kind or "complaint",
     )
 
 

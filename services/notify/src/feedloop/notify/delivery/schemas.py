@@ -11,7 +11,7 @@ class NotificationRead(BaseModel):
 
     id: str
     feedback_id: str
-    kind: Literal["acknowledgement", "resolution"]
+    kind: Literal["acknowledgement", "resolution", "answer", "thanks", "note"]
     issue_id: str
     customer_id: str
     delivery_id: str = Field(

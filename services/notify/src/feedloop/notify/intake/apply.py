@@ -9,18 +9,24 @@ from the store is written before it runs.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from feedloop.common.db import lock_keys
 from feedloop.common.events import FeedbackPrioritized, IssueUpdated
+from feedloop.notify.delivery.outcomes import CLOSING_KINDS
 from feedloop.notify.intake.owed import owe
-from feedloop.notify.intake.routing import wants_acknowledgement
+from feedloop.notify.intake.routing import wants_acknowledgement, wants_thanks
 from feedloop.notify.intake.staging import IssueRow, LinkRow, Staging
-from feedloop.notify.models import link_t, notification_t
+from feedloop.notify.models import delivery_t, link_t, notification_t
 from feedloop.notify.settings import NotifySettings
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def closing_kind(state: IssueRow) -> str:
+    """The message a resolved issue owes its waiting items: an answer to a question."""
+    return "answer" if state.kind == "question" else "resolution"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +118,7 @@ class _Applier:
             self._owed = _Owed(replace(state), kind)
         self._owed.links.append(replace(link))
         self._owed.customers.add(link.customer_id)
-        if kind == "resolution":
+        if kind in CLOSING_KINDS:
             self.staging.resolved.add(link.feedback_id)
 
     async def _link(self, item: Incoming, event: FeedbackPrioritized) -> None:
@@ -147,12 +153,43 @@ class _Applier:
                 )
             )
         # Events of one issue arrive in order, so the status it carries is the newest.
-        state = self._set_status(event.issue_id, event.issue_status, {"severity": event.severity})
+        kind = event.kind or "complaint"
+        state = self._set_status(
+            event.issue_id, event.issue_status, {"severity": event.severity, "kind": kind}
+        )
         link = self.staging.links[ref.feedback_id]
+        link.kind = kind
+        owed = await self._owed_for(event, state, kind)
+        if owed is not None:
+            await self._owe_one(state, owed, link)
+
+    async def _owed_for(self, event: FeedbackPrioritized, state: IssueRow, kind: str) -> str | None:
+        """What a newly linked item is owed now: None while it waits on its issue."""
+        if kind == "praise":
+            return "thanks" if await self._thanks_due(event) else "note"
+        if kind == "remark":
+            return "note"
         if state.status == "resolved":
-            await self._owe_one(state, "resolution", link)
-        elif wants_acknowledgement(event, self.settings):
-            await self._owe_one(state, "acknowledgement", link)
+            return closing_kind(state)
+        if kind == "complaint" and wants_acknowledgement(event, self.settings):
+            return "acknowledgement"
+        return None
+
+    async def _thanks_due(self, event: FeedbackPrioritized) -> bool:
+        """True when the policy thanks this praise and its customer was not thanked lately."""
+        if not wants_thanks(event, self.settings):
+            return False
+        since = self.now - timedelta(days=self.settings.thanks.every_days)
+        thanked = await self.conn.scalar(
+            select(delivery_t.c.id)
+            .where(
+                delivery_t.c.customer_id == event.feedback.customer.id,
+                delivery_t.c.kind == "thanks",
+                delivery_t.c.created_at >= since,
+            )
+            .limit(1)
+        )
+        return thanked is None
 
     def _set_status(self, issue_id: str, status: str, values: dict[str, Any]) -> IssueRow:
         """Changes an issue's state; counts a new resolution when it turns resolved."""
@@ -176,6 +213,8 @@ class _Applier:
             "resolution_message": event.resolution_message,
             "merged_into": event.merged_into,
         }
+        if event.kind:
+            values["kind"] = event.kind
         state = self._set_status(event.issue_id, event.status, values)
         if event.merged_into:
             await self._follow_merge(event.issue_id, event.merged_into)
@@ -204,8 +243,9 @@ class _Applier:
             await self._owe_waiting(state)
 
     async def _owe_waiting(self, state: IssueRow) -> None:
-        """Owes the resolution to every link of a resolved issue that has none yet."""
+        """Owes the resolution (a question: the answer) to every link still waiting on it."""
         await self._settle()
+        kind = closing_kind(state)
         waiting = [
             LinkRow.of(row)
             for row in await self.conn.execute(
@@ -214,7 +254,7 @@ class _Applier:
                     ~exists().where(
                         and_(
                             notification_t.c.feedback_id == link_t.c.feedback_id,
-                            notification_t.c.kind == "resolution",
+                            notification_t.c.kind.in_(CLOSING_KINDS),
                         )
                     ),
                 )
@@ -224,7 +264,7 @@ class _Applier:
             self.conn,
             issue=state,
             links=waiting,
-            kind="resolution",
+            kind=kind,
             settings=self.settings,
             now=self.now,
         )

@@ -49,9 +49,18 @@ class Owed:
     by_customer: dict[str, list[LinkRow]]
 
     @classmethod
-    def of(cls, issue: IssueRow, links: Sequence[LinkRow], kind: str) -> "Owed":
-        """Groups the links by customer; a resolution belongs to the issue's current round."""
-        round_ = issue.resolutions if kind == "resolution" else issue.resolutions + 1
+    def of(cls, issue: IssueRow, links: Sequence[LinkRow], kind: str, *, now: datetime) -> "Owed":
+        """Groups the links by customer; a resolution belongs to the issue's current round.
+
+        A thank-you's round is the UTC day (the policy allows one per customer per N days);
+        the remarks and unthanked praise of one customer and group share one noted delivery.
+        """
+        round_ = {
+            "resolution": issue.resolutions,
+            "answer": issue.resolutions,
+            "thanks": int(now.timestamp() // 86400),
+            "note": 1,
+        }.get(kind, issue.resolutions + 1)
         by_customer: dict[str, list[LinkRow]] = defaultdict(list)
         for link in sorted(links, key=lambda row: (row.received_at, row.feedback_id)):
             by_customer[link.customer_id].append(link)
@@ -77,7 +86,7 @@ async def owe(
     """
     if not links:
         return 0
-    owed = Owed.of(issue, links, kind)
+    owed = Owed.of(issue, links, kind, now=now)
     ids = owed.delivery_ids()
     known = {
         row.id
@@ -116,15 +125,17 @@ def plan_deliveries(
         customer = customers.get(customer_id)
         erased = customer is not None and customer.erased
         first = items[0]
-        channel = route(
-            Contact(
-                source_system=first.source_system,
-                feedback_channel=first.channel,
-                email=None if erased or customer is None else customer.email,
-            ),
-            settings,
-        )
-        outcome = "erased" if erased else "no_channel" if channel == "none" else None
+        channel: str = "none"
+        if owed.kind != "note":
+            channel = route(
+                Contact(
+                    source_system=first.source_system,
+                    feedback_channel=first.channel,
+                    email=None if erased or customer is None else customer.email,
+                ),
+                settings,
+            )
+        outcome = _born_ended(owed.kind, erased=erased, channel=channel)
         new.append(
             DeliveryRow(
                 id=ids[customer_id],
@@ -134,7 +145,7 @@ def plan_deliveries(
                 round=owed.round,
                 channel=channel,
                 source_system=first.source_system,
-                message=owed.issue.resolution_message if owed.kind == "resolution" else None,
+                message=owed.issue.resolution_message if owed.kind in MESSAGE_KINDS else None,
                 status="pending" if outcome is None else "done",
                 outcome=outcome,
                 attempts=0,
@@ -150,6 +161,19 @@ def plan_deliveries(
             )
         )
     return new
+
+
+MESSAGE_KINDS = ("resolution", "answer")
+"""Kinds whose delivery carries the issue's resolution message (a question's answer)."""
+
+
+def _born_ended(kind: str, *, erased: bool, channel: str) -> str | None:
+    """The outcome of a delivery that ends as it is planned; None: it waits to be sent."""
+    if kind == "note":
+        return "noted"  # nothing to send: no action owed
+    if erased:
+        return "erased"
+    return "no_channel" if channel == "none" else None
 
 
 def notification_rows(owed: Owed, *, now: datetime) -> list[NotificationRow]:

@@ -57,3 +57,21 @@ def wants_acknowledgement(event: FeedbackPrioritized, settings: NotifySettings) 
         and sentiment is not None
         and sentiment.score <= policy.sentiment_at_most
     )
+
+
+def wants_thanks(event: FeedbackPrioritized, settings: NotifySettings) -> bool:
+    """True when the thank-you policy thanks this praise (a promoter, a sure positive text)."""
+    policy = settings.thanks
+    if not policy.enabled:
+        return False
+    nps = event.feedback.survey_scores.get("nps")
+    if policy.nps_promoter_min is not None and nps is not None and nps >= policy.nps_promoter_min:
+        return True
+    sentiment = event.feedback.sentiment
+    return (
+        policy.sentiment_at_least is not None
+        and sentiment is not None
+        and sentiment.label == "positive"
+        and sentiment.score >= policy.sentiment_at_least
+        and sentiment.confidence >= policy.min_confidence
+    )

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from feedloop.common.db import insert_ignoring_conflicts
+from feedloop.notify.delivery.outcomes import CLOSING_KINDS
 from feedloop.notify.models import customer_t, issue_t, link_t, notification_t, processed_t
 from feedloop.notify.rows import CustomerRow
 from sqlalchemy import bindparam, or_, select, update
@@ -25,6 +26,7 @@ ISSUE_COLUMNS = (
     "resolutions",
     "merged_into",
     "updated_at",
+    "kind",
 )
 
 
@@ -41,6 +43,7 @@ class IssueRow:
     resolutions: int
     merged_into: str | None
     updated_at: datetime
+    kind: str | None = None
 
 
 @dataclass(slots=True)
@@ -56,6 +59,7 @@ class LinkRow:
     correlation_id: str
     received_at: datetime
     linked_at: datetime
+    kind: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> "LinkRow":
@@ -70,7 +74,7 @@ class Staging:
     seen: set[str]
     issues: dict[str, IssueRow]
     links: dict[str, LinkRow]
-    resolved: set[str] = field(default_factory=set)  # feedback owed a resolution already
+    resolved: set[str] = field(default_factory=set)  # feedback owed a closing message already
     _stored_issues: set[str] = field(default_factory=set)
     _processed: list[dict[str, Any]] = field(default_factory=list)
     _customers: dict[str, CustomerRow] = field(default_factory=dict)
@@ -109,7 +113,7 @@ class Staging:
             await conn.scalars(
                 select(notification_t.c.feedback_id).where(
                     notification_t.c.feedback_id.in_(feedback_ids),
-                    notification_t.c.kind == "resolution",
+                    notification_t.c.kind.in_(CLOSING_KINDS),
                 )
             )
         )
@@ -168,7 +172,7 @@ class Staging:
         """Returns the issue's state, a new one when the store has none."""
         state = self.issues.get(issue_id)
         if state is None:
-            state = IssueRow(issue_id, 0, "new", severity, None, None, 0, None, now)
+            state = IssueRow(issue_id, 0, "new", severity, None, None, 0, None, now, None)
             self.issues[issue_id] = state
         self._dirty_issues.add(issue_id)
         return state

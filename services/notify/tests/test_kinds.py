@@ -1,0 +1,142 @@
+"""Praise, questions and remarks close their loop too: thanked, answered or noted, once each."""
+
+from collections import Counter
+
+from aiokafka import AIOKafkaProducer
+from feedloop.common.events import Sentiment
+from feedloop.notify.delivery.outcomes import loop_outcome
+
+from tests.support.clients import AppClient, send_all
+from tests.support.polling import eventually
+from tests.support.receivers import SmtpServer, WebhookReceiver
+
+from .conftest import closed_events, notifications_of, systems
+from .factory import issue, linked, records
+
+GLAD = Sentiment(label="positive", score=0.9, confidence=0.95)
+UNSURE = Sentiment(label="positive", score=0.7, confidence=0.5)
+FLAT = Sentiment(label="neutral", score=0.0, confidence=0.9)
+ANSWER = "The medium is a UK 12."
+
+
+def test_loop_outcomes_of_delivery_outcomes() -> None:
+    assert loop_outcome("resolution", "delivered") == "resolved"
+    assert loop_outcome("thanks", "delivered") == "thanked"
+    assert loop_outcome("answer", "delivered") == "answered"
+    assert loop_outcome("resolution", "failed") == "undeliverable"
+    assert loop_outcome("resolution", "capped") == "undeliverable"
+    assert loop_outcome("thanks", "capped") == "noted"
+    assert loop_outcome("note", "noted") == "noted"
+    assert loop_outcome("answer", "opted_out") == "opted_out"
+
+
+async def test_each_kind_ends_with_its_outcome_once(
+    app_client: AppClient,
+    database_url: str,
+    receiver: WebhookReceiver,
+    smtp: SmtpServer,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    events = [
+        # A promoter's praise: thanked, in German; their second praise within 30 days: noted.
+        linked("p1", "praise-fit", "c1", kind="praise", sentiment=GLAD, locale="de-DE"),
+        # (p1 and p2 wait on two groups, so on two partitions: either may come first.)
+        linked("p2", "praise-price", "c1", kind="praise", sentiment=GLAD, locale="de-DE"),
+        # An NPS promoter with a plain text is thanked too (by e-mail: it came by e-mail).
+        linked(
+            "p3",
+            "praise-fit",
+            "c2",
+            kind="praise",
+            sentiment=FLAT,
+            nps=10,
+            channel="email",
+            email="c2@example.com",
+        ),
+        # Praise the model is unsure of: noted, not thanked.
+        linked("p4", "praise-fit", "c3", kind="praise", sentiment=UNSURE),
+        # Praise from a system with no channel: nobody to thank.
+        linked("p5", "praise-fit", "c4", kind="praise", sentiment=GLAD, source="crm"),
+        # A remark: noted at once.
+        linked("r1", "remark-fit", "c5", kind="remark", sentiment=FLAT),
+        # A question: waits for its answer, then answered in French.
+        linked("q1", "question-1", "c6", kind="question", sentiment=FLAT, locale="fr-FR"),
+        # A complaint (no kind: an older producer) waits on its issue, then is resolved.
+        linked("f1", "i1", "c7"),
+    ]
+    answered = [
+        issue("question-1", 2, "resolved", message=ANSWER, kind="question"),
+        issue("i1", 2, "resolved", message="Fixed."),
+    ]
+    async with app_client(
+        database_url,
+        source_systems=systems(receiver, "shop"),
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+    ) as client:
+        await send_all(raw_producer, records(events, topic_prefix))
+        early = await closed_events(kafka_bootstrap, topic_prefix, expect=6)
+        assert {c.feedback_id for _, c in early} == {"p1", "p2", "p3", "p4", "p5", "r1"}
+        await send_all(raw_producer, records(answered, topic_prefix))
+        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=8)
+
+        async def all_done() -> bool:
+            items = await notifications_of(client)
+            return len(items) >= 8 and all(i["outcome"] for i in items)
+
+        assert await eventually(all_done)
+        thanks = await notifications_of(client, kind="thanks")
+
+    assert Counter(c.feedback_id for _, c in closed) == Counter(
+        ["p1", "p2", "p3", "p4", "p5", "r1", "q1", "f1"]
+    ), "one closed event per item"
+    assert len({event_id for event_id, _ in closed}) == 8
+    outcomes = {c.feedback_id: (c.kind, c.loop_outcome, c.outcome) for _, c in closed}
+    first, second = sorted([outcomes.pop("p1"), outcomes.pop("p2")], key=lambda o: o[1])
+    assert (first, second) == (
+        ("praise", "noted", "noted"),
+        ("praise", "thanked", "delivered"),
+    ), "one thank-you per customer in 30 days"
+    assert outcomes == {
+        "p3": ("praise", "thanked", "delivered"),
+        "p4": ("praise", "noted", "noted"),
+        "p5": ("praise", "no_channel", "no_channel"),
+        "r1": ("remark", "noted", "noted"),
+        "q1": ("question", "answered", "delivered"),
+        "f1": ("complaint", "resolved", "delivered"),
+    }
+    assert len({t["feedback_id"] for t in thanks} & {"p1", "p2"}) == 1
+    assert {t["feedback_id"] for t in thanks} - {"p1", "p2"} == {"p3", "p5"}
+    hooks = {h.body["customer_id"]: h for h in receiver.delivered()}
+    assert set(hooks) == {"c1", "c6", "c7"}
+    assert hooks["c1"].event == "notification.thanks"
+    assert hooks["c1"].body["subject"] == "Danke für Ihre freundlichen Worte"
+    assert hooks["c6"].event == "notification.answer"
+    assert hooks["c6"].body["message"] == ANSWER
+    assert hooks["c6"].body["subject"] == "Une réponse à votre question"
+    mails = smtp.handler.accepted
+    assert [(m.to, m.kind) for m in mails] == [("c2@example.com", "thanks")]
+
+
+async def test_opted_out_customers_are_not_thanked(
+    app_client: AppClient,
+    sqlite_url: str,
+    receiver: WebhookReceiver,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
+        opted = await client.put("/v1/customers/c1/preferences", json={"opted_out": {"all": True}})
+        assert opted.status_code == 200, opted.text
+        await send_all(
+            raw_producer,
+            records(
+                [linked("p1", "praise-fit", "c1", kind="praise", sentiment=GLAD)], topic_prefix
+            ),
+        )
+        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=1)
+    assert [(c.feedback_id, c.loop_outcome) for _, c in closed] == [("p1", "opted_out")]
+    assert receiver.delivered() == []
