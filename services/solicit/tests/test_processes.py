@@ -8,13 +8,16 @@ each (program, touchpoint) still has one invitation, and receivers that drop rep
 message key hold exactly one message per invitation.
 """
 
+import asyncio
 import re
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from feedloop.common import topics
 from feedloop.common.codec import decode
@@ -25,7 +28,7 @@ from tests.e2e.platform import Platform
 from tests.support.kafka import read_topic
 from tests.support.keys import TEST_API_KEY, api_keys_json
 from tests.support.polling import eventually
-from tests.support.receivers import HOST, SmtpServer
+from tests.support.receivers import HOST, SmtpServer, WebhookReceiver
 
 from .conftest import LINK_KEYS, SCOPES, SECRET, programs_file
 
@@ -195,3 +198,58 @@ async def _answer(url: str, smtp: SmtpServer, n: int) -> list[str]:
             assert thanks.status_code == 200, thanks.text
             answered.append(mail.idempotency_key.removesuffix(".invitation"))
     return answered
+
+
+async def test_sender_killed_mid_batch_beside_a_replica_sends_each_invitation_once_per_key(
+    platform: Platform, tmp_path: Path
+) -> None:
+    receiver = WebhookReceiver(secret=SECRET, delay_s=0.05)
+    await receiver.start()
+    try:
+        await _kill_mid_batch(platform, tmp_path, receiver)
+    finally:
+        await receiver.stop()
+
+
+async def _kill_mid_batch(platform: Platform, tmp_path: Path, receiver: WebhookReceiver) -> None:
+    platform.extra_env["solicit"] = solicit_env(
+        platform,
+        tmp_path,
+        WEBHOOKS=orjson.dumps({"shop": receiver.url("shop")}).decode(),
+        SEND_BATCH="20",
+        SEND_CONCURRENCY="4",
+        LEASE_S="8",
+        WEBHOOK_TIMEOUT_S="3",
+        SMTP_TIMEOUT_S="3",
+    )
+    await platform.start("solicit")
+    await platform.add_replica("solicit")
+    items = [touchpoint(f"r-{i}", f"k-{i:03d}", "return.completed") for i in range(300)]
+    reads = await post_batches(platform.processes["solicit"].url, items)
+    invited = {d["invitation_id"] for r in reads for d in r["decisions"] if d["invitation_id"]}
+    assert len(invited) == 300
+    await eventually(lambda: len(receiver.hits) >= 40, timeout_s=60, what="40 webhooks")
+    platform.processes["solicit"].kill9()
+    at_kill = len(receiver.hits)
+    assert at_kill < 300, "the kill came after the last batch: nothing was mid-batch"
+    expected = {f"{i}.invitation" for i in invited}
+    await eventually(
+        lambda: {h.key for h in receiver.delivered()} >= expected,
+        timeout_s=90,
+        what="every invitation delivered",
+        context=platform.tails,
+    )
+    await platform.restart("solicit")  # the killed replica comes back: nothing is sent again
+    settled = len(receiver.hits)
+    await asyncio.sleep(3)
+    keys = Counter(h.key for h in receiver.delivered())
+    assert len(receiver.hits) == settled and set(keys) == expected
+    repeats = sum(keys.values()) - len(keys)
+    print(f"kill -9 after {at_kill} webhooks: 300 invitations, {repeats} repeated deliveries")
+    assert repeats <= 20  # at most the killed sender's batch in flight, all under their key
+    with sqlite3.connect(tmp_path / "solicit.db") as db:
+        rows, pairs = db.execute(
+            "SELECT count(*), count(DISTINCT program_id || '/' || touchpoint_id) FROM invitation"
+        ).fetchone()
+        stages = dict(db.execute("SELECT stage, count(*) FROM invitation GROUP BY stage"))
+    assert (rows, pairs, stages) == (300, 300, {"sent": 300})
