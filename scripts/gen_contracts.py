@@ -15,6 +15,7 @@ APIS = [
     ("enrich", "feedloop.enrich.app"),
     ("prioritize", "feedloop.prioritize.app"),
     ("notify", "feedloop.notify.app"),
+    ("solicit", "feedloop.solicit.app"),
 ]
 
 

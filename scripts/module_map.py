@@ -16,6 +16,7 @@ PACKAGES = [
     ("services/prioritize", "feedloop/prioritize"),
     ("services/notify", "feedloop/notify"),
     ("services/console", "feedloop/console"),
+    ("services/solicit", "feedloop/solicit"),
     ("tools/cli", "feedloop/cli"),
 ]
 
