@@ -7,13 +7,13 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
+from feedloop.common.emails import Email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     ValidationInfo,
@@ -98,6 +98,9 @@ def _unstorable(value: Any, path: str, depth: int) -> str | None:
     return None
 
 
+_SELF_VALIDATED = (BaseModel, datetime, StrEnum)
+
+
 class StrictModel(BaseModel):
     """Base of every input model: unknown fields are errors, so typos never pass silently.
 
@@ -110,7 +113,11 @@ class StrictModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _storable(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, BaseModel | datetime | StrEnum):
+        # Runs for every field of every item (ingest's hot path): plain strings and None first.
+        if type(value) is str:
+            if _UNSTORABLE.search(value) is None:
+                return value
+        elif value is None or isinstance(value, _SELF_VALIDATED):
             return value  # validated by itself, or cannot hold such characters
         problem = _unstorable(value, info.field_name or "value", 0)
         if problem:
@@ -153,7 +160,7 @@ class Customer(StrictModel):
     """The customer who gave the feedback."""
 
     id: Identifier
-    email: EmailStr | None = None
+    email: Email | None = None
     segment: ShortText | None = Field(default=None, description="e.g. 'b2c', 'smb', 'women'.")
     tier: CustomerTier | None = None
     value: CustomerValue | None = None
