@@ -21,6 +21,7 @@ from feedloop.common.shell import (
 )
 from feedloop.prioritize import rights
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
+from feedloop.prioritize.feedback.api import router as feedback_router
 from feedloop.prioritize.inbox.api import router as inbox_router
 from feedloop.prioritize.issues.api import router as issues_router
 from feedloop.prioritize.kpis.api import router as kpis_router
@@ -56,7 +57,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         settings=settings,
         summary="Issues grouped from customer feedback, ranked with reasons; KPIs.",
         lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
-        routers=[issues_router, inbox_router, kpis_router],
+        routers=[issues_router, inbox_router, kpis_router, feedback_router],
         state={"auth": auth, "engine": engine},
         checks=checks,
     )
