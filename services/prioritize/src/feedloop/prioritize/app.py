@@ -27,6 +27,7 @@ from feedloop.prioritize.issues.api import router as issues_router
 from feedloop.prioritize.kpis.api import router as kpis_router
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.outbox import OUTBOX
+from feedloop.prioritize.praise.api import router as praise_router
 from feedloop.prioritize.settings import (
     SCOPE_READ,
     SCOPE_RESOLVE,
@@ -57,7 +58,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         settings=settings,
         summary="Issues grouped from customer feedback, ranked with reasons; KPIs.",
         lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
-        routers=[issues_router, inbox_router, kpis_router, feedback_router],
+        routers=[issues_router, inbox_router, praise_router, kpis_router, feedback_router],
         state={"auth": auth, "engine": engine},
         checks=checks,
     )

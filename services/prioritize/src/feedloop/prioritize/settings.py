@@ -32,6 +32,9 @@ class PrioritizeSettings(StoreSettings, OutboxSettings, ApiKeySettings, Consumer
 
     # Grouping
     window_days: float = Field(default=14.0, gt=0, description="An issue stays open this long.")
+    praise_window_days: float = Field(
+        default=14.0, gt=0, description="Praise patterns compare this window with the one before."
+    )
     inbox_sla_hours: float = Field(
         default=24.0, gt=0, description="A question open longer than this is overdue."
     )

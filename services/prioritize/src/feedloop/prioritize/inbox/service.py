@@ -29,11 +29,14 @@ class InboxItemNotFound(NotFound):
 
 
 def inbox_rows(
-    others: Sequence[tuple[FeedbackRow, str, str | None]], *, now: datetime
+    others: Sequence[tuple[FeedbackRow, str, str | None, list[str]]], *, now: datetime
 ) -> list[dict[str, Any]]:
-    """Returns the answer-queue rows of a batch's questions (the others are not queued)."""
+    """Returns the answer-queue rows of a batch's questions (the others are not queued).
+
+    Order refs: those the item carries, then those its text names.
+    """
     rows: list[dict[str, Any]] = []
-    for row, correlation_id, revision in others:
+    for row, correlation_id, revision, refs in others:
         if row["kind"] != "question":
             continue
         language = (row["enrichment"].get("language") or {}).get("code")
@@ -47,7 +50,7 @@ def inbox_rows(
                 "theme": row["theme"],
                 "language": language,
                 "text": row["text"],
-                "order_refs": order_refs(row["text"]),
+                "order_refs": list(dict.fromkeys([*refs, *order_refs(row["text"])]))[:10],
                 "status": "open",
                 "owner": None,
                 "answer": None,

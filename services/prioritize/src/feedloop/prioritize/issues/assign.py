@@ -213,8 +213,8 @@ class Grouping:
     dirty: set[tuple[str, str]] = field(default_factory=set)
     linked: list[tuple[FeedbackRow, str, str]] = field(default_factory=list)
     """(feedback row, issue id, correlation id) of each complaint placed."""
-    others: list[tuple[FeedbackRow, str, str | None]] = field(default_factory=list)
-    """(feedback row, correlation id, revision) of each praise, question and remark."""
+    others: list[tuple[FeedbackRow, str, str | None, list[str]]] = field(default_factory=list)
+    """(feedback row, correlation id, revision, order refs) of each praise, question, remark."""
 
     def __post_init__(self) -> None:
         for candidate in (c for cs in self.candidates.values() for c in cs):
@@ -286,7 +286,8 @@ def _place(
     counts = grouping.day_counts[(row["theme"], evidence.day_of(row["occurred_at"]))]
     counts[0] += 1
     if not row["is_complaint"]:
-        grouping.others.append((row, inc.correlation_id, replaced.revision(row["id"])))
+        refs = [str(r) for r in getattr(inc.event.item, "order_refs", None) or []]
+        grouping.others.append((row, inc.correlation_id, replaced.revision(row["id"]), refs))
         return
     counts[1] += 1
     vector = to_vector(inc.event.enrichment.embedding)
@@ -446,7 +447,7 @@ async def _emit(
             now=now,
             revision=revision,
         )
-        for row, correlation_id, revision in grouping.others
+        for row, correlation_id, revision, _ in grouping.others
     ]
     events += [
         issue_updated_row(grouping.issues[issue_id], sorted(changes), prefix=prefix, now=now)
