@@ -14,6 +14,8 @@ ALL_SCOPES = (
     "notifications:write",
     "notifications:admin",
     "customers:erase",
+    "customers:export",
+    "audit:read",
 )
 
 

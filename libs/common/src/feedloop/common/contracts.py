@@ -58,6 +58,16 @@ TOPIC_SPECS: dict[str, TopicSpec] = {
         dead_letters=topics.dlq_topic(topics.PRIORITIZED),
     ),
     topics.CLOSED: TopicSpec("issue id", "notify", ("feedback.closed",), 7 * DAY_MS),
+    topics.CUSTOMER_REQUESTS: TopicSpec(
+        "customer id (requests) or customer id/service (confirmations)",
+        "notify (requests); ingest, prioritize and notify (confirmations)",
+        ("customer.erasure_requested", "customer.erased"),
+        -1,
+        cleanup_policy="compact",
+    ),
+    topics.AUDIT: TopicSpec(
+        "target type:target id", "prioritize, notify", ("audit.recorded",), 400 * DAY_MS
+    ),
 }
 # Dead-letter topics: (what lands there, who writes it, the consumer group whose failure it is).
 DLQ_SPECS: dict[str, tuple[str, str, str]] = {

@@ -257,6 +257,57 @@ class FeedbackClosed(Contract):
     )
 
 
+# ---------------------------------------------------------------- customer-requests, audit
+class CustomerErasureRequested(Contract):
+    """Someone with the customers:erase scope asked that a customer's personal data be erased
+    in every service (feedloop.common.rights)."""
+
+    event_type: ClassVar[str] = "customer.erasure_requested"
+    topic: ClassVar[str] = topics.CUSTOMER_REQUESTS
+
+    request_id: str = Field(description="One id per request; confirmations name it.")
+    customer_id: str
+    requested_at: AwareDatetime
+    requested_by: str = Field(description="The API client that asked.")
+    services: list[str] = Field(
+        default_factory=lambda: ["ingest", "prioritize", "notify", "topics"],
+        description="Who must confirm before the erasure is complete.",
+    )
+
+
+class CustomerErased(Contract):
+    """One service erased (or anonymised) what it held of a customer; `topics`: the topics
+    were cut past the customer's records."""
+
+    event_type: ClassVar[str] = "customer.erased"
+    topic: ClassVar[str] = topics.CUSTOMER_REQUESTS
+
+    request_id: str
+    customer_id: str
+    service: str
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="What was erased, by kind (rows, entries, records)."
+    )
+    erased_at: AwareDatetime
+
+
+class AuditRecorded(Contract):
+    """An administrative action was taken; the acting service's audit log has the same entry
+    (feedloop.common.audit). Names customers by id only."""
+
+    event_type: ClassVar[str] = "audit.recorded"
+    topic: ClassVar[str] = topics.AUDIT
+
+    entry_id: str
+    service: str
+    at: AwareDatetime
+    actor: str = Field(description="The API client (or operator) that acted.")
+    action: str = Field(description="e.g. issue.status_changed, customer.erasure_requested.")
+    target_type: str
+    target_id: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
 EVENT_TYPES: Final[dict[str, type[Contract]]] = {
     model.event_type: model
     for model in (
@@ -265,6 +316,9 @@ EVENT_TYPES: Final[dict[str, type[Contract]]] = {
         FeedbackPrioritized,
         IssueUpdated,
         FeedbackClosed,
+        CustomerErasureRequested,
+        CustomerErased,
+        AuditRecorded,
     )
 }
 SUPPORTED_SCHEMA_VERSIONS: Final = frozenset({1})

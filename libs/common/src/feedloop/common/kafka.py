@@ -158,7 +158,17 @@ async def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(name, partitions, replication) for name in missing]
+                    [
+                        NewTopic(
+                            name,
+                            partitions,
+                            replication,
+                            topic_configs=topics.TOPIC_CONFIGS.get(
+                                name.removeprefix(settings.kafka_topic_prefix), {}
+                            ),
+                        )
+                        for name in missing
+                    ]
                 )
         return missing
     finally:

@@ -7,6 +7,11 @@ ENRICHED: Final = "enriched"
 PRIORITIZED: Final = "prioritized"
 CLOSED: Final = "closed"
 NOTIFICATIONS_DLQ: Final = "notifications.dlq"
+# Data-rights requests and their confirmations (feedloop.common.rights): compacted, keyed by
+# customer id (requests) and customer id/service (confirmations).
+CUSTOMER_REQUESTS: Final = "customer-requests"
+# Administrative actions of every service (feedloop.common.audit), keyed by their target.
+AUDIT: Final = "audit"
 
 PIPELINE_TOPICS: Final = (RAW_FEEDBACK, ENRICHED, PRIORITIZED, CLOSED)
 
@@ -22,7 +27,10 @@ DLQ_TOPICS: Final = (
     dlq_topic(PRIORITIZED),
     NOTIFICATIONS_DLQ,
 )
-ALL_TOPICS: Final = PIPELINE_TOPICS + DLQ_TOPICS
+RIGHTS_TOPICS: Final = (CUSTOMER_REQUESTS, AUDIT)
+ALL_TOPICS: Final = PIPELINE_TOPICS + DLQ_TOPICS + RIGHTS_TOPICS
+TOPIC_CONFIGS: Final = {CUSTOMER_REQUESTS: {"cleanup.policy": "compact"}}
+"""Topic configs that differ from the broker's defaults (set when a topic is created)."""
 
 CONSUMER_GROUP_ENRICH: Final = "feedloop-enrich"
 CONSUMER_GROUP_PRIORITIZE: Final = "feedloop-prioritize"
@@ -30,6 +38,10 @@ CONSUMER_GROUP_NOTIFY: Final = "feedloop-notify"
 # Notify also reads `closed`-independent state from `prioritized` only; prioritize reads
 # `closed` in a second group to compute closure KPIs.
 CONSUMER_GROUP_PRIORITIZE_CLOSED: Final = "feedloop-prioritize-closed"
+# Every stage reads `customer-requests` in a group of its own (ingest reads it without one:
+# each replica holds its own idempotency store, so each must see every request).
+CONSUMER_GROUP_PRIORITIZE_RIGHTS: Final = "feedloop-prioritize-rights"
+CONSUMER_GROUP_NOTIFY_RIGHTS: Final = "feedloop-notify-rights"
 
 # CloudEvents Kafka protocol binding (binary mode): attributes travel as ce_-prefixed headers.
 HEADER_ID: Final = "ce_id"

@@ -8,7 +8,8 @@ from feedloop.common.shell import build_lifespan, producer_step, service_app, ta
 from feedloop.ingest.api import install_item_schemas, router
 from feedloop.ingest.idempotency import IdempotencyStore
 from feedloop.ingest.producer import DurableProducer
-from feedloop.ingest.service import REJECTED, Ingestor, observe_store
+from feedloop.ingest.rights import CustomerIndex, Forgetter, IndexingIngestor, follow_requests
+from feedloop.ingest.service import REJECTED, observe_store
 from feedloop.ingest.settings import SCOPE_WRITE, IngestSettings
 from feedloop.ingest.warmup import warm_store
 
@@ -32,9 +33,12 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         keys_max_bytes_per_client=settings.idempotency_keys_max_bytes_per_client,
     )
     observe_store(store)
+    index = CustomerIndex(max_customers=settings.idempotency_cache_size)
+    forgetter = Forgetter(settings=settings, store=store, index=index, producer=producer)
     steps = [
         producer_step(lambda: producer),
         task_step("ingest-warmup", lambda: warm_store(settings, store)),
+        task_step("ingest-rights", lambda: follow_requests(forgetter)),
     ]
 
     async def kafka_ready() -> bool:
@@ -53,8 +57,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         routers=[router],
         state={
             "auth": auth,
-            "ingestor": Ingestor(
-                producer=producer, store=store, topic_prefix=settings.kafka_topic_prefix
+            "ingestor": IndexingIngestor(
+                producer=producer,
+                store=store,
+                topic_prefix=settings.kafka_topic_prefix,
+                index=index,
             ),
         },
         checks=lambda app: {"kafka": kafka_ready},

@@ -167,3 +167,18 @@ class IdempotencyStore:
         ):
             evicted, _ = keys.entries.popitem(last=False)
             keys.bytes -= len(evicted) + KEY_OVERHEAD_BYTES
+
+    def forget(self, feedback_id: str) -> bool:
+        """Drops an accepted id (a customer's erasure); True when it was held."""
+        if self._done.pop(feedback_id, None) is None:
+            return False
+        self._done_bytes -= len(feedback_id) + ID_OVERHEAD_BYTES
+        return True
+
+    def forget_key(self, client_id: str, key: str) -> bool:
+        """Drops one client's Idempotency-Key (a customer's erasure); True when it was held."""
+        keys = self._keys.get(client_id)
+        if keys is None or keys.entries.pop(key, None) is None:
+            return False
+        keys.bytes -= len(key) + KEY_OVERHEAD_BYTES
+        return True

@@ -18,7 +18,9 @@ from feedloop.common.shell import (
     consumers_step,
     readiness,
     service_app,
+    task_step,
 )
+from feedloop.notify import rights
 from feedloop.notify.api import router
 from feedloop.notify.delivery.channels.mail import EmailChannel
 from feedloop.notify.delivery.channels.webhook import WebhookChannel
@@ -27,6 +29,7 @@ from feedloop.notify.delivery.sender import Sender
 from feedloop.notify.intake.consumer import SERVICE, prioritized_handler
 from feedloop.notify.migrate import upgrade
 from feedloop.notify.outbox import OUTBOX
+from feedloop.notify.rights_topics import TopicScrubber
 from feedloop.notify.settings import (
     SCOPE_ADMIN,
     SCOPE_ERASE,
@@ -40,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     """Builds the notify app; nothing connects until the lifespan starts."""
     settings = settings or NotifySettings()
-    scopes = frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN, SCOPE_ERASE})
+    scopes = frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN, SCOPE_ERASE, *rights.SCOPES})
     engine = create_store_engine(settings)
     renderer = Renderer(
         templates_dir=settings.templates_dir, default_locale=settings.default_locale
@@ -52,7 +55,16 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     if settings.send:
         steps.append(_sender_step(engine, settings, renderer))
     if settings.consume:
-        steps.append(consumers_step(lambda app: [_consumer(app, engine, settings)]))
+        scrubber = TopicScrubber(engine=engine, settings=settings)
+        steps.append(task_step("notify-erasure-scrub", scrubber.run))
+        steps.append(
+            consumers_step(
+                lambda app: [
+                    _consumer(app, engine, settings),
+                    rights.consumer(app, engine, settings),
+                ]
+            )
+        )
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
         return readiness(app, settings, consume=settings.consume, database=db_check(engine))
@@ -63,7 +75,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         summary="Customer notifications (webhooks, e-mail): status, failures, resend, "
         "preferences and erasure.",
         lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
-        routers=[router],
+        routers=[router, rights.router, rights.audit_routes],
         state={
             "auth": build_auth(settings, dev_scopes=scopes),
             "engine": engine,

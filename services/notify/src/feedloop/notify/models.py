@@ -1,11 +1,12 @@
 """Tables: customers and preferences, issues, linked feedback, notifications, the send queue."""
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
+from feedloop.common.audit import AuditColumns
 from feedloop.common.db import UtcDateTime
 from feedloop.common.outbox import OutboxColumns
-from sqlalchemy import Boolean, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -168,6 +169,40 @@ class OutboxEvent(OutboxColumns, Base):
     __tablename__ = "outbox"
 
 
+class ErasureRequest(Base):
+    """A customer's erasure request: published on `customer-requests`, confirmed per service."""
+
+    __tablename__ = "erasure_request"
+    __table_args__ = (Index("ix_erasure_request_customer", "customer_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(200))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    services: Mapped[list[Any]] = mapped_column(JSON, doc="The services expected to confirm.")
+    topic_cut: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="Offsets the topics must start from once erased (topic_erasure.TopicCut)."
+    )
+
+
+class ErasureConfirmation(Base):
+    """One service's `customer.erased` confirmation of a request."""
+
+    __tablename__ = "erasure_confirmation"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service: Mapped[str] = mapped_column(String(40), primary_key=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    erased_at: Mapped[datetime]
+
+
+class AuditEntry(AuditColumns, Base):
+    """One administrative action (feedloop.common.audit)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_at", "at"), Index("ix_audit_entry_target", "target_id"))
+
+
 def table_of(model: type[Base]) -> Table:
     """Returns the Core table of a model (typed for insert/update/delete)."""
     return cast(Table, model.__table__)
@@ -182,3 +217,6 @@ delivery_t = table_of(Delivery)
 notification_t = table_of(Notification)
 cap_t = table_of(CapCounter)
 outbox_t = table_of(OutboxEvent)
+erasure_request_t = table_of(ErasureRequest)
+erasure_confirmation_t = table_of(ErasureConfirmation)
+audit_t = table_of(AuditEntry)

@@ -4,7 +4,7 @@ import functools
 
 from fastapi import FastAPI
 from feedloop.common import topics
-from feedloop.common.audit import SCOPE_AUDIT
+from feedloop.common.audit import SCOPE_AUDIT, audit_router
 from feedloop.common.auth import build_auth
 from feedloop.common.consumer import BatchConsumer
 from feedloop.common.db import create_store_engine, db_check
@@ -26,6 +26,7 @@ from feedloop.prioritize.inbox.api import router as inbox_router
 from feedloop.prioritize.issues.api import router as issues_router
 from feedloop.prioritize.kpis.api import router as kpis_router
 from feedloop.prioritize.migrate import upgrade
+from feedloop.prioritize.models import audit_t
 from feedloop.prioritize.outbox import OUTBOX
 from feedloop.prioritize.praise.api import router as praise_router
 from feedloop.prioritize.settings import (
@@ -58,7 +59,14 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         settings=settings,
         summary="Issues grouped from customer feedback, ranked with reasons; KPIs.",
         lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
-        routers=[issues_router, inbox_router, praise_router, kpis_router, feedback_router],
+        routers=[
+            issues_router,
+            inbox_router,
+            praise_router,
+            kpis_router,
+            feedback_router,
+            audit_router(table=audit_t, service=SERVICE),
+        ],
         state={"auth": auth, "engine": engine},
         checks=checks,
     )
