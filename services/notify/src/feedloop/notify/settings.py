@@ -150,6 +150,16 @@ class NotifySettings(StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSett
     send_poll_s: float = Field(default=1.0, gt=0)
     stop_grace_s: float = Field(default=15.0, ge=0)
 
+    # Data rights (feedloop.notify.rights, rights_topics)
+    erasure_scrub_s: float = Field(
+        default=30.0, gt=0, description="How often confirmed erasures are cut from the topics."
+    )
+    erasure_topic_groups: dict[str, list[str]] | None = Field(
+        default=None,
+        description="Consumer groups that must have read a pipeline topic before records are "
+        "cut from it, by logical topic (JSON); None: feedloop's own groups.",
+    )
+
     @functools.cached_property
     def webhooks(self) -> dict[str, SourceSystem]:
         """Source systems by name: inline, then the file; the demo sinks in local mode."""
