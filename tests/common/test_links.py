@@ -228,3 +228,14 @@ def test_local_mode_without_keys_signs_with_one_ephemeral_key_per_process() -> N
     token = _Settings(environment="test").link_signer().sign(purpose="p", subject="s", ttl_s=60)
     assert token.startswith("ephemeral.")
     assert _Settings(environment="local").link_signer().verify(token, purpose="p").subject == "s"
+
+
+class _Optional(LinkKeySettings):
+    link_keys_required = False
+    model_config = SettingsConfigDict(env_prefix="LINKOPT_", frozen=True)
+
+
+def test_a_service_may_defer_the_requirement_but_gets_no_signer_without_keys() -> None:
+    settings = _Optional(environment="prod")
+    with pytest.raises(ValueError, match="no link keys"):
+        settings.link_signer()

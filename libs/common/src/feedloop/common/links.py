@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Self
+from typing import ClassVar, Final, Self
 
 import orjson
 from feedloop.common.settings import ServiceSettings
@@ -233,6 +233,10 @@ _EPHEMERAL: Final = LinkKey(key_id="ephemeral", secret=os.urandom(MIN_SECRET_BYT
 class LinkKeySettings(ServiceSettings):
     """Mixin: the keys that sign a service's public links; required outside local and test."""
 
+    link_keys_required: ClassVar[bool] = True
+    """False for a service that needs links only for some of its work (it checks when it starts
+    that work, e.g. notify when e-mail is configured)."""
+
     link_keys: str | None = Field(
         default=None,
         description='JSON object {"<key id>": "<base64 secret, >= 32 bytes>"}; keep retired keys '
@@ -249,7 +253,7 @@ class LinkKeySettings(ServiceSettings):
             keys = parse_link_keys(self.link_keys)
             if self.link_key_id and self.link_key_id not in {key.key_id for key in keys}:
                 raise ValueError(f"link key id {self.link_key_id!r} is not among the link keys")
-        elif not self.is_local:
+        elif self.link_keys_required and not self.is_local:
             prefix = str(self.model_config.get("env_prefix", "")).upper()
             raise ValueError(f"{prefix}LINK_KEYS is required outside local and test mode")
         return self
@@ -257,6 +261,8 @@ class LinkKeySettings(ServiceSettings):
     def link_signer(self, *, clock: Callable[[], float] = time.time) -> LinkSigner:
         """Returns the signer of this service's public links."""
         if not self.link_keys:
+            if not self.is_local:
+                raise ValueError("no link keys are configured outside local and test mode")
             return LinkSigner([_EPHEMERAL], clock=clock)
         return LinkSigner(
             parse_link_keys(self.link_keys), active_key_id=self.link_key_id, clock=clock

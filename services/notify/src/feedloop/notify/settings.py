@@ -14,6 +14,7 @@ from feedloop.common.settings import (
     OutboxSettings,
     StoreSettings,
 )
+from feedloop.notify.delivery.mail_settings import MailAuthSettings
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -86,7 +87,9 @@ class ThanksPolicy(BaseModel):
 _SYSTEMS = TypeAdapter(dict[str, SourceSystem])
 
 
-class NotifySettings(StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSettings):
+class NotifySettings(
+    StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSettings, MailAuthSettings
+):
     """How notify stores, routes, sends and retries customer notifications."""
 
     model_config = SettingsConfigDict(

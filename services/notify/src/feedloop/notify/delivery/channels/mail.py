@@ -1,5 +1,9 @@
 """E-mail over SMTP (aiosmtplib): plain text with an HTML alternative, deterministic Message-ID.
 
+Every message carries List-Unsubscribe (an https link with a signed token, and a mailto) and
+List-Unsubscribe-Post (RFC 8058 one-click), Content-Language, and a DKIM signature when a key
+is configured; it is flattened to bytes once, signed, and those bytes are sent.
+
 Temporary failures (4xx replies, timeouts, refused or dropped connections, authentication
 errors that an operator can fix) are retried; 5xx replies for the recipient or the message
 fail at once.
@@ -7,17 +11,29 @@ fail at once.
 
 import email.policy
 import functools
+import re
 import time
 from email.headerregistry import BaseHeader
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 from feedloop.common import notifications
 from feedloop.notify.delivery.channels import Outgoing, SendResult, Verdict
-from feedloop.notify.delivery.channels.smtp_pool import SmtpPool
+from feedloop.notify.delivery.channels.dkim import DkimSigner
+from feedloop.notify.delivery.channels.smtp_pool import SmtpPool, WireMessage
+from feedloop.notify.delivery.list_unsubscribe import ONE_CLICK, UnsubscribeLinks
 from feedloop.notify.delivery.render import Rendered
 from feedloop.notify.settings import NotifySettings
+
+# Lines up to RFC 5322's 998 characters: a List-Unsubscribe URL is one long word, which the
+# default 78 would turn into encoded words that no mailbox provider reads as a link.
+_WIRE = email.policy.SMTP.clone(max_line_length=998)
+_WIRE_UTF8 = email.policy.SMTPUTF8.clone(max_line_length=998)
+
+
+# A header value the fast path writes as it is: printable ASCII, no line breaks, no edge spaces.
+_PLAIN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,900}[\x21-\x7e])?")
 
 
 def message_id(delivery_id: str, domain: str) -> str:
@@ -25,8 +41,14 @@ def message_id(delivery_id: str, domain: str) -> str:
     return f"<{delivery_id}@{domain}>"
 
 
-def build_message(item: Outgoing, rendered: Rendered, settings: NotifySettings) -> EmailMessage:
-    """Returns the e-mail of one notification."""
+def build_message(
+    item: Outgoing,
+    rendered: Rendered,
+    settings: NotifySettings,
+    *,
+    list_unsubscribe: str | None = None,
+) -> EmailMessage:
+    """Returns the e-mail of one notification (with its List-Unsubscribe value, if given)."""
     assert item.email is not None
     message = EmailMessage()
     message["From"] = _header("From", settings.mail_from)
@@ -40,6 +62,11 @@ def build_message(item: Outgoing, rendered: Rendered, settings: NotifySettings) 
     message[notifications.MAIL_HEADER_CUSTOMER] = item.customer_id
     message[notifications.MAIL_HEADER_ISSUE] = item.issue_id
     message[notifications.MAIL_HEADER_IDEMPOTENCY_KEY] = item.delivery_id
+    if list_unsubscribe is not None:
+        # RFC 2369 and RFC 8058: mailbox providers show an unsubscribe button that POSTs
+        # "List-Unsubscribe=One-Click" to the https link (feedloop.notify.unsubscribe).
+        message["List-Unsubscribe"] = list_unsubscribe
+        message["List-Unsubscribe-Post"] = _header("List-Unsubscribe-Post", ONE_CLICK)
     body = _body(rendered.text, rendered.html)
     # The body's parts are shared, never changed: generating a message copies what it alters.
     for name, value in body.raw_items():
@@ -64,11 +91,74 @@ def _body(text: str, html: str | None) -> EmailMessage:
     """The MIME body of a text (and HTML) message; most recipients of a round share one."""
     # set_content drops earlier Content-* headers, so a Content-Language set before it never
     # reached the wire; the body alone is built here, and the message carries what it did.
+    # 7-bit on the wire whatever the server supports, so the signed bytes are the sent bytes.
     body = EmailMessage()
-    body.set_content(text)
+    body.set_content(text, cte=None if text.isascii() else "quoted-printable")
     if html:
-        body.add_alternative(html, subtype="html")
+        body.add_alternative(
+            html, subtype="html", cte=None if html.isascii() else "quoted-printable"
+        )
     return body
+
+
+def wire_message(message: EmailMessage, dkim: DkimSigner | None = None) -> WireMessage:
+    """Flattens a message to the bytes sent (DKIM-signed when a signer is given)."""
+    sender = parseaddr(str(message["From"]))[1]
+    recipient = parseaddr(str(message["To"]))[1]
+    utf8 = not (sender + recipient).isascii()
+    data = message.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE)
+    if dkim is not None:
+        data = dkim.sign(data)
+    return WireMessage(sender, [recipient], data, ["SMTPUTF8"] if utf8 else [])
+
+
+def fast_wire(
+    item: Outgoing, rendered: Rendered, settings: NotifySettings, *, list_unsubscribe: str
+) -> bytes | None:
+    """The bytes `build_message` flattens to, written directly; None when a value needs the
+    email package (non-ASCII addresses or ids, line breaks), which then builds the message.
+
+    Building and flattening an EmailMessage parses every header and walks the MIME tree for
+    each message; here only the varying headers are written, the rest is flattened once.
+    """
+    plain = (item.email, item.customer_id, item.issue_id, item.delivery_id, list_unsubscribe)
+    if not all(value and _PLAIN.fullmatch(value) for value in plain):
+        return None
+    mid = message_id(item.delivery_id, settings.message_id_domain)
+    head = (
+        f"{_folded('From', settings.mail_from)}To: {item.email}\r\n"
+        f"{_folded('Subject', rendered.subject)}Date: {_date(int(time.time()))}\r\n"
+        f"Message-ID: {mid}\r\nAuto-Submitted: auto-generated\r\n"
+        f"{_folded(notifications.MAIL_HEADER_KIND, item.kind)}"
+        f"{notifications.MAIL_HEADER_CUSTOMER}: {item.customer_id}\r\n"
+        f"{notifications.MAIL_HEADER_ISSUE}: {item.issue_id}\r\n"
+        f"{notifications.MAIL_HEADER_IDEMPOTENCY_KEY}: {item.delivery_id}\r\n"
+        f"List-Unsubscribe: {list_unsubscribe}\r\nList-Unsubscribe-Post: {ONE_CLICK}\r\n"
+        f"{_folded('Content-Language', rendered.locale)}"
+    )
+    return head.encode("ascii") + _body_bytes(rendered.text, rendered.html)
+
+
+@functools.lru_cache(maxsize=512)
+def _folded(name: str, value: str) -> str:
+    """A header line as the wire policy folds it (encoded words for non-ASCII)."""
+    return _header(name, value).fold(policy=_WIRE)
+
+
+@functools.lru_cache(maxsize=4)
+def _date(second: int) -> str:
+    return formatdate(second, localtime=False, usegmt=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _body_bytes(text: str, html: str | None) -> bytes:
+    """The flattened MIME body (its Content-* and MIME-Version headers, a blank line, parts)."""
+    fresh = EmailMessage()  # flattening picks the boundary, which changes the message
+    for name, value in _body(text, html).raw_items():
+        fresh[name] = value
+    payload = _body(text, html).get_payload()
+    fresh.set_payload(list(payload) if isinstance(payload, list) else payload)
+    return fresh.as_bytes(policy=_WIRE)
 
 
 class EmailChannel:
@@ -77,8 +167,16 @@ class EmailChannel:
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
         self.pool: SmtpPool | None = None
+        self.links: UnsubscribeLinks | None = None
+        self.dkim: DkimSigner | None = None
+        self._sender = parseaddr(settings.mail_from)[1]
         server = settings.smtp_server
         if server is not None:
+            missing = settings.missing_for_mail()
+            if missing:
+                raise ValueError(f"e-mail needs {' and '.join(missing)} (unsubscribe links)")
+            self.links = UnsubscribeLinks(settings, mail_from=settings.mail_from)
+            self.dkim = DkimSigner.from_settings(settings, mail_from=settings.mail_from)
             security = settings.effective_smtp_security
             password = settings.smtp_password
             self.pool = SmtpPool(
@@ -101,11 +199,12 @@ class EmailChannel:
 
     async def send(self, item: Outgoing, rendered: Rendered) -> SendResult:
         """Sends one e-mail; never raises for the server's failures."""
-        if self.pool is None or item.email is None:
+        if self.pool is None or self.links is None or item.email is None:
             return SendResult("permanent", "no SMTP server or no address")
         started = time.perf_counter()
+        wire = self.wire(item, rendered)
         try:
-            await self.pool.send(build_message(item, rendered, self.settings))
+            await self.pool.send(wire)
         except aiosmtplib.SMTPAuthenticationError as exc:
             return SendResult("retry", f"SMTP auth: {exc}"[:500], None, _since(started))
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -120,6 +219,20 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return SendResult("retry", f"{type(exc).__name__}: {exc}"[:500], None, _since(started))
         return SendResult("delivered", duration_s=_since(started))
+
+    def wire(self, item: Outgoing, rendered: Rendered) -> WireMessage:
+        """The message of one delivery as it goes on the wire (signed when DKIM is on)."""
+        assert self.links is not None and item.email is not None
+        unsubscribe = self.links.header(item.customer_id)
+        data = None
+        if self._sender.isascii():
+            data = fast_wire(item, rendered, self.settings, list_unsubscribe=unsubscribe)
+        if data is None:
+            message = build_message(item, rendered, self.settings, list_unsubscribe=unsubscribe)
+            return wire_message(message, self.dkim)
+        if self.dkim is not None:
+            data = self.dkim.sign(data)
+        return WireMessage(self._sender, [item.email], data)
 
 
 def _since(started: float) -> float:

@@ -19,13 +19,23 @@ import contextlib
 import socket
 import time
 from collections import deque
-from email.message import EmailMessage
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
 
 CLOSING = 421  # "service not available, closing transmission channel"
+
+
+@dataclass(frozen=True, slots=True)
+class WireMessage:
+    """A message as it goes on the wire: envelope and flattened (possibly signed) bytes."""
+
+    sender: str
+    recipients: list[str]
+    data: bytes
+    mail_options: list[str] = field(default_factory=list)
 
 
 class Session(aiosmtplib.SMTP):
@@ -73,7 +83,7 @@ class SmtpPool:
         self._closed = False
         self.opened = 0
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: WireMessage) -> None:
         """Sends one message on a pooled or fresh session; raises what aiosmtplib raises."""
         async with self._slots:
             session = self._take()
@@ -117,10 +127,15 @@ class SmtpPool:
         self.opened += 1
         return session
 
-    async def _transact(self, session: Session, message: EmailMessage) -> None:
+    async def _transact(self, session: Session, message: WireMessage) -> None:
         session.enveloped = False
         try:
-            await session.send_message(message)
+            await session.sendmail(
+                message.sender,
+                message.recipients,
+                message.data,
+                mail_options=message.mail_options,
+            )
         except BaseException:
             session.close()
             raise

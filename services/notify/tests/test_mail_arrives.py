@@ -1,0 +1,237 @@
+"""Mail that arrives: every e-mail carries a DKIM signature that verifies, List-Unsubscribe with
+a one-click link that opts the customer out over real HTTP, and Content-Language.
+
+The messages are received by a real SMTP server (aiosmtpd) as raw bytes, verified with dkimpy
+(its DNS lookup answered from the test's key), and the link is followed with a real HTTP client
+against notify served by uvicorn on loopback.
+"""
+
+import asyncio
+import base64
+import email
+import email.policy
+import re
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dkim
+import httpx
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from aiosmtpd.controller import Controller
+from feedloop.notify.app import create_app
+
+from tests.support.clients import send_all
+from tests.support.keys import TEST_API_KEY
+from tests.support.polling import eventually
+from tests.support.receivers import free_port
+
+from .conftest import make_settings, notifications_of
+from .factory import issue, linked, records
+
+SELECTOR = "fl2026"
+DOMAIN = "feedloop.example"
+LINK_KEYS = '{"k1": "' + base64.b64encode(b"unsubscribe-test-key-32-bytes-!!").decode() + '"}'
+
+
+@dataclass
+class RawMail:
+    """aiosmtpd handler that keeps each accepted message's bytes as they arrived."""
+
+    messages: list[bytes] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Accepts and keeps one message."""
+        self.messages.append(envelope.original_content or envelope.content)
+        return "250 OK"
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    """An RSA key pair as a file (for notify) and a DNS TXT record (for the verifier)."""
+
+    private_key_file: Path
+    txt_record: bytes
+
+    def dns(self, name: bytes, timeout: int = 5) -> bytes | None:
+        """dkimpy's dnsfunc: answers the selector's TXT lookup, nothing else."""
+        return self.txt_record if name == f"{SELECTOR}._domainkey.{DOMAIN}.".encode() else None
+
+
+def _rsa_key(path: Path) -> None:
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+         "-out", str(path)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> DkimKey:
+    """A fresh 2048-bit RSA key made with openssl."""
+    folder = tmp_path_factory.mktemp("dkim")
+    private = folder / "dkim.pem"
+    _rsa_key(private)
+    public = subprocess.run(
+        ["openssl", "pkey", "-in", str(private), "-pubout", "-outform", "DER"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    return DkimKey(private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public))
+
+
+@pytest.fixture
+def smtp_raw() -> Iterator[tuple[RawMail, int]]:
+    """A real SMTP server on loopback that keeps raw messages."""
+    handler, port = RawMail(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@asynccontextmanager
+async def served(settings: Any) -> AsyncIterator[str]:
+    """Runs notify under uvicorn on loopback (real HTTP) until the block ends."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: _started(server, task), timeout_s=60, every_s=0.05)
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 60)
+
+
+async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # raises what stopped it
+    return server.started
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    """The message as a mail client reads it."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+def https_link(message: email.message.EmailMessage) -> str:
+    """The http(s) URI of the List-Unsubscribe header."""
+    links: list[str] = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
+    return next(link for link in links if link.startswith("http"))
+
+
+async def test_a_resolution_mail_is_dkim_signed_and_its_one_click_link_opts_the_customer_out(
+    dkim_key: DkimKey,
+    smtp_raw: tuple[RawMail, int],
+    sqlite_url: str,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    mail, smtp_port = smtp_raw
+    port = free_port()
+    settings = make_settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=topic_prefix,
+        database_url=sqlite_url,
+        port=port,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        mail_from=f"Customer care <care@{DOMAIN}>",
+        public_url=f"http://127.0.0.1:{port}",
+        link_keys=LINK_KEYS,
+        dkim_selector=SELECTOR,
+        dkim_private_key_file=str(dkim_key.private_key_file),
+    )
+    async with (
+        served(settings) as url,
+        httpx.AsyncClient(base_url=url, headers={"X-API-Key": TEST_API_KEY}) as api,
+    ):
+        first = [
+            linked("f1", "i1", "c1", source="crm", email="c1@example.com"),
+            issue("i1", 1, "resolved", message="We fixed the sizes."),
+        ]
+        await send_all(raw_producer, records(first, topic_prefix))
+        await eventually(lambda: _mails(mail, 1), timeout_s=30)
+        raw = mail.messages[0]
+
+        assert dkim.verify(raw, dnsfunc=dkim_key.dns), "the DKIM signature verifies"
+        message = parse(raw)
+        signed = str(message["DKIM-Signature"]).replace(" ", "").replace("\r\n", "")
+        signed_headers = re.search(r"h=([^;]+)", signed).group(1).lower().split(":")  # type: ignore[union-attr]
+        assert {"from", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed_headers)
+        assert f"d={DOMAIN}" in signed and f"s={SELECTOR}" in signed
+        assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+        assert f"<mailto:unsubscribe@{DOMAIN}?subject=unsubscribe%20" in str(
+            message["List-Unsubscribe"]
+        )
+        assert str(message["Content-Language"]) == "en"
+        assert message.get_body(("plain",)).get_content().strip()  # type: ignore[union-attr]
+
+        # What a mailbox provider does when the customer presses "unsubscribe" (RFC 8058).
+        async with httpx.AsyncClient() as provider:
+            answer = await provider.post(
+                https_link(message),
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        assert answer.status_code == 200, answer.text
+        preferences = (await api.get("/v1/customers/c1/preferences")).json()
+        assert preferences["opted_out"]["email"] is True
+
+        second = [
+            linked("f2", "i2", "c1", source="crm", email="c1@example.com"),
+            issue("i2", 1, "resolved", message="We fixed the colours."),
+        ]
+        await send_all(raw_producer, records(second, topic_prefix))
+
+        async def second_settled() -> bool:
+            items = await notifications_of(api, feedback_id="f2")
+            return len(items) == 1 and items[0]["outcome"] is not None
+
+        await eventually(second_settled, timeout_s=30)
+        [item] = await notifications_of(api, feedback_id="f2")
+        assert item["outcome"] == "opted_out"
+    assert len(mail.messages) == 1, "nothing more was e-mailed to the customer"
+
+
+def test_a_changed_body_or_a_different_key_fails_dkim_verification(
+    dkim_key: DkimKey, tmp_path: Path
+) -> None:
+    from feedloop.notify.delivery.channels.dkim import DkimSigner
+
+    signer = DkimSigner(
+        selector=SELECTOR, domain=DOMAIN, private_key=dkim_key.private_key_file.read_bytes()
+    )
+    message = (
+        f"From: care@{DOMAIN}\r\nTo: c@example.com\r\nSubject: hi\r\n"
+        "List-Unsubscribe: <https://n.example/v1/unsubscribe/t>\r\n\r\nWe fixed it.\r\n"
+    ).encode()
+    signed = signer.sign(message)
+    assert dkim.verify(signed, dnsfunc=dkim_key.dns)
+    assert not dkim.verify(signed.replace(b"We fixed it.", b"We broke it."), dnsfunc=dkim_key.dns)
+    assert not dkim.verify(
+        signed.replace(b"n.example/v1/unsubscribe/t", b"evil.example/x"), dnsfunc=dkim_key.dns
+    ), "List-Unsubscribe is covered by the signature"
+    other = tmp_path / "other.pem"
+    _rsa_key(other)
+    forged = DkimSigner(selector=SELECTOR, domain=DOMAIN, private_key=other.read_bytes())
+    assert not dkim.verify(forged.sign(message), dnsfunc=dkim_key.dns)
+
+
+async def _mails(mail: RawMail, n: int) -> bool:
+    return len(mail.messages) >= n
