@@ -5,14 +5,17 @@ the survey page takes an answer through its link, and the answer lands once on r
 """
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from feedloop.common import topics
 from feedloop.common.codec import decode
 from feedloop.common.events import FeedbackReceived
+from feedloop.common.links import LinkSigner, parse_link_keys
 from feedloop.solicit.app import create_app
 
 from tests.support.clients import app_client
@@ -20,7 +23,7 @@ from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.receivers import SmtpServer, WebhookReceiver
 
-from .conftest import make_settings
+from .conftest import LINK_KEYS, make_settings
 
 LINK = re.compile(r"https?://[^/\s]+(/s/[A-Za-z0-9_.-]+)")
 UNSUBSCRIBE = re.compile(r"https?://[^/\s]+(/u/[A-Za-z0-9_.-]+)")
@@ -56,8 +59,18 @@ def decisions(read: dict[str, Any]) -> dict[str, str]:
     return {d["program_id"]: d["reason"] or d["outcome"] for d in read["decisions"]}
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/solicit.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 async def test_touchpoints_become_invitations_answers_and_rates(
     tmp_path: Path,
+    database_url: str,
     kafka_bootstrap: str,
     topic_prefix: str,
     smtp: SmtpServer,
@@ -65,6 +78,7 @@ async def test_touchpoints_become_invitations_answers_and_rates(
 ) -> None:
     settings = make_settings(
         tmp_path,
+        database_url=database_url,
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_topic_prefix=topic_prefix,
         smtp_port=smtp.port,
@@ -72,67 +86,91 @@ async def test_touchpoints_become_invitations_answers_and_rates(
         public_base_url="http://solicit.test",
     )
     async with app_client(create_app(settings), base_url="http://solicit.test") as client:
-        first = (await client.post("/v1/touchpoints", json=touchpoint("o-1", "c-1"))).json()
-        assert decisions(first) == {"post-delivery-nps": "invited"}
-        again = (await client.post("/v1/touchpoints", json=touchpoint("o-1", "c-1"))).json()
-        assert again["duplicate"] is True and again["decisions"] == first["decisions"]
-        batch = await client.post(
-            "/v1/touchpoints/batch",
-            json={
-                "items": [
-                    touchpoint("t-1", "c-1", "ticket.solved"),  # c-1 was just invited
-                    touchpoint("r-1", "c-2", "return.completed"),  # by webhook
-                    touchpoint("o-old", "c-3", occurred_at=ago(24 * 60)),
-                    touchpoint("o-x", "c-4", customer={"id": "c-4"}),  # no e-mail address
-                ]
-            },
-        )
-        assert batch.status_code == 200, batch.text
-        assert [decisions(i) for i in batch.json()["items"]] == [
-            {"ticket-csat": "fatigue"},
-            {"return-ces": "invited"},
-            {"post-delivery-nps": "too_old"},
-            {"post-delivery-nps": "no_address"},
-        ]
-
+        invitation_id = await _invited_and_skipped(client)
         mail = await eventually(
             lambda: next((m for m in smtp.handler.accepted if m.customer_id == "c-1"), None),
             what="the invitation e-mail",
         )
-        assert mail.kind == "survey.invitation" and mail.subject.startswith("Wie waren wir")
+        assert mail is not None and mail.kind == "survey.invitation"
+        assert mail.subject.startswith("Wie waren wir")
         hook = await eventually(lambda: receiver.delivered(), what="the webhook invitation")
         assert hook[0].verified and hook[0].body["customer_id"] == "c-2"
         assert hook[0].body["survey"]["metric"] == "ces"
-
-        survey = LINK.search(mail.text)
-        assert survey is not None, mail.text
-        page = await client.get(survey.group(1))
-        assert page.status_code == 200
-        assert '<html lang="de">' in page.text
-        assert 'type="radio" name="score" value="10"' in page.text
-        bad = await client.post(survey.group(1), data={"score": "11"})
-        assert bad.status_code == 422
-        answered = await client.post(survey.group(1), data={"score": "9", "comment": "Schnell!"})
-        assert answered.status_code == 200 and "Danke" in answered.text
-        repeat = await client.post(survey.group(1), data={"score": "3"})
-        assert repeat.status_code == 409  # settled at once (answer_settle_s=0): never twice
-
+        await _answer_once(client, mail.text)
+        await _links_expire_and_keep_to_their_purpose(client, invitation_id)
         records = await read_topic(
             kafka_bootstrap, topic_prefix + topics.RAW_FEEDBACK, until=lambda r: len(r) >= 1
         )
-        assert len(records) == 1
-        event = decode(records[0].value, accept=[FeedbackReceived])
-        item = event.payload.item
+        assert len(records) == 1 and records[0].key == b"c-1"
+        item = decode(records[0].value, accept=[FeedbackReceived]).payload.item
         assert item.channel == "survey" and item.answers[0].score == 9 and item.text == "Schnell!"
         assert item.metadata["program_id"] == "post-delivery-nps"
-        assert item.metadata["invitation_id"] == first["decisions"][0]["invitation_id"]
-        assert records[0].key == b"c-1"
-
+        assert item.metadata["invitation_id"] == invitation_id
         rates = (await client.get("/v1/response-rates", params={"group_by": "program"})).json()
         nps = next(g for g in rates["groups"] if g["program_id"] == "post-delivery-nps")
         assert (nps["sent"], nps["opened"], nps["answered"]) == (1, 1, 1)
         assert 0 < nps["response_rate"]["low"] < 1 == nps["response_rate"]["high"]
         await _unsubscribe_and_erase(client, mail.text)
+
+
+async def _invited_and_skipped(client: httpx.AsyncClient) -> str:
+    """Posts touchpoints; checks each decision; returns c-1's invitation id."""
+    first = (await client.post("/v1/touchpoints", json=touchpoint("o-1", "c-1"))).json()
+    assert decisions(first) == {"post-delivery-nps": "invited"}
+    again = (await client.post("/v1/touchpoints", json=touchpoint("o-1", "c-1"))).json()
+    assert again["duplicate"] is True and again["decisions"] == first["decisions"]
+    batch = await client.post(
+        "/v1/touchpoints/batch",
+        json={
+            "items": [
+                touchpoint("t-1", "c-1", "ticket.solved"),  # c-1 was just invited
+                touchpoint("r-1", "c-2", "return.completed"),  # by webhook
+                touchpoint("o-old", "c-3", occurred_at=ago(24 * 60)),
+                touchpoint("o-x", "c-4", customer={"id": "c-4"}),  # no e-mail address
+            ]
+        },
+    )
+    assert batch.status_code == 200, batch.text
+    assert [decisions(i) for i in batch.json()["items"]] == [
+        {"ticket-csat": "fatigue"},
+        {"return-ces": "invited"},
+        {"post-delivery-nps": "too_old"},
+        {"post-delivery-nps": "no_address"},
+    ]
+    invalid = await client.post("/v1/touchpoints", json=touchpoint("o-z", "c-5", type="?"))
+    assert invalid.status_code == 422
+    assert invalid.headers["content-type"].startswith("application/problem+json")
+    invitation_id: str = first["decisions"][0]["invitation_id"]
+    return invitation_id
+
+
+async def _answer_once(client: httpx.AsyncClient, mail_text: str) -> None:
+    """Opens the survey from the e-mail, answers it; a second answer is refused."""
+    survey = LINK.search(mail_text)
+    assert survey is not None, mail_text
+    page = await client.get(survey.group(1))
+    assert page.status_code == 200
+    assert '<html lang="de">' in page.text
+    assert 'type="radio" name="score" value="10"' in page.text
+    bad = await client.post(survey.group(1), data={"score": "11"})
+    assert bad.status_code == 422
+    answered = await client.post(survey.group(1), data={"score": "9", "comment": "Schnell!"})
+    assert answered.status_code == 200 and "Danke" in answered.text
+    repeat = await client.post(survey.group(1), data={"score": "3"})
+    assert repeat.status_code == 409  # settled at once (answer_settle_s=0): never twice
+    forged = survey.group(1)[:-3] + ("AAA" if not survey.group(1).endswith("AAA") else "BBB")
+    assert (await client.get(forged)).status_code == 404
+
+
+async def _links_expire_and_keep_to_their_purpose(
+    client: httpx.AsyncClient, invitation_id: str
+) -> None:
+    yesterday = LinkSigner(parse_link_keys(LINK_KEYS), clock=lambda: time.time() - 86400)
+    expired = yesterday.sign(purpose="survey", subject=invitation_id, ttl_s=60)
+    assert (await client.get(f"/s/{expired}")).status_code == 410
+    signer = LinkSigner(parse_link_keys(LINK_KEYS))
+    other = signer.sign(purpose="unsubscribe", subject=invitation_id, ttl_s=60)
+    assert (await client.get(f"/s/{other}")).status_code == 404
 
 
 async def _unsubscribe_and_erase(client: httpx.AsyncClient, mail_text: str) -> None:
