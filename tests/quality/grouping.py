@@ -218,6 +218,11 @@ def main() -> None:
     print(f"{len(items)} complaints, {negative} read as negative by enrich")
     for problem, counts in direction_figures(items, enrichments).items():
         print(f"direction {problem}: {dict(counts)}")
+    for lang in sorted({i.lang for i in items}):
+        subset = [(i, e) for i, e in zip(items, enrichments, strict=True) if i.lang == lang]
+        table = direction_figures([i for i, _ in subset], [e for _, e in subset])
+        total = sum((c for c in table.values()), Counter())
+        print(f"direction, {lang}: {dict(total)}")
     thresholds = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55] if args.sweep else [args.threshold]
     for threshold in thresholds:
         overrides = {} if threshold is None else {"similarity_threshold": threshold}

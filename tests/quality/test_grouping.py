@@ -13,9 +13,9 @@ FLOOR_F1 = 0.33
 FLOOR_ARI = 0.3
 FLOOR_PRECISION = 0.25
 # Opposite problems (runs small / runs large, too expensive / price dropped) sharing an issue,
-# counted in pairs: 116 with the pole examples for sizing (258 without directions; 51 with the
-# sizing head, which is not used: it split the demo's sizing issue), 2026-12-07.
-CEILING_OPPOSITE_PAIRS = 140
+# counted in pairs: 51 with the taxonomy's sizing cues read first (116 with the pole examples
+# alone, 258 without directions), 2026-12-07.
+CEILING_OPPOSITE_PAIRS = 70
 
 
 def test_the_grouping_set_forms_issues_of_one_problem_in_several_languages() -> None:
@@ -29,8 +29,9 @@ def test_the_grouping_set_forms_issues_of_one_problem_in_several_languages() -> 
     assert figures.opposite_pairs <= CEILING_OPPOSITE_PAIRS, figures
     directions = direction_figures(items, enrichments)
     sizing = directions["sizing_runs_small"] + directions["sizing_runs_large"]
-    # Held out (never trained on): 13 of 41 sizing complaints named right, 1 wrong; late
-    # deliveries 18 of 27 by the trained delivery head (3 with the pole examples).
-    assert sizing["right"] >= 10, directions
+    # Held out (never trained on, cues written without reading it): 27 of 41 sizing complaints
+    # named right, 1 wrong (the pole examples alone: 13 and 1); late deliveries 18 of 27 by the
+    # trained delivery head (3 with the pole examples).
+    assert sizing["right"] >= 22, directions
     assert sizing["wrong"] <= 3, directions
     assert directions["delivery_late"]["right"] >= 14, directions

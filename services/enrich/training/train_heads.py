@@ -65,7 +65,7 @@ DIRECTION_CUT = 0.5
 # Themes that get a trained head. sizing_fit's head (data kept in training/directions/) named the
 # right pole of 30 of 41 held-out sizing complaints, but it reads garment names as poles: in the
 # clean-clone e2e story it split the one "runs small" issue into two (13 and 14 customers), so
-# sizing keeps the taxonomy's pole examples until a head ignores product words.
+# sizing reads the taxonomy's direction cues first (enrich/cues.py), then its pole examples.
 DIRECTION_THEMES = ("delivery", "price")
 # Problems of the grouping corpus that name a theme's pole, or none of its poles ("neither").
 DIRECTION_PROBLEMS: dict[str, dict[str | None, tuple[str, ...]]] = {

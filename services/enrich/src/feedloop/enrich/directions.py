@@ -11,12 +11,17 @@ training/train_heads.py), a theme's pole comes from its head instead: a three-wa
 pole B, neither) read on the mean of the theme's segment vectors, naming a pole when its
 probability reaches the head's cut. Measured 5-fold on the grouping complaints (metrics.json), the
 heads name the pole of far more complaints than the examples do ("runs really small" got none).
+
+A theme with `direction_cues` in the taxonomy reads them first, on its segments' text (cues.py):
+the vectors take product names for poles, the cues do not. Only where the cues name no pole (none
+found, or both poles without a clear lead) do the vectors decide.
 """
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from feedloop.enrich.cues import ThemeCues
 from feedloop.enrich.inference import FloatArray, normalise_rows
 from feedloop.enrich.taxonomy import Taxonomy
 
@@ -65,6 +70,7 @@ class DirectionFinder:
         self.heads = DirectionHeads(heads) if heads is not None and heads.is_file() else None
         self.lead = taxonomy.calibration.direction_lead
         self.floor = taxonomy.calibration.direction_floor
+        self.cues = {t.id: c for t in taxonomy.themes if (c := ThemeCues.of(t)) is not None}
         self.poles: dict[str, list[tuple[str, FloatArray]]] = {}
         texts = [e for t in taxonomy.themes for examples in t.directions.values() for e in examples]
         vectors = normalise_rows(embed(texts)) if texts else np.zeros((0, 0), np.float32)
@@ -84,8 +90,20 @@ class DirectionFinder:
             for pole, examples in self.poles.get(theme, [])
         }
 
-    def direction(self, theme: str, vectors: FloatArray) -> str | None:
-        """Returns the pole the segments clearly lean to, or None (no poles, or too close)."""
+    def direction(
+        self, theme: str, vectors: FloatArray, texts: Sequence[str] = (), whole: str = ""
+    ) -> str | None:
+        """Returns the pole the segments clearly lean to, or None (no poles, or too close).
+
+        `texts` are the segments' words: the theme's cues, where it has them, are read first, then
+        on the `whole` item's text (the theme's segments may leave out "..., it is far too tight").
+        """
+        cues = self.cues.get(theme)
+        if cues is not None:
+            for text in (" ".join(texts), whole):
+                named = cues.pole(text) if text else None
+                if named is not None:
+                    return named
         if self.heads is not None and theme in self.heads:
             learned = self.heads.direction(theme, vectors)
             if learned is not None:

@@ -215,7 +215,12 @@ class Enricher:
                     confidence=round(match.confidence, 4),
                     sentiment=self.sentiment(probabilities[rows]),
                     evidence=document.segments[match.best],
-                    direction=self.directions.direction(match.theme, vectors[rows]),
+                    direction=self.directions.direction(
+                        match.theme,
+                        vectors[rows],
+                        [document.segments[r] for r in rows],
+                        document.text,
+                    ),
                 )
             )
             THEMES.labels(match.theme).inc()

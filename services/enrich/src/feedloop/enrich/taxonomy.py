@@ -1,6 +1,7 @@
 """The theme taxonomy: a YAML of themes with descriptions, examples and a calibration."""
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -8,6 +9,44 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 ThemeId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+class PoleCues(BaseModel):
+    """What names one pole in text (lower-cased): phrases first, then single words (regexes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    phrases: list[str] = Field(default_factory=list)
+    words: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _compiles(self) -> Self:
+        for pattern in (*self.phrases, *self.words):
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"cue {pattern!r} is not a regular expression: {error}") from None
+        return self
+
+
+class SizeLadder(BaseModel):
+    """Sizes in ascending order: "ordered an M, it fits like an S" steps down, naming `below`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order: list[str] = Field(min_length=2)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    link: str = Field(description="Regex of the words between the two sizes' comparison.")
+    articles: str = Field(default="a|an", description="Regex of articles before the second size.")
+    below: ThemeId
+    above: ThemeId
+
+    @model_validator(mode="after")
+    def _aliases_known(self) -> Self:
+        unknown = set(self.aliases.values()) - set(self.order)
+        if unknown:
+            raise ValueError(f"size aliases point to unknown sizes: {sorted(unknown)}")
+        return self
 
 
 class Theme(BaseModel):
@@ -23,11 +62,21 @@ class Theme(BaseModel):
     directions: dict[ThemeId, list[str]] = Field(default_factory=dict)
     """Opposite poles of the theme (e.g. small / large), each with example phrases: complaints
     of opposite poles need opposite fixes, so prioritize never groups them together."""
+    direction_cues: dict[ThemeId, PoleCues] = Field(default_factory=dict)
+    """Phrases and words naming each pole (cues.py): read before the vectors, which mistake
+    product names for poles."""
+    direction_ladder: SizeLadder | None = None
 
     @model_validator(mode="after")
     def _two_poles(self) -> Self:
         if self.directions and (len(self.directions) != 2 or not all(self.directions.values())):
             raise ValueError(f"{self.id}: directions need exactly two poles with examples")
+        poles = set(self.directions)
+        if self.direction_cues and set(self.direction_cues) != poles:
+            raise ValueError(f"{self.id}: direction_cues must name the poles {sorted(poles)}")
+        ladder = self.direction_ladder
+        if ladder is not None and {ladder.below, ladder.above} != poles:
+            raise ValueError(f"{self.id}: direction_ladder must name the poles {sorted(poles)}")
         return self
 
 
