@@ -1,10 +1,12 @@
-"""The counting invariant: every accepted feedback item is closed, awaiting its issue, or
-stored with nothing to close, exactly one of them; poison records are dead-lettered with a
-reason while the partitions keep flowing; no event id appears twice on any output topic.
+"""The counting invariant: every accepted feedback item is closed (once, with its loop outcome)
+or awaiting an open issue (a complaint's issue not resolved, a question not answered), exactly
+one of them, nothing in between; poison records are dead-lettered with a reason while the
+partitions keep flowing; no event id appears twice on any output topic.
 """
 
-import sqlite3
+import random
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -12,9 +14,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 
-from scripts.demo.story import before
+from scripts.demo.story import Voice, before, voice
 from tests.e2e.fixtures import needs
-from tests.e2e.ledger import dead_letters, read
+from tests.e2e.ledger import Ledger, dead_letters, read
 from tests.e2e.platform import Platform
 from tests.e2e.story import API_KEY, issues, post_voices, stored_at_least
 from tests.support.polling import eventually
@@ -23,17 +25,64 @@ from tests.support.receivers import running_sinks
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, needs("enrich", "notify")]
 
 
+QUESTIONS = [
+    "Does the medium correspond to UK 12 or 14?",
+    "Could you tell me when the wool coat will be back in stock.",
+]
+
+
+def questions(run: str, start: int) -> list[Voice]:
+    """Customers who ask something: each a one-off issue in the answer queue."""
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    return [
+        voice(run=run, n=start + k, topic="question", text=text, when=now, rng=rng, negative=False)
+        for k, text in enumerate(QUESTIONS)
+    ]
+
+
+async def answer_first_question(prioritize: str) -> str | None:
+    """Answers the oldest open question through the inbox; returns its id (None: none open)."""
+    async with httpx.AsyncClient(headers={"X-API-Key": API_KEY}, timeout=10) as client:
+        queue = (await client.get(f"{prioritize}/v1/inbox", params={"status": "open"})).json()
+        if not queue["items"]:
+            return None
+        item_id = str(queue["items"][0]["id"])
+        response = await client.post(
+            f"{prioritize}/v1/inbox/{item_id}/answer", json={"answer": "It is a UK 12."}
+        )
+        assert response.status_code == 200, response.text
+    return item_id
+
+
+async def open_questions(prioritize: str) -> set[str]:
+    """The ids of the questions still waiting for an answer."""
+    async with httpx.AsyncClient(headers={"X-API-Key": API_KEY}, timeout=10) as client:
+        queue = (
+            await client.get(f"{prioritize}/v1/inbox", params={"status": "open", "limit": 200})
+        ).json()
+    return {str(i["id"]) for i in queue["items"]}
+
+
+def kinds_of(prioritized: Ledger) -> dict[str, str]:
+    """Each prioritized feedback item's kind (an event without one: a complaint)."""
+    return {
+        e["payload"]["feedback"]["feedback_id"]: e["payload"].get("kind") or "complaint"
+        for e in prioritized.of_type("feedback.prioritized")
+    }
+
+
 def poison(event_type: str) -> list[bytes]:
     """A record that is not JSON, and one of the topic's event type in an unknown version."""
     future = {"event_id": "from-the-future", "event_type": event_type, "schema_version": 99}
     return [b"{not json", orjson.dumps(future)]
 
 
-async def test_every_accepted_item_is_closed_awaiting_or_stored_once_and_poison_is_dead_lettered(
+async def test_every_accepted_item_is_closed_or_awaiting_once_and_poison_is_dead_lettered(
     platform: Platform, raw_producer: AIOKafkaProducer
 ) -> None:
     run = uuid.uuid4().hex[:6]
-    voices = before(run, 60, seed=3)
+    voices = before(run, 60, seed=3) + questions(run, 60)
     async with running_sinks() as sinks:
         platform.extra_env["notify"] = sinks.notify_env()
         await platform.start()
@@ -63,18 +112,26 @@ async def test_every_accepted_item_is_closed_awaiting_or_stored_once_and_poison_
             )
         assert response.status_code == 200, response.text
 
-        async def top_closed() -> bool:
+        answered = await answer_first_question(prioritize)
+
+        async def settled() -> bool:
+            # Closed: the resolved issue's items, the answered question, all praise and remarks.
+            prioritized = await read(platform.bootstrap, platform.topic(topics.PRIORITIZED))
+            kinds = kinds_of(prioritized)
             closed = await read(platform.bootstrap, platform.topic(topics.CLOSED), timeout_s=5)
-            return (
-                len({e["payload"]["feedback_id"] for e in closed.events}) >= top["feedback_count"]
+            expected = top["feedback_count"] + (answered is not None)
+            expected += sum(1 for k in kinds.values() if k in ("praise", "remark"))
+            return len(kinds) == len(accepted) and (
+                len(closed.feedback_ids("feedback.closed")) >= expected
             )
 
         await eventually(
-            top_closed,
-            timeout_s=90,
-            what="the resolved issue's feedback closed",
+            settled,
+            timeout_s=120,
+            what="the resolved issue's items, the answer, praise and remarks closed",
             context=platform.tails,
         )
+        still_open = await open_questions(prioritize)
 
     enriched = await read(platform.bootstrap, platform.topic(topics.ENRICHED))
     prioritized = await read(platform.bootstrap, platform.topic(topics.PRIORITIZED))
@@ -88,20 +145,32 @@ async def test_every_accepted_item_is_closed_awaiting_or_stored_once_and_poison_
         e["payload"]["feedback"]["feedback_id"]: e["payload"]["issue_id"]
         for e in prioritized.of_type("feedback.prioritized")
     }
+    kinds = kinds_of(prioritized)
+    assert set(kinds) == set(accepted), "every accepted item is prioritized, whatever its kind"
     closed_ids = closed.feedback_ids("feedback.closed")
     assert all(n == 1 for n in closed_ids.values()), closed_ids
-    awaiting = {f for f, issue in links.items() if status[issue] != "resolved"}
-    with sqlite3.connect(platform.workdir / "prioritize.db") as db:
-        unlinked = {row[0] for row in db.execute("SELECT id FROM feedback WHERE issue_id IS NULL")}
-    states = [set(closed_ids), awaiting, unlinked]
-    for i, state in enumerate(states):
-        for other in states[i + 1 :]:
-            assert not state & other, f"counted twice: {state & other}"
+    awaiting = {
+        f
+        for f, issue in links.items()
+        if (kinds[f] == "complaint" and status[issue] != "resolved")
+        or (kinds[f] == "question" and issue in still_open)
+    }
+    states = [set(closed_ids), awaiting]
+    assert not states[0] & states[1], f"counted twice: {states[0] & states[1]}"
     assert set().union(*states) == set(accepted), {
-        "lost": set(accepted) - set().union(*states),
+        "lost": {f: kinds.get(f) for f in set(accepted) - set().union(*states)},
         "unknown": set().union(*states) - set(accepted),
     }
-    assert {f for f, issue in links.items() if issue == top["id"]} == set(closed_ids)
+    outcome_of = {
+        e["payload"]["feedback_id"]: e["payload"]["loop_outcome"]
+        for e in closed.of_type("feedback.closed")
+    }
+    assert {f for f, issue in links.items() if issue == top["id"]} <= set(closed_ids)
+    assert {outcome_of[f] for f, issue in links.items() if issue == top["id"]} == {"resolved"}
+    assert {outcome_of[f] for f, k in kinds.items() if k == "praise"} <= {"thanked", "noted"}
+    assert {outcome_of[f] for f, k in kinds.items() if k == "remark"} <= {"noted"}
+    if answered is not None:
+        assert [outcome_of[f] for f, i in links.items() if i == answered] == ["answered"]
     assert len(sinks.received("resolution")) == top["distinct_customers"]
 
     for source in (topics.RAW_FEEDBACK, topics.PRIORITIZED):
