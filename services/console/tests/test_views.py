@@ -135,3 +135,38 @@ def test_charts_are_well_formed_svg_with_spikes_marked() -> None:
         "65 %",
         "8 %",
     ]
+
+
+def test_drill_links_open_each_buckets_verbatims_with_the_filters() -> None:
+    links = views.drill_links(["2026-03-02", "2026-03-09"], "week", {"tier": "gold"})
+    assert links == [
+        "/feedback?tier=gold&since=2026-03-02&until=2026-03-09",
+        "/feedback?tier=gold&since=2026-03-09&until=2026-03-16",
+    ]
+    assert views.drill_links(["2026-02-28"], "day", {})[0].endswith("until=2026-03-01")
+
+
+def test_feedback_csv_neutralises_formulas_in_customer_text() -> None:
+    item = {
+        "id": "f-1",
+        "occurred_at": "2026-03-01T10:00:00Z",
+        "customer_id": "=cmd",
+        "channel": "chat",
+        "segment": None,
+        "tier": "gold",
+        "theme": "sizing",
+        "kind": "complaint",
+        "language": "de",
+        "sentiment_label": "negative",
+        "sentiment_score": -0.5,
+        "nps": 0,
+        "csat": None,
+        "ces": None,
+        "issue_id": None,
+        "close_outcome": None,
+        "text": "+1 too small",
+    }
+    text = views.csv_header(views.FEEDBACK_COLUMNS) + views.feedback_csv_rows([item])
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["customer_id"] == "'=cmd" and row["text"] == "'+1 too small"
+    assert (row["nps"], row["csat"], row["tier"]) == ("0", "", "gold")

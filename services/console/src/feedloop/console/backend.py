@@ -2,6 +2,7 @@
 
 import asyncio
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,10 @@ import httpx
 from feedloop.console.settings import ConsoleSettings
 
 MAX_PAGE = 500
+DIMENSIONS = ("segment", "tier", "channel", "theme", "language")
+"""The dimensions every view filters by (the KPI and feedback APIs take each as a filter)."""
+Filters = Mapping[str, str]
+"""Dimension: the one value wanted (absent: all)."""
 NOTIFICATION_SCAN_LIMIT = 20_000
 """Counting notifications pages through the list; past this many it says the count is partial."""
 
@@ -116,20 +121,30 @@ class Backend:
 
     # KPIs
 
-    async def scores(self, since: datetime, until: datetime) -> dict[str, Any]:
-        """NPS, CSAT and CES in a period, overall and by segment, channel and theme."""
+    async def scores(
+        self, since: datetime, until: datetime, filters: Filters | None = None
+    ) -> dict[str, Any]:
+        """NPS, CSAT and CES in a period of the filtered feedback, overall and per value of
+        each dimension (segment, channel, theme, tier, language)."""
+        params: dict[str, Any] = {"since": since.isoformat(), "until": until.isoformat()}
         result: dict[str, Any] = await self._call(
             self.prioritize,
             "GET",
             "/v1/kpis/scores",
-            params={"since": since.isoformat(), "until": until.isoformat()},
+            params=params | {"by": list(DIMENSIONS)} | dict(filters or {}),
         )
         return result
 
     async def scores_over_time(
-        self, *, buckets: int, bucket: str, today: date | None = None
+        self,
+        *,
+        buckets: int,
+        bucket: str,
+        today: date | None = None,
+        filters: Filters | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
-        """Scores per day or ISO week, oldest first, one API call per bucket (concurrent)."""
+        """Scores per day or ISO week, oldest first, one API call per bucket (concurrent): whole
+        UTC days, which prioritize answers from its daily rollup."""
         today = today or datetime.now(UTC).date()
         if bucket == "week":
             first = today - timedelta(days=today.weekday()) - timedelta(weeks=buckets - 1)
@@ -145,16 +160,16 @@ class Backend:
             )
             for d in starts
         ]
-        results = await asyncio.gather(*(self.scores(s, u) for s, u in periods))
+        results = await asyncio.gather(*(self.scores(s, u, filters) for s, u in periods))
         return [(d.isoformat(), r) for d, r in zip(starts, results, strict=True)]
 
-    async def themes(self, *, since: datetime, until: datetime, bucket: str) -> dict[str, Any]:
-        """Volume and sentiment per theme and bucket."""
+    async def themes(
+        self, *, since: datetime, until: datetime, bucket: str, filters: Filters | None = None
+    ) -> dict[str, Any]:
+        """Volume, complaints, praise and sentiment per theme and bucket, filtered."""
+        params = {"since": since.isoformat(), "until": until.isoformat(), "bucket": bucket}
         result: dict[str, Any] = await self._call(
-            self.prioritize,
-            "GET",
-            "/v1/kpis/themes",
-            params={"since": since.isoformat(), "until": until.isoformat(), "bucket": bucket},
+            self.prioritize, "GET", "/v1/kpis/themes", params=params | dict(filters or {})
         )
         return result
 
@@ -176,6 +191,30 @@ class Backend:
             "GET",
             "/v1/kpis/closure",
             params={"since": since.isoformat(), "until": until.isoformat()},
+        )
+        return result
+
+    # Feedback
+
+    async def feedback(
+        self,
+        *,
+        filters: Filters,
+        since: datetime | None,
+        until: datetime | None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """One page of stored feedback (texts redacted), newest first, and the next cursor."""
+        params: dict[str, Any] = dict(filters) | {"limit": limit}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if until is not None:
+            params["until"] = until.isoformat()
+        if cursor:
+            params["cursor"] = cursor
+        result: dict[str, Any] = await self._call(
+            self.prioritize, "GET", "/v1/feedback", params=params
         )
         return result
 

@@ -2,16 +2,17 @@
 
 import asyncio
 import hmac
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from feedloop.common.problems import Problem
 from feedloop.console import charts, views
-from feedloop.console.backend import Backend, BackendError
+from feedloop.console.backend import MAX_PAGE, Backend, BackendError
 from feedloop.console.people import Person, PersonDep, SettingsDep, csrf_token, requires
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -21,6 +22,7 @@ TEMPLATES.env.globals |= {
     "before_after": charts.before_after,
     "p_words": views.p_words,
 }
+TEMPLATES.env.filters |= {"combine_query": views.combine_query, "next_day": views.next_day}
 router = APIRouter(include_in_schema=False)
 
 Message = Annotated[str, Form(min_length=1, max_length=5000)]
@@ -111,42 +113,150 @@ def _safe_next(target: str) -> str:
 # Overview -----------------------------------------------------------------------------------
 
 
+FilterValue = Annotated[str, Query(max_length=200)]
+
+
+def _filters(
+    segment: FilterValue = "",
+    tier: FilterValue = "",
+    channel: FilterValue = "",
+    theme: FilterValue = "",
+    language: FilterValue = "",
+) -> dict[str, str]:
+    """The filters every view shares: one value per dimension, or all."""
+    chosen = {
+        "segment": segment,
+        "tier": tier,
+        "channel": channel,
+        "theme": theme,
+        "language": language,
+    }
+    return {k: v for k, v in chosen.items() if v}
+
+
+FiltersDep = Annotated[dict[str, str], Depends(_filters)]
+
+
+def _whole_days(bucket: str, count: int) -> tuple[datetime, datetime]:
+    """The overview's period in whole UTC days: its first bucket's start to tomorrow 00:00."""
+    today = datetime.now(UTC).date()
+    first = (
+        today - timedelta(days=count - 1)
+        if bucket == "day"
+        else today - timedelta(days=today.weekday()) - timedelta(weeks=count - 1)
+    )
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    return start, datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def overview(
     request: Request,
     person: PersonDep,
     settings: SettingsDep,
+    filters: FiltersDep,
     bucket: Literal["day", "week"] = "day",
-    dimension: Literal["", "segment", "channel", "theme"] = "",
-    value: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     del person
     backend = backend_of(request)
     count = settings.overview_days if bucket == "day" else settings.overview_weeks
-    until = datetime.now(UTC) + timedelta(seconds=1)
-    since = until - (timedelta(days=count) if bucket == "day" else timedelta(weeks=count))
+    since, until = _whole_days(bucket, count)
     periods, themes, spikes, closure = await asyncio.gather(
-        backend.scores_over_time(buckets=count, bucket=bucket),
-        backend.themes(since=since, until=until, bucket=bucket),
+        backend.scores_over_time(buckets=count, bucket=bucket, filters=filters),
+        backend.themes(since=since, until=until, bucket=bucket, filters=filters),
         backend.spikes(since=since, until=until),
         backend.closure(since=since, until=until),
     )
-    kpis = views.kpi_series(periods, dimension or None, value or None)
-    kpis["latest"] = views.period_totals(periods, dimension or None, value or None)
+    kpis = views.kpi_series(periods, None, None)
+    kpis["latest"] = views.period_totals(periods, None, None)
     labels, theme_rows = views.theme_rows(themes["themes"], spikes, labels=kpis["labels"])
     return render(
         request,
         "overview.html",
         bucket=bucket,
-        dimension=dimension,
-        value=value,
-        choices=views.filter_values(periods),
+        filters=filters,
+        choices=views.filter_values(periods, filters),
         kpis=kpis,
         theme_labels=labels,
         theme_rows=theme_rows,
         spikes=spikes,
         closure=closure,
         charts_series=charts.Series,
+        drill=views.drill_links(kpis["labels"], bucket, filters),
+        period={"since": since.date().isoformat(), "until": until.date().isoformat()},
+    )
+
+
+# Feedback (verbatims) -----------------------------------------------------------------------
+
+EXPORT_MAX = 100_000
+"""The most rows one CSV export streams; past it, a last line says it stopped."""
+Day = Annotated[date | None, Query(description="UTC day, YYYY-MM-DD")]
+
+
+def _midnight(day: date | None) -> datetime | None:
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@router.get("/feedback", response_class=HTMLResponse)
+async def feedback_page(
+    request: Request,
+    person: PersonDep,
+    filters: FiltersDep,
+    since: Day = None,
+    until: Day = None,
+    cursor: Annotated[str, Query(max_length=600)] = "",
+) -> Response:
+    del person
+    page = await backend_of(request).feedback(
+        filters=filters, since=_midnight(since), until=_midnight(until), cursor=cursor or None
+    )
+    period = {
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
+    return render(
+        request,
+        "feedback.html",
+        items=page["items"],
+        next_cursor=page["next_cursor"],
+        filters=filters,
+        period=period,
+        query=views.combine_query(filters, **period),
+    )
+
+
+@router.get("/feedback.csv")
+async def feedback_csv(
+    request: Request, person: PersonDep, filters: FiltersDep, since: Day = None, until: Day = None
+) -> StreamingResponse:
+    """Every feedback item that passes the filters, as CSV, streamed page by page."""
+    del person
+    backend = backend_of(request)
+
+    async def lines() -> AsyncIterator[str]:
+        yield views.csv_header(views.FEEDBACK_COLUMNS)
+        cursor, sent = None, 0
+        while sent < EXPORT_MAX:
+            page = await backend.feedback(
+                filters=filters,
+                since=_midnight(since),
+                until=_midnight(until),
+                cursor=cursor,
+                limit=min(MAX_PAGE, EXPORT_MAX - sent),
+            )
+            yield views.feedback_csv_rows(page["items"])
+            sent += len(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+        yield views.csv_header([f"# stopped at {EXPORT_MAX} rows: narrow the filters"])
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="feedback-all-{stamp}.csv"'},
     )
 
 

@@ -3,13 +3,15 @@
 import csv
 import io
 from collections.abc import Iterable
+from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from feedloop.console.charts import Series
 
 STATUSES = ("new", "acknowledged", "planned", "in_progress", "resolved", "wont_fix")
 OPEN_STATUSES = ("new", "acknowledged", "planned", "in_progress")
-FILTER_DIMENSIONS = ("segment", "channel", "theme")
+FILTER_DIMENSIONS = ("segment", "tier", "channel", "theme", "language")
 
 
 def factor_rows(priority: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,14 +129,29 @@ def period_totals(
     }
 
 
-def filter_values(periods: list[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:
-    """Segments, channels and themes seen in any period (the filter choices)."""
+def filter_values(
+    periods: list[tuple[str, dict[str, Any]]], chosen: dict[str, str] | None = None
+) -> dict[str, list[str]]:
+    """Each dimension's values seen in any period (the filter choices), the chosen ones too."""
     seen: dict[str, set[str]] = {d: set() for d in FILTER_DIMENSIONS}
     for _, result in periods:
         for dimension, groups in result.get("by", {}).items():
             if dimension in seen:
-                seen[dimension].update(groups)
+                seen[dimension].update(k for k, block in groups.items() if block.get("feedback"))
+    for dimension, value in (chosen or {}).items():
+        seen.setdefault(dimension, set()).add(value)
     return {d: sorted(v) for d, v in seen.items()}
+
+
+def drill_links(labels: list[str], bucket: str, filters: dict[str, str]) -> list[str]:
+    """Per bucket label (a day or a week's Monday), the verbatims page of that bucket."""
+    step = timedelta(weeks=1) if bucket == "week" else timedelta(days=1)
+    links = []
+    for label in labels:
+        start = date.fromisoformat(label)
+        query = filters | {"since": start.isoformat(), "until": (start + step).isoformat()}
+        links.append("/feedback?" + urlencode(query))
+    return links
 
 
 def theme_rows(
@@ -164,6 +181,7 @@ def theme_rows(
                 "theme": theme,
                 "volume": volume,
                 "complaints": sum(c["complaints"] for c in cells),
+                "praise": sum(c.get("praise", 0) for c in cells),
                 "mean_sentiment": round(sentiment, 2),
                 "negative_share": sum(c["negative_share"] * c["volume"] for c in cells) / volume
                 if volume
@@ -174,6 +192,73 @@ def theme_rows(
         )
     rows.sort(key=lambda r: -r["volume"])
     return labels, rows
+
+
+def combine_query(filters: dict[str, str], **extra: str | None) -> str:
+    """A query string of the shared filters plus the given parameters (empty ones left out)."""
+    return urlencode(filters | {k: v for k, v in extra.items() if v})
+
+
+def next_day(day: str) -> str:
+    """The ISO day after an ISO day."""
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+FEEDBACK_COLUMNS = (
+    "feedback_id",
+    "occurred_at",
+    "customer_id",
+    "channel",
+    "segment",
+    "tier",
+    "theme",
+    "kind",
+    "language",
+    "sentiment_label",
+    "sentiment_score",
+    "nps",
+    "csat",
+    "ces",
+    "issue_id",
+    "close_outcome",
+    "text",
+)
+
+
+def feedback_csv_rows(items: Iterable[dict[str, Any]]) -> str:
+    """Feedback items (GET /v1/feedback) as CSV lines, customer-written cells neutralised."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for item in items:
+        writer.writerow(
+            [
+                item["id"],
+                item["occurred_at"],
+                _cell(item["customer_id"]),
+                item["channel"],
+                _cell(item["segment"] or ""),
+                item["tier"] or "",
+                item["theme"] or "",
+                item.get("kind") or "",
+                item.get("language") or "",
+                item["sentiment_label"],
+                item["sentiment_score"],
+                "" if item["nps"] is None else item["nps"],
+                "" if item["csat"] is None else item["csat"],
+                "" if item["ces"] is None else item["ces"],
+                item["issue_id"] or "",
+                item["close_outcome"] or "",
+                _cell(item["text"]),
+            ]
+        )
+    return out.getvalue()
+
+
+def csv_header(columns: Iterable[str]) -> str:
+    """One CSV header line."""
+    out = io.StringIO()
+    csv.writer(out).writerow(list(columns))
+    return out.getvalue()
 
 
 def evidence_csv(details: Iterable[dict[str, Any]]) -> str:

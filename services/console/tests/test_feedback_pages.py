@@ -1,0 +1,142 @@
+"""The overview's filters (tier, language, ...), the verbatims page and the full CSV export,
+through a real prioritize (SQLite, seeded rows) and notify served on loopback."""
+
+import csv
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from feedloop.common.db import create_engine
+from feedloop.console.app import create_app as create_console
+from feedloop.console.settings import LOCAL_PASSWORD, LOCAL_USER, ConsoleSettings
+from feedloop.notify.app import create_app as create_notify
+from feedloop.notify.settings import NotifySettings
+from feedloop.prioritize.app import create_app as create_prioritize
+from feedloop.prioritize.models import feedback_t
+from feedloop.prioritize.settings import PrioritizeSettings
+from sqlalchemy import insert
+
+from services.console.tests.bench_overview import rows, seed
+from services.console.tests.loop import in_thread
+from tests.support.browser import serve_in_thread
+from tests.support.keys import TEST_API_KEY, api_keys_json
+
+pytestmark = [pytest.mark.kafka]
+N = 400
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
+    """A signed-in console over prioritize holding N rows of the last 14 days."""
+    data = rows(N, datetime.now(UTC))
+    for i, row in enumerate(data):
+        row["enrichment"] = {"language": {"code": "de" if i % 3 == 0 else "en", "confidence": 1}}
+        row["tier"] = "gold" if i % 4 == 0 else "standard"
+    common: dict[str, Any] = {
+        "environment": "test",
+        "api_keys": api_keys_json(),
+        "metrics_port": 0,
+        "log_level": "WARNING",
+        "kafka_bootstrap_servers": os.environ.get("FEEDLOOP_TEST_KAFKA", "127.0.0.1:19092"),
+        "consume": False,
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        db = f"sqlite+aiosqlite:///{Path(folder)}/prioritize.db"
+        in_thread(seed(db, 0))
+        in_thread(_insert(db, data))
+        notify_db = f"sqlite+aiosqlite:///{folder}/notify.db"
+        prioritize = create_prioritize(PrioritizeSettings(**common, database_url=db))
+        notify = create_notify(NotifySettings(**common, database_url=notify_db))
+        with serve_in_thread(prioritize) as p_url, serve_in_thread(notify) as n_url:
+            settings = ConsoleSettings(
+                environment="test",
+                metrics_port=0,
+                log_level="WARNING",
+                prioritize_url=p_url,
+                notify_url=n_url,
+                api_key=TEST_API_KEY,
+            )
+            with (
+                serve_in_thread(create_console(settings)) as c_url,
+                httpx.Client(base_url=c_url, timeout=60) as browser,
+            ):
+                form = browser.get("/login").text
+                token = re.search(r'name="csrf" value="([^"]+)"', form)
+                assert token
+                browser.post(
+                    "/login",
+                    data={"csrf": token[1], "user": LOCAL_USER, "password": LOCAL_PASSWORD},
+                )
+                yield browser, data
+
+
+async def _insert(url: str, data: list[dict[str, Any]]) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(feedback_t), data)
+    finally:
+        await engine.dispose()
+
+
+def _theme_volumes(page: str) -> dict[str, int]:
+    found = re.findall(
+        r'<th scope="row"><a href="/issues\?theme=([a-z_]+)[^>]*>[^<]+</a></th>\s*'
+        r'<td class="num">(\d+)</td>',
+        page,
+    )
+    return {theme: int(volume) for theme, volume in found}
+
+
+def test_overview_filters_by_tier_and_language(
+    seeded: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    browser, data = seeded
+    everyone = browser.get("/")
+    assert everyone.status_code == 200
+    assert '<select name="tier">' in everyone.text and '<select name="language">' in everyone.text
+    # The overview's 14 days are whole UTC days, today's included.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    shown = [r for r in data if r["occurred_at"] >= today - timedelta(days=13)]
+    assert sum(_theme_volumes(everyone.text).values()) == len(shown)
+    gold_de = browser.get("/", params={"tier": "gold", "language": "de"})
+    assert gold_de.status_code == 200
+    wanted = [
+        r for r in shown if r["tier"] == "gold" and r["enrichment"]["language"]["code"] == "de"
+    ]
+    volumes = _theme_volumes(gold_de.text)
+    assert sum(volumes.values()) == len(wanted)
+    assert volumes["price"] == sum(1 for r in wanted if r["theme"] == "price")
+    assert '<option value="gold" selected>gold</option>' in gold_de.text
+
+
+def test_verbatims_page_by_page_and_the_whole_filtered_export(
+    seeded: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    browser, data = seeded
+    page = browser.get("/feedback", params={"theme": "price"})
+    assert page.status_code == 200
+    assert page.text.count("<tr>") - 1 == 50  # one page; the header row is the one more
+    older = re.search(r'href="(/feedback\?[^"]*cursor=[^"]+)"', page.text)
+    assert older, "no link to the older page"
+    second = browser.get(older[1].replace("&amp;", "&"))
+    assert second.status_code == 200 and "No feedback matches" not in second.text
+
+    export = browser.get("/feedback.csv", params={"theme": "price", "language": "de"})
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(export.text)))
+    wanted = {
+        r["id"]
+        for r in data
+        if r["theme"] == "price" and r["enrichment"]["language"]["code"] == "de"
+    }
+    assert {line["feedback_id"] for line in lines} == wanted and len(lines) == len(wanted)
+    assert {line["language"] for line in lines} == {"de"}
