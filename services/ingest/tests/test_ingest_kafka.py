@@ -126,3 +126,34 @@ async def test_restart_recognises_items_accepted_before_from_raw_feedback(
         retried = await client.post("/v1/feedback", json=survey("w-1"))
     assert retried.status_code == 200
     assert retried.json()["status"] == "duplicate"
+
+
+async def test_a_valid_batch_puts_each_customer_on_the_partition_single_posts_use(
+    make_client: AppFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    # A valid batch of this size is validated whole and queued in partition batches of its
+    # own making: a customer's records must still share one partition with its single POSTs.
+    def customer(n: int) -> dict[str, str]:
+        return {"id": f"cust-{n}", "email": f"c{n}@example.com"}
+
+    items = [survey(f"v-{i}", customer=customer(i % 7)) for i in range(200)]
+    async with make_client() as client:
+        response = await client.post("/v1/feedback/batch", json={"items": items})
+        singles = [
+            await client.post("/v1/feedback", json=survey(f"w-{n}", customer=customer(n)))
+            for n in range(7)
+        ]
+    assert response.status_code == 202, response.text
+    assert response.json()["accepted"] == 200
+    assert [r.status_code for r in singles] == [202] * 7
+    records = await read_topic(
+        kafka_bootstrap, topic_prefix + topics.RAW_FEEDBACK, until=lambda r: len(r) >= 207
+    )
+    assert len(records) == 207
+    partitions: dict[bytes | None, set[int]] = {}
+    for record in records:
+        partitions.setdefault(record.key, set()).add(record.partition)
+        assert decode(record.value, accept=[FeedbackReceived]).payload.item.external_id
+    assert len(partitions) == 7
+    assert all(len(p) == 1 for p in partitions.values()), partitions
+    assert len(set().union(*partitions.values())) > 1  # the keys do spread over partitions

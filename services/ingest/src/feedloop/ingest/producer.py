@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import functools
 import logging
+import random
 import time
 from collections.abc import Sequence
 
@@ -13,6 +15,7 @@ from aiokafka.errors import (
     OutOfOrderSequenceNumber,
     UnknownProducerId,
 )
+from aiokafka.partitioner import murmur2
 from feedloop.common.codec import OutgoingRecord
 from feedloop.common.kafka import create_producer
 from feedloop.common.metrics import PRODUCE_LATENCY
@@ -22,6 +25,18 @@ log = logging.getLogger(__name__)
 
 # Errors after which an idempotent producer's sequence state is wrong (aiokafka issue #1017).
 _POISONED = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+
+
+# From this many records on, send_all builds the partitions' batches itself (send_batch): one
+# future per batch instead of a send() and a future per record. Fewer records go through
+# send(), which lets concurrent single POSTs share the producer's lingering batches.
+BATCH_FROM = 32
+
+
+@functools.lru_cache(maxsize=65_536)
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for a key (murmur2, as Java's)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class BrokerUnavailable(Exception):
@@ -100,22 +115,27 @@ class DurableProducer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.produce_timeout_s
         results: list[BaseException | None] = [None] * len(records)
-        futures: list[asyncio.Future[object]] = []
+        futures: list[asyncio.Future[object] | None] = [None] * len(records)
         try:
             # send() only waits when metadata is missing or the buffer is full: bound it too.
             async with asyncio.timeout_at(deadline):
-                for record in records:
-                    futures.append(
-                        await producer.send(
+                if len(records) >= BATCH_FROM:
+                    await _enqueue_batches(producer, records, futures)
+                else:
+                    for index, record in enumerate(records):
+                        futures[index] = await producer.send(
                             record.topic, record.value, key=record.key, headers=record.headers
                         )
-                    )
         except (KafkaError, TimeoutError) as exc:
-            for index in range(len(futures), len(records)):
-                results[index] = exc
-        if futures:
-            _, pending = await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
             for index, future in enumerate(futures):
+                if future is None:
+                    results[index] = exc
+        waiting = {f for f in futures if f is not None}
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()))
+            for index, future in enumerate(futures):
+                if future is None:
+                    continue
                 if future in pending:
                     results[index] = TimeoutError("no acknowledgement in time")
                 elif future.exception() is not None:
@@ -137,6 +157,47 @@ class DurableProducer:
         elif self._failures >= 3 and time.monotonic() - self._rebuilt_at > 10:
             # Timeouts after an outage can mean a wedged producer; a fresh one costs little.
             await self._rebuild(f"{self._failures} failed sends in a row: {errors[0]!r}")
+
+
+async def _enqueue_batches(
+    producer: AIOKafkaProducer,
+    records: Sequence[OutgoingRecord],
+    futures: list[asyncio.Future[object] | None],
+) -> None:
+    """Queues records in batches of their partitions; sets each record's batch future.
+
+    Partitions are the default partitioner's (murmur2 of the key), so a customer's records
+    land where single sends put them. A record whose batch was not queued keeps None.
+    """
+    by_partition: dict[tuple[str, int], list[int]] = {}
+    counts: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        ids = counts.get(record.topic)
+        if ids is None:
+            ids = counts[record.topic] = sorted(await producer.partitions_for(record.topic))
+        n = len(ids)
+        partition = ids[partition_of(record.key, n)] if record.key else random.choice(ids)
+        by_partition.setdefault((record.topic, partition), []).append(index)
+    for (topic, partition), indexes in by_partition.items():
+        batch = producer.create_batch()
+        members: list[int] = []
+        for index in indexes:
+            record = records[index]
+            appended = batch.append(
+                key=record.key, value=record.value, timestamp=None, headers=record.headers
+            )
+            if appended is None:  # full: queue it, start the next
+                future = await producer.send_batch(batch, topic, partition=partition)
+                for member in members:
+                    futures[member] = future
+                batch, members = producer.create_batch(), []
+                batch.append(
+                    key=record.key, value=record.value, timestamp=None, headers=record.headers
+                )
+            members.append(index)
+        future = await producer.send_batch(batch, topic, partition=partition)
+        for member in members:
+            futures[member] = future
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:
