@@ -154,6 +154,12 @@ def write_all_targets(work: Path, url: str, run: str, args: argparse.Namespace) 
         for b in range(args.records // 1000)
     )
     write_targets(work / "batch.jsonl", url + "/batch", batches, headers)
+    if args.compressed:
+        batches = (
+            orjson.dumps({"items": [item(run + "z", b * 1000 + i) for i in range(1000)]})
+            for b in range(args.records // 1000)
+        )
+        write_targets(work / "batchz.jsonl", url + "/batch", batches, headers)
     singles("warm", 500)
     singles("flat", args.singles)
     singles("noop", args.singles, url.replace(str(INGEST_PORT), str(NOOP_PORT)))
@@ -199,6 +205,13 @@ async def main(args: argparse.Namespace) -> None:
         bodies = (orjson.dumps(item(run + "h", i)) for i in range(int(half_rate * args.seconds)))
         write_targets(work / "half.jsonl", url, bodies, HEADERS)
         half = attack(work / "half.jsonl", rate=half_rate, duration_s=args.seconds)
+    compressed = None
+    if args.compressed:
+        with service(
+            "feedloop-ingest", env | {"FEEDLOOP_INGEST_COMPRESSION": args.compressed}, INGEST_PORT
+        ):
+            attack(work / "warm.jsonl", rate=250, duration_s=2)
+            compressed = attack(work / "batchz.jsonl", rate=0, duration_s=600, workers=4)
     load_after = load_average()
     memory, flood = flood_rss(work, env) if args.flood else ({}, {})
     noop_rate = noop["throughput"] * noop["success"]
@@ -219,6 +232,18 @@ async def main(args: argparse.Namespace) -> None:
                 "1.00",
             ],
             row("(d) ingest batch POST, 1000 items/req, 4 in flight", batch, 1000, ceiling_rate),
+            *(
+                [
+                    row(
+                        f"(d) same, producer compression {args.compressed}",
+                        compressed,
+                        1000,
+                        ceiling_rate,
+                    )
+                ]
+                if compressed
+                else []
+            ),
             row(f"(e) ingest single POST paced {args.rate}/s", paced, 1, 0),
             row(f"(e) ingest single POST paced {half_rate}/s (50% of b)", half, 1, 0),
         ],

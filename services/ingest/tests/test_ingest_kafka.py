@@ -157,3 +157,18 @@ async def test_a_valid_batch_puts_each_customer_on_the_partition_single_posts_us
     assert len(partitions) == 7
     assert all(len(p) == 1 for p in partitions.values()), partitions
     assert len(set().union(*partitions.values())) > 1  # the keys do spread over partitions
+
+
+async def test_compressed_batches_and_singles_read_back(
+    make_client: AppFactory, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    items = [survey(f"z-{i}") for i in range(40)]
+    async with make_client(compression="lz4") as client:
+        batch = await client.post("/v1/feedback/batch", json={"items": items})
+        single = await client.post("/v1/feedback", json=survey("z-single"))
+    assert (batch.status_code, single.status_code) == (202, 202)
+    records = await read_topic(
+        kafka_bootstrap, topic_prefix + topics.RAW_FEEDBACK, until=lambda r: len(r) >= 41
+    )
+    ids = {decode(r.value, accept=[FeedbackReceived]).payload.item.external_id for r in records}
+    assert ids == {f"z-{i}" for i in range(40)} | {"z-single"}

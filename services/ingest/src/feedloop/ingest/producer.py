@@ -79,6 +79,9 @@ class DurableProducer:
                 producer = create_producer(
                     self.settings,
                     linger_ms=self.settings.linger_ms,
+                    compression_type=None
+                    if self.settings.compression == "none"
+                    else self.settings.compression,
                     request_timeout_ms=max(1000, int(self.settings.produce_timeout_s * 1000)),
                     retry_backoff_ms=100,
                 )

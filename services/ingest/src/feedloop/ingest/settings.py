@@ -1,5 +1,7 @@
 """Ingest settings, read from FEEDLOOP_INGEST_* variables."""
 
+from typing import Literal
+
 from feedloop.common.settings import ApiKeySettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -38,7 +40,17 @@ class IngestSettings(ApiKeySettings):
     idempotency_warmup_hours: float = Field(
         default=24.0, ge=0, description="Re-read this much of raw-feedback at start (0: off)."
     )
-    linger_ms: int = Field(default=2, ge=0)
+    linger_ms: int = Field(
+        default=2,
+        ge=0,
+        le=1000,
+        description="How long single POSTs' records wait to share a batch.",
+    )
+    compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = Field(
+        default="none",
+        description="Producer compression (codecs installed with aiokafka's extras): costs ingest "
+        "CPU per batch, saves network bytes to a broker across a network; none on loopback.",
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="uvicorn worker processes (ingest is stateless)."
     )
