@@ -6,6 +6,7 @@ and each event is serialised once: the envelope by orjson around the item's own 
 pydantic-core, with no envelope model built (tests check the bytes against Envelope's).
 """
 
+import collections
 import functools
 import hashlib
 import logging
@@ -32,6 +33,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 log = logging.getLogger(__name__)
 
 ITEMS = Counter("feedloop_ingest_items_total", "Feedback items by outcome.", ["outcome"])
+_ITEMS_BY_OUTCOME = {o: ITEMS.labels(o) for o in ("accepted", "duplicate", "unavailable")}
 REJECTED = Counter(
     "feedloop_ingest_rejected_total", "Items or requests refused, by reason.", ["reason"]
 )
@@ -191,8 +193,9 @@ class Ingestor:
             )
         elif fresh:
             outcomes |= await self._send_many(fresh)
-        for outcome in outcomes.values():
-            ITEMS.labels(outcome).inc()
+        counted = collections.Counter(outcomes.values())
+        for outcome, n in counted.items():
+            _ITEMS_BY_OUTCOME[outcome].inc(n)
         return outcomes
 
     async def _send_one(self, record: OutgoingRecord) -> Outcome:
