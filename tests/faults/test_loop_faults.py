@@ -119,16 +119,60 @@ async def test_notify_interrupted_during_intake_and_sending_tells_each_customer_
             return len(sinks.received("resolution")) >= int(str(top["distinct_customers"]))
 
         await eventually(everyone, timeout_s=90, what="everyone told", context=platform.tails)
+        await eventually(
+            lambda: _all_closed(platform, top),
+            timeout_s=90,
+            what="the resolved issue's items, praise and remarks closed",
+            context=platform.tails,
+        )
         await asyncio.sleep(3)
 
     told = sinks.received("resolution")
     assert len(told) == top["distinct_customers"] and set(told.values()) == {1}, told
     resent = {c: n for c, n in sinks.deliveries("resolution").items() if n > 1}
     print(f"{how}: deliveries repeated under the same key: {resent}")
+    thanked = sinks.received("thanks")
+    assert set(thanked.values()) <= {1}, f"a customer thanked twice: {thanked}"
     closed = await read(platform.bootstrap, platform.topic(topics.CLOSED))
     assert not closed.repeated_ids(), closed.repeated_ids()
     ids = closed.feedback_ids("feedback.closed")
-    assert len(ids) == top["feedback_count"] and set(ids.values()) == {1}, ids
+    assert set(ids.values()) == {1}, ids
+    kinds, members = await _kinds(platform, str(top["id"]))
+    outcomes = {
+        e["payload"]["feedback_id"]: e["payload"]["loop_outcome"]
+        for e in closed.of_type("feedback.closed")
+    }
+    assert len(members) == top["feedback_count"]
+    allowed = {"complaint": {"resolved"}, "praise": {"thanked", "noted"}, "remark": {"noted"}}
+    for feedback_id, kind in kinds.items():
+        if kind == "complaint" and feedback_id not in members:
+            assert feedback_id not in outcomes, "closed while its issue is open"
+            continue
+        assert outcomes[feedback_id] in allowed[kind], (feedback_id, kind, outcomes[feedback_id])
+    assert sum(1 for o in outcomes.values() if o == "thanked") == len(thanked)
+
+
+async def _kinds(platform: Platform, issue_id: str) -> tuple[dict[str, str], set[str]]:
+    """Each prioritized item's kind, and the items linked to one issue."""
+    prioritized = await read(platform.bootstrap, platform.topic(topics.PRIORITIZED))
+    events = prioritized.of_type("feedback.prioritized")
+    kinds = {
+        e["payload"]["feedback"]["feedback_id"]: e["payload"].get("kind") or "complaint"
+        for e in events
+    }
+    members = {
+        e["payload"]["feedback"]["feedback_id"]
+        for e in events
+        if e["payload"]["issue_id"] == issue_id
+    }
+    return kinds, members
+
+
+async def _all_closed(platform: Platform, top: dict[str, object]) -> bool:
+    kinds, members = await _kinds(platform, str(top["id"]))
+    closed = await read(platform.bootstrap, platform.topic(topics.CLOSED), timeout_s=5)
+    due = members | {f for f, k in kinds.items() if k in ("praise", "remark")}
+    return due <= set(closed.feedback_ids("feedback.closed"))
 
 
 async def _told_at_least(sinks: Sinks, n: int) -> bool:
