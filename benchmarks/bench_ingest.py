@@ -298,4 +298,5 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--singles", type=int, default=5000)
     parser.add_argument("--flood", type=int, default=20_000, help="unique-key POSTs (0: no flood)")
+    parser.add_argument("--compressed", default="", help="also (d) with this producer codec: lz4")
     asyncio.run(main(parser.parse_args()))
