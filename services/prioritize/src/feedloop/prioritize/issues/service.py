@@ -181,6 +181,12 @@ async def patch_issue(
             insert(history_t),
             [history_row(issue_id, issue["status"], previous, by=by, now=now, note=patch.note)],
         )
+    elif patch.note and patch.model_fields_set == {"note"}:  # an internal note, nothing else
+        status = issue["status"]
+        await conn.execute(
+            insert(history_t),
+            [history_row(issue_id, status, status, by=by, now=now, note=patch.note)],
+        )
     if "effort" in changes:
         volumes = await load_volumes(conn, {issue["theme"]}, settings, now)
         changes += rescore(issue, volumes, settings, now=now)
