@@ -58,6 +58,8 @@ async def take(loop: Loop, out: Path) -> None:
         await page.get_by_role("button", name="Sign in").click()
         await page.wait_for_url(f"{loop.console}/")
         await _shoot(page, out, "overview")
+        await page.goto(f"{loop.console}/feedback?theme={SIZING}")
+        await _shoot(page, out, "feedback")
         await page.goto(f"{loop.console}/issues")
         await _shoot(page, out, "issues")
         await page.locator("ol.issues a.title").first.click()

@@ -26,7 +26,7 @@ from .loop import (
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 MESSAGE = "We fixed the size chart: the jeans now fit as labelled. Thank you for telling us."
-PAGES = ("/", "/issues", "/impact", "/notifications")
+PAGES = ("/", "/?tier=standard&language=en", "/issues", "/feedback", "/impact", "/notifications")
 
 
 @pytest.fixture(scope="module")
