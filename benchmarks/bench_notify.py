@@ -2,7 +2,10 @@
 `feedback.closed` records, to a local webhook receiver and to a local SMTP server, beside the
 raw capacity of the same receivers (a plain concurrent httpx / aiosmtplib loop) as a ratio.
 
-    python -m benchmarks.bench_notify [--notifications 2000] [--concurrency 32]
+    python -m benchmarks.bench_notify [--notifications 2000] [--concurrency 32] [--profile DIR]
+
+--profile DIR: py-spy (FEEDLOOP_PYSPY, default .local/py-spy/bin/py-spy) samples the notify
+process while it works and writes DIR/notify-<channel>.svg (a flame graph).
 
 Kafka: FEEDLOOP_BENCH_KAFKA (default 127.0.0.1:9092, `make kafka-up`). The receivers are the
 demo sinks (scripts/demo/sinks.py, which verify every signature) in their own process; notify
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -155,7 +159,14 @@ def story(n: int, channel: str, run: str) -> list[Any]:
 
 
 async def through_notify(
-    channel: str, *, bootstrap: str, sinks_url: str, smtp_port: int, n: int, concurrency: int
+    channel: str,
+    *,
+    bootstrap: str,
+    sinks_url: str,
+    smtp_port: int,
+    n: int,
+    concurrency: int,
+    profile: Path | None = None,
 ) -> dict[str, float]:
     """Runs notify as a process; returns notifications/s and latency from prioritized to closed."""
     run = uuid.uuid4().hex[:8]
@@ -184,17 +195,19 @@ async def through_notify(
             p + "SEND_CONCURRENCY": str(concurrency),
             p + "BATCH_MAX_RECORDS": "1000",
         }
-        with service("feedloop-notify", env, port):
+        with service("feedloop-notify", env, port) as process:
             await _until_ready(port)
             records = _factory.records(story(n, channel, run), prefix)
-            started = time.time()
-            await produce(bootstrap, records)
-            closed = await read_topic(
-                bootstrap,
-                prefix + topics.CLOSED,
-                until=lambda rs: len(rs) >= n,
-                timeout_s=300,
-            )
+            svg = profile / f"notify-{channel}.svg" if profile else None
+            with profiled(process.pid, svg):
+                started = time.time()
+                await produce(bootstrap, records)
+                closed = await read_topic(
+                    bootstrap,
+                    prefix + topics.CLOSED,
+                    until=lambda rs: len(rs) >= n,
+                    timeout_s=300,
+                )
             elapsed = max(r.timestamp for r in closed) / 1000 - started
     outcomes = {orjson.loads(r.value)["payload"]["outcome"] for r in closed}
     if len(closed) < n or outcomes != {"delivered"}:
@@ -204,6 +217,26 @@ async def through_notify(
         raise RuntimeError(f"{channel}: the receiver got {len(got)} of {n} messages")
     ages = [r.timestamp / 1000 - started for r in closed]
     return {"per_s": n / elapsed, "p50": percentile(ages, 50), "p99": percentile(ages, 99)}
+
+
+@contextlib.contextmanager
+def profiled(pid: int, svg: Path | None) -> Iterator[None]:
+    """Samples the process with py-spy while the block runs; writes a flame graph to `svg`."""
+    if svg is None:
+        yield
+        return
+    pyspy = os.environ.get("FEEDLOOP_PYSPY", str(ROOT / ".local" / "py-spy" / "bin" / "py-spy"))
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        [pyspy, "record", "--pid", str(pid), "--rate", "200", "--format", "flamegraph",
+         "--output", str(svg), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
 
 
 async def _until_ready(port: int) -> None:
@@ -220,18 +253,25 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notifications", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--profile", type=Path, default=None, help="flame graphs into this dir")
+    parser.add_argument(
+        "--channels", default="webhook,email", help="comma-separated: webhook, email"
+    )
     args = parser.parse_args()
     bootstrap = os.environ.get("FEEDLOOP_BENCH_KAFKA", "127.0.0.1:9092")
     n, concurrency = args.notifications, args.concurrency
     http_port, smtp_port = free_port(), free_port()
+    load_before = os.getloadavg()
     rows = []
+    channels = [c.strip() for c in args.channels.split(",") if c.strip()]
     with sinks(http_port, smtp_port) as url:
         run = uuid.uuid4().hex[:8]
-        raw = {
-            "webhook": await raw_webhooks(url, n, concurrency, run),
-            "email": await raw_mails(smtp_port, n, concurrency, run),
-        }
-        for channel in ("webhook", "email"):
+        raw: dict[str, float] = {}
+        if "webhook" in channels:
+            raw["webhook"] = await raw_webhooks(url, n, concurrency, run)
+        if "email" in channels:
+            raw["email"] = await raw_mails(smtp_port, n, concurrency, run)
+        for channel in channels:
             print(f"[{channel}] {n} notifications through notify ...", flush=True)
             result = await through_notify(
                 channel,
@@ -240,6 +280,7 @@ async def main() -> None:
                 smtp_port=smtp_port,
                 n=n,
                 concurrency=concurrency,
+                profile=args.profile,
             )
             rows.append(
                 [
@@ -261,6 +302,11 @@ async def main() -> None:
         "  notify/s: end to end, first prioritized record produced -> last feedback.closed;\n"
         "  raw receiver/s: the same receiver fed by a bare concurrent client loop;\n"
         "  p50/p99: seconds from the start until a customer's feedback.closed record."
+    )
+    cores = os.cpu_count()
+    print(
+        f"  load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, "
+        f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({cores} cores)"
     )
 
 

@@ -69,27 +69,34 @@ async def claim(
 ) -> Claimed:
     """Claims up to `limit` due deliveries; those that must not go out end here instead."""
     async with engine.begin() as conn:
-        due = await _load_due(conn, limit=limit, now=now)
-        if not due:
-            return Claimed([], {})
-        customer_ids = {d.customer_id for d in due}
-        customers = await load_customers(conn, customer_ids)
-        opted_out = await _load_opt_outs(conn, customer_ids)
-        triage = triage_due(due, customers=customers, opted_out=opted_out, settings=settings)
-        granted = await take_cap_slots(conn, triage.sendable, settings=settings, now=now)
-        triage.ending["capped"] = [d for d in triage.sendable if d.id not in granted]
-        sendable = [d for d in triage.sendable if d.id in granted]
-        for outcome, rows in triage.ending.items():
-            await finish(conn, rows, outcome=outcome, settings=settings, now=now)
-        await finish(
-            conn,
-            triage.abandoned,
-            outcome="failed",
-            settings=settings,
-            now=now,
-            error=f"no result after {settings.max_attempts} attempts (lease expired)",
-        )
-        outgoing = await _lease(conn, sendable, customers=customers, settings=settings, now=now)
+        return await claim_in(conn, limit=limit, settings=settings, now=now)
+
+
+async def claim_in(
+    conn: AsyncConnection, *, limit: int, settings: NotifySettings, now: datetime
+) -> Claimed:
+    """`claim` inside the caller's transaction."""
+    due = await _load_due(conn, limit=limit, now=now) if limit > 0 else []
+    if not due:
+        return Claimed([], {})
+    customer_ids = {d.customer_id for d in due}
+    customers = await load_customers(conn, customer_ids)
+    opted_out = await _load_opt_outs(conn, customer_ids)
+    triage = triage_due(due, customers=customers, opted_out=opted_out, settings=settings)
+    granted = await take_cap_slots(conn, triage.sendable, settings=settings, now=now)
+    triage.ending["capped"] = [d for d in triage.sendable if d.id not in granted]
+    sendable = [d for d in triage.sendable if d.id in granted]
+    for outcome, rows in triage.ending.items():
+        await finish(conn, rows, outcome=outcome, settings=settings, now=now)
+    await finish(
+        conn,
+        triage.abandoned,
+        outcome="failed",
+        settings=settings,
+        now=now,
+        error=f"no result after {settings.max_attempts} attempts (lease expired)",
+    )
+    outgoing = await _lease(conn, sendable, customers=customers, settings=settings, now=now)
     ended = triage.ending | {"failed": triage.abandoned}
     return Claimed(outgoing, {k: len(v) for k, v in ended.items() if v})
 
@@ -225,61 +232,102 @@ def outgoing_of(
     )
 
 
+Verdicts = dict[str, list[tuple[Outgoing, SendResult]]]
+
+
 async def record(
     engine: AsyncEngine,
     results: Sequence[tuple[Outgoing, SendResult]],
     *,
     settings: NotifySettings,
     now: datetime,
-) -> dict[str, list[tuple[Outgoing, SendResult]]]:
+) -> Verdicts:
     """Records attempts (by lease holders only); returns them by what became of them."""
-    by_verdict: dict[str, list[tuple[Outgoing, SendResult]]] = {
-        "delivered": [],
-        "retry": [],
-        "failed": [],
-        "stale": [],
-    }
     async with engine.begin() as conn:
-        tokens = {item.lease_token for item, _ in results}
-        current = {
-            row.id: row
-            for row in await load_deliveries(
-                conn,
-                select(delivery_t).where(
-                    delivery_t.c.lease_token.in_(tokens), delivery_t.c.status == "sending"
-                ),
+        return await record_in(conn, results, settings=settings, now=now)
+
+
+async def record_and_claim(
+    engine: AsyncEngine,
+    results: Sequence[tuple[Outgoing, SendResult]],
+    *,
+    claim_limit: int,
+    settings: NotifySettings,
+    now: datetime,
+) -> tuple[Verdicts, Claimed]:
+    """Records attempts and claims up to `claim_limit` due deliveries in one transaction.
+
+    One write transaction instead of two: on SQLite (one writer) the claim no longer queues
+    behind the recording, or the recording behind the claim, while attempts wait on both.
+    """
+    async with engine.begin() as conn:
+        verdicts = await record_in(conn, results, settings=settings, now=now)
+        claimed = await claim_in(conn, limit=claim_limit, settings=settings, now=now)
+    return verdicts, claimed
+
+
+async def record_in(
+    conn: AsyncConnection,
+    results: Sequence[tuple[Outgoing, SendResult]],
+    *,
+    settings: NotifySettings,
+    now: datetime,
+) -> Verdicts:
+    """`record` inside the caller's transaction."""
+    by_verdict: Verdicts = {"delivered": [], "retry": [], "failed": [], "stale": []}
+    # By id: a claim's token covers every delivery of that claim, most of them still in flight.
+    current = {
+        row.id: row
+        for row in await load_deliveries(
+            conn,
+            select(delivery_t).where(
+                delivery_t.c.id.in_([item.delivery_id for item, _ in results]),
+                delivery_t.c.status == "sending",
+            ),
+        )
+    }
+    delivered: list[DeliveryRow] = []
+    for item, result in results:
+        row = current.get(item.delivery_id)
+        if row is None or row.lease_token != item.lease_token:
+            by_verdict["stale"].append((item, result))
+        elif result.verdict == "delivered":
+            delivered.append(row)
+            by_verdict["delivered"].append((item, result))
+        elif result.verdict == "permanent" or row.attempts >= settings.max_attempts:
+            await finish(
+                conn, [row], outcome="failed", settings=settings, now=now, error=result.error
             )
-        }
-        delivered: list[DeliveryRow] = []
-        for item, result in results:
-            row = current.get(item.delivery_id)
-            if row is None or row.lease_token != item.lease_token:
-                by_verdict["stale"].append((item, result))
-            elif result.verdict == "delivered":
-                delivered.append(row)
-                by_verdict["delivered"].append((item, result))
-            elif result.verdict == "permanent" or row.attempts >= settings.max_attempts:
-                await finish(
-                    conn, [row], outcome="failed", settings=settings, now=now, error=result.error
-                )
-                by_verdict["failed"].append((item, result))
-            else:
-                delay = max(backoff_s(row.attempts, settings), result.retry_after_s or 0.0)
-                delay = min(delay, settings.backoff_max_s)
-                await conn.execute(
-                    update(delivery_t)
-                    .where(delivery_t.c.id == row.id)
-                    .values(
-                        status="pending",
-                        lease_token=None,
-                        next_attempt_at=now + timedelta(seconds=delay),
-                        last_error=result.error,
-                        updated_at=now,
-                    )
-                )
-                by_verdict["retry"].append((item, result))
-        await finish(conn, delivered, outcome="delivered", settings=settings, now=now)
+            by_verdict["failed"].append((item, result))
+        else:
+            await _retry_later(conn, row, result, settings=settings, now=now)
+            by_verdict["retry"].append((item, result))
+    await finish(conn, delivered, outcome="delivered", settings=settings, now=now)
     return by_verdict
+
+
+async def _retry_later(
+    conn: AsyncConnection,
+    row: DeliveryRow,
+    result: SendResult,
+    *,
+    settings: NotifySettings,
+    now: datetime,
+) -> None:
+    """Puts a delivery back in the queue, due after its backoff (or the receiver's wish)."""
+    delay = max(backoff_s(row.attempts, settings), result.retry_after_s or 0.0)
+    delay = min(delay, settings.backoff_max_s)
+    await conn.execute(
+        update(delivery_t)
+        .where(delivery_t.c.id == row.id)
+        .values(
+            status="pending",
+            lease_token=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+            last_error=result.error,
+            updated_at=now,
+        )
+    )
 
 
 async def release(engine: AsyncEngine, items: Sequence[Outgoing], *, now: datetime) -> None:
