@@ -6,23 +6,36 @@ from feedloop.common import topics
 
 STAGES = ("ingest", "enrich", "prioritize", "notify")
 # What each service may touch, from the code's own names: (topic, operation) and groups.
+DLQS = {topics.dlq_topic(t) for t in (topics.RAW_FEEDBACK, topics.ENRICHED, topics.PRIORITIZED)}
 READS = {
-    "ingest": {topics.RAW_FEEDBACK},  # the idempotency warm-up, no group
+    # the idempotency warm-up and erasure requests, no group
+    "ingest": {topics.RAW_FEEDBACK, topics.CUSTOMER_REQUESTS},
     "enrich": {topics.RAW_FEEDBACK},
-    "prioritize": {topics.ENRICHED, topics.CLOSED},
-    "notify": {topics.PRIORITIZED},
+    "prioritize": {topics.ENRICHED, topics.CLOSED, topics.CUSTOMER_REQUESTS},
+    # erasure: dead-letter partitions are read and rewritten without the customer
+    "notify": {topics.PRIORITIZED, topics.CUSTOMER_REQUESTS, topics.NOTIFICATIONS_DLQ} | DLQS,
 }
 WRITES = {
-    "ingest": {topics.RAW_FEEDBACK},
+    "ingest": {topics.RAW_FEEDBACK, topics.CUSTOMER_REQUESTS},
     "enrich": {topics.ENRICHED, topics.dlq_topic(topics.RAW_FEEDBACK)},
-    "prioritize": {topics.PRIORITIZED, topics.dlq_topic(topics.ENRICHED)},
-    "notify": {topics.CLOSED, topics.dlq_topic(topics.PRIORITIZED), topics.NOTIFICATIONS_DLQ},
+    "prioritize": {
+        topics.PRIORITIZED,
+        topics.dlq_topic(topics.ENRICHED),
+        topics.CUSTOMER_REQUESTS,
+        topics.AUDIT,
+    },
+    "notify": {topics.CLOSED, topics.NOTIFICATIONS_DLQ, topics.CUSTOMER_REQUESTS, topics.AUDIT}
+    | DLQS,
 }
 GROUPS = {
     "ingest": set(),
     "enrich": {topics.CONSUMER_GROUP_ENRICH},
-    "prioritize": {topics.CONSUMER_GROUP_PRIORITIZE, topics.CONSUMER_GROUP_PRIORITIZE_CLOSED},
-    "notify": {topics.CONSUMER_GROUP_NOTIFY},
+    "prioritize": {
+        topics.CONSUMER_GROUP_PRIORITIZE,
+        topics.CONSUMER_GROUP_PRIORITIZE_CLOSED,
+        topics.CONSUMER_GROUP_PRIORITIZE_RIGHTS,
+    },
+    "notify": {topics.CONSUMER_GROUP_NOTIFY, topics.CONSUMER_GROUP_NOTIFY_RIGHTS},
 }
 
 

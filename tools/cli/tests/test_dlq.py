@@ -40,7 +40,7 @@ async def test_show_decodes_headers_and_values_from_a_position(
         raw_producer, source=raw, reason=DeadLetterReason.INVALID_JSON, value=b"\xffnot json"
     )
 
-    shown = as_json(await cli("dlq", "show", "raw-feedback.dlq", "--json"))["records"]
+    shown = as_json(await cli("dlq", "show", "raw-feedback.dlq", "--json", "--reveal"))["records"]
     from_second = as_json(
         await cli("--json", "dlq", "show", "--topic", "raw-feedback.dlq", "--offset", "0:1")
     )["records"]

@@ -66,9 +66,10 @@ def names_customer(record: Record, customer_id: str) -> bool:
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
     """Returns every partition of the topics (those that exist)."""
     found = []
-    await consumer.topics()  # fetches the cluster's metadata
+    # The consumer's own metadata knows only topics it was assigned; ask the cluster.
+    cluster = await consumer._client.fetch_all_metadata()
     for topic in topics:
-        for partition in sorted(consumer.partitions_for_topic(topic) or ()):
+        for partition in sorted(cluster.partitions_for_topic(topic) or ()):
             found.append(TopicPartition(topic, partition))
     return found
 

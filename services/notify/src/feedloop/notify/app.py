@@ -20,7 +20,7 @@ from feedloop.common.shell import (
     service_app,
     task_step,
 )
-from feedloop.notify import rights
+from feedloop.notify import export, rights
 from feedloop.notify.api import router
 from feedloop.notify.delivery.channels.mail import EmailChannel
 from feedloop.notify.delivery.channels.webhook import WebhookChannel
@@ -75,7 +75,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         summary="Customer notifications (webhooks, e-mail): status, failures, resend, "
         "preferences and erasure.",
         lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
-        routers=[router, rights.router, rights.audit_routes],
+        routers=[router, rights.router, export.router, rights.audit_routes],
         state={
             "auth": build_auth(settings, dev_scopes=scopes),
             "engine": engine,

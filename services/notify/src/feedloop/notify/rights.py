@@ -71,8 +71,7 @@ class ErasureStatus(BaseModel):
     confirmed: list[ServiceConfirmation]
 
 
-SCOPE_EXPORT = "customers:export"
-SCOPES = frozenset({SCOPE_AUDIT, SCOPE_EXPORT})
+SCOPES = frozenset({SCOPE_AUDIT, "customers:export"})
 """Scopes of the data-rights routes beyond customers:erase (the development key has them)."""
 audit_routes = audit_router(table=audit_t, service=SERVICE)
 

@@ -131,6 +131,10 @@ class TopicScrubber:
         groups = groups_by_topic(self.settings)
         if item.cut is None:
             item.cut = await take_cut(consumer, groups)
+            if not item.cut.cut:
+                log.error("no partitions found to cut (topics missing?); erasure waits")
+                item.cut = None
+                return 0
             async with self.engine.begin() as conn:
                 await conn.execute(
                     update(erasure_request_t)

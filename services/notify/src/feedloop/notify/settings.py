@@ -162,6 +162,12 @@ class NotifySettings(
         description="Consumer groups that must have read a pipeline topic before records are "
         "cut from it, by logical topic (JSON); None: feedloop's own groups.",
     )
+    export_prioritize_url: str | None = Field(
+        default=None, description="prioritize's API, asked for its part of a data export."
+    )
+    export_prioritize_api_key: SecretStr | None = Field(
+        default=None, description="A key with customers:export on prioritize."
+    )
 
     @functools.cached_property
     def webhooks(self) -> dict[str, SourceSystem]:

@@ -19,7 +19,7 @@ from feedloop.common.shell import (
     readiness,
     service_app,
 )
-from feedloop.prioritize import rights
+from feedloop.prioritize import export, rights
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
 from feedloop.prioritize.feedback.api import router as feedback_router
 from feedloop.prioritize.inbox.api import router as inbox_router
@@ -43,7 +43,10 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
     settings = settings or PrioritizeSettings()
     engine = create_store_engine(settings)
     auth = build_auth(
-        settings, dev_scopes=frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_RESOLVE, SCOPE_AUDIT})
+        settings,
+        dev_scopes=frozenset(
+            {SCOPE_READ, SCOPE_WRITE, SCOPE_RESOLVE, SCOPE_AUDIT, export.SCOPE_EXPORT}
+        ),
     )
     steps = stateful_steps(
         engine=engine, settings=settings, outbox=OUTBOX, upgrade=upgrade, migrate=settings.migrate
@@ -66,6 +69,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
             kpis_router,
             feedback_router,
             audit_router(table=audit_t, service=SERVICE),
+            export.router,
         ],
         state={"auth": auth, "engine": engine},
         checks=checks,

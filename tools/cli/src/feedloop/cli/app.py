@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from feedloop.cli import output
 from feedloop.cli.context import JsonFlag, Options, failure, options, run
+from feedloop.cli.customer import customer_app
 from feedloop.cli.dlq_commands import dlq_app
 from feedloop.cli.health import DEFAULT_URLS, check_health
 from feedloop.cli.lag import STAGES, Stage, measure_lag
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(customer_app, name="customer")
 
 
 @app.callback()

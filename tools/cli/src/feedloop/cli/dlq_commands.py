@@ -6,6 +6,7 @@ import typer
 from feedloop.cli import output
 from feedloop.cli.context import JsonFlag, failure, options, run
 from feedloop.cli.dlq import count_dead_letters, read_dead_letters
+from feedloop.cli.masking import audit_reveal, mask_record, operator_name
 from feedloop.cli.replay import DEFAULT_GROUP, MAX_REPLAYS, ReplayUnsupported, replay_dead_letters
 from feedloop.common import topics
 from feedloop.common.codec import DeadLetterReason
@@ -18,6 +19,10 @@ TopicArg = Annotated[
     str | None, typer.Argument(help=f"Dead-letter topic: {NAMES}.", show_default=False)
 ]
 TopicOpt = Annotated[str | None, typer.Option("--topic", help="Same as TOPIC.", show_default=False)]
+OperatorOpt = Annotated[
+    str | None,
+    typer.Option("--operator", help="Who acts, for the audit log [default: the login name]."),
+]
 OffsetOpt = Annotated[
     str | None, typer.Option("--offset", metavar="P:O", help="Start at partition P, offset O.")
 ]
@@ -64,12 +69,31 @@ def show(
     topic_option: TopicOpt = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many records.")] = 20,
     offset: OffsetOpt = None,
+    reveal: Annotated[
+        bool,
+        typer.Option("--reveal", help="Show text and contact data in clear (audited)."),
+    ] = False,
+    operator: OperatorOpt = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Show dead letters: position, key, dlq_* headers and the value."""
+    """Show dead letters: position, key, dlq_* headers and the value (personal data masked)."""
     opts = options(ctx, json_output)
     name, start = dlq_name(topic, topic_option), position(offset)
+    if reveal:
+        who = operator_name(operator)
+        detail = {"limit": limit, "offset": offset or ""}
+        run(
+            audit_reveal(
+                settings=opts.settings,
+                operator=who,
+                action="dlq.revealed",
+                target=name,
+                detail=detail,
+            )
+        )
     records = run(read_dead_letters(settings=opts.settings, name=name, limit=limit, start=start))
+    if not reveal:
+        records = [mask_record(r) for r in records]
     if opts.json:
         output.print_json({"topic": opts.settings.topic(name), "records": records})
     else:
@@ -101,11 +125,24 @@ def replay(
         str | None,
         typer.Option(metavar="P:O", help="Only partition P from offset O; the cursor stays."),
     ] = None,
+    operator: OperatorOpt = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Send dead letters past the cursor back to their source topic, then move the cursor."""
     opts = options(ctx, json_output)
     name, start = dlq_name(topic, topic_option), position(offset)
+    if not dry_run:
+        detail = {"reason": reason or "", "limit": limit or 0, "force": force}
+        who = operator_name(operator)
+        run(
+            audit_reveal(
+                settings=opts.settings,
+                operator=who,
+                action="dlq.replayed",
+                target=name,
+                detail=detail,
+            )
+        )
     try:
         report = run(
             replay_dead_letters(

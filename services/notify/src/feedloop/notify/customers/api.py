@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from feedloop.common.events import utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
+from feedloop.notify.audit_log import audit_action
 from feedloop.notify.customers import service
 from feedloop.notify.customers.schemas import (
     CustomerId,
@@ -37,14 +38,24 @@ async def get_preferences(
     summary="Opt a customer out of (or back into) a channel, or all",
 )
 async def set_preferences(
-    customer_id: CustomerId, update: PreferencesUpdate, engine: EngineDep, _client: AdminDep
+    customer_id: CustomerId,
+    update: PreferencesUpdate,
+    engine: EngineDep,
+    settings: SettingsDep,
+    client: AdminDep,
 ) -> dict[str, Any]:
+    opted_out = {str(k): v for k, v in update.opted_out.items()}
     async with engine.begin() as conn:
+        await audit_action(
+            conn,
+            settings=settings,
+            actor=client.client_id,
+            action="customer.preferences_changed",
+            target=("customer", customer_id),
+            detail=opted_out,
+        )
         return await service.set_preferences(
-            conn=conn,
-            customer_id=customer_id,
-            opted_out={str(k): v for k, v in update.opted_out.items()},
-            now=utcnow(),
+            conn=conn, customer_id=customer_id, opted_out=opted_out, now=utcnow()
         )
 
 

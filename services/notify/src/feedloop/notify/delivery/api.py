@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from feedloop.common.events import utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.common.web import Limit, Offset
+from feedloop.notify.audit_log import audit_action
 from feedloop.notify.customers.schemas import CustomerId
 from feedloop.notify.delivery import service
 from feedloop.notify.delivery.schemas import NotificationList, NotificationRead
-from feedloop.notify.deps import AdminDep, EngineDep, ReaderDep, SenderDep
+from feedloop.notify.deps import AdminDep, EngineDep, ReaderDep, SenderDep, SettingsDep
 
 router = APIRouter(
     prefix="/v1", tags=["notifications"], responses=problem_responses(*AUTHENTICATED)
@@ -83,10 +84,21 @@ async def get_notification(
     responses=problem_responses(404, 409),
 )
 async def resend_notification(
-    notification_id: str, engine: EngineDep, sender: SenderDep, _client: AdminDep
+    notification_id: str,
+    engine: EngineDep,
+    sender: SenderDep,
+    settings: SettingsDep,
+    client: AdminDep,
 ) -> dict[str, Any]:
     async with engine.begin() as conn:
         item = await service.resend(conn=conn, notification_id=notification_id, now=utcnow())
+        await audit_action(
+            conn,
+            settings=settings,
+            actor=client.client_id,
+            action="notification.resent",
+            target=("notification", notification_id),
+        )
     if sender is not None:
         sender.wake()
     return item

@@ -7,6 +7,7 @@ from feedloop.common.events import IssueStatus, utcnow
 from feedloop.common.feedback import Timestamp
 from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.common.web import Limit, Offset
+from feedloop.prioritize.audit_log import audit_action, issue_action
 from feedloop.prioritize.deps import EngineDep, ReaderDep, RelayDep, SettingsDep, WriterDep
 from feedloop.prioritize.issues import regroup, service
 from feedloop.prioritize.issues.schemas import (
@@ -102,6 +103,14 @@ async def patch_issue(
             settings=settings,
             now=utcnow(),
         )
+        await audit_action(
+            conn,
+            settings=settings,
+            actor=client.client_id,
+            action=issue_action(patch.status),
+            target=("issue", issue_id),
+            detail=patch.model_dump(mode="json", exclude_unset=True),
+        )
     if relay is not None:
         relay.wake()
     return issue
@@ -119,11 +128,19 @@ async def merge_issue(
     engine: EngineDep,
     settings: SettingsDep,
     relay: RelayDep,
-    _client: WriterDep,
+    client: WriterDep,
 ) -> IssueRow:
     async with engine.begin() as conn:
         target = await regroup.merge_issues(
             conn=conn, source_id=issue_id, into_id=body.into, settings=settings, now=utcnow()
+        )
+        await audit_action(
+            conn,
+            settings=settings,
+            actor=client.client_id,
+            action="issue.merged",
+            target=("issue", issue_id),
+            detail={"into": body.into},
         )
     if relay is not None:
         relay.wake()
@@ -143,7 +160,7 @@ async def split_issue(
     engine: EngineDep,
     settings: SettingsDep,
     relay: RelayDep,
-    _client: WriterDep,
+    client: WriterDep,
 ) -> IssueRow:
     async with engine.begin() as conn:
         new = await regroup.split_issue(
@@ -153,6 +170,14 @@ async def split_issue(
             title=body.title,
             settings=settings,
             now=utcnow(),
+        )
+        await audit_action(
+            conn,
+            settings=settings,
+            actor=client.client_id,
+            action="issue.split",
+            target=("issue", issue_id),
+            detail={"new_issue": new["id"], "feedback": len(body.feedback_ids)},
         )
     if relay is not None:
         relay.wake()
