@@ -75,6 +75,10 @@ def make_settings(tmp_path: Path, **overrides: Any) -> SolicitSettings:
         "smtp_host": "127.0.0.1",
         "webhook_signing_secret": SECRET,
         "answer_settle_s": 0,
+        "batch_timeout_ms": 50,
+        "session_timeout_ms": 6000,
+        # Groups per test run, as topics are: runs sharing the broker never rebalance each other.
+        "consumer_group": str(overrides.get("kafka_topic_prefix", "")) + "feedloop-solicit",
     }
     return SolicitSettings(**(defaults | overrides))
 

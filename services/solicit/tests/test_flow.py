@@ -12,13 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.codec import decode
-from feedloop.common.events import FeedbackReceived
+from feedloop.common.events import CustomerErased, CustomerErasureRequested, FeedbackReceived
 from feedloop.common.links import LinkSigner, parse_link_keys
+from feedloop.common.rights import requested_record
 from feedloop.solicit.app import create_app
 
-from tests.support.clients import app_client
+from tests.support.clients import app_client, send_all
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.receivers import SmtpServer, WebhookReceiver
@@ -228,3 +230,44 @@ async def test_answering_twice_changes_the_answer_and_one_event_carries_the_last
     assert len(records) == len(again) == 1
     item = decode(again[0].value, accept=[FeedbackReceived]).payload.item
     assert (item.answers[0].score, item.text) == (8, "finalement ok")
+
+
+async def test_an_erasure_request_on_customer_requests_erases_and_is_confirmed(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, raw_producer: AIOKafkaProducer
+) -> None:
+    settings = make_settings(
+        tmp_path, kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix
+    )
+    async with app_client(create_app(settings), base_url="http://solicit.test") as client:
+        body = touchpoint("o-e", "c-erase")
+        assert decisions((await client.post("/v1/touchpoints", json=body)).json()) == {
+            "post-delivery-nps": "invited"
+        }
+        request = CustomerErasureRequested(
+            request_id="req-1",
+            customer_id="c-erase",
+            requested_at=datetime.now(UTC),
+            requested_by="tests",
+        )
+        await send_all(raw_producer, [requested_record(request, prefix=topic_prefix)])
+
+        def confirmed(records: list[Any]) -> bool:
+            return any(r.key == b"c-erase/solicit" for r in records)
+
+        records = await read_topic(
+            kafka_bootstrap,
+            topic_prefix + topics.CUSTOMER_REQUESTS,
+            until=confirmed,
+            timeout_s=30,
+        )
+        assert confirmed(records)
+        confirmation = next(r for r in records if r.key == b"c-erase/solicit")
+        erased = decode(confirmation.value, accept=[CustomerErased]).payload
+        assert (erased.service, erased.request_id, erased.counts) == (
+            "solicit",
+            "req-1",
+            {"invitations": 1},
+        )
+        again = (await client.post("/v1/touchpoints", json=body)).json()
+        assert again["duplicate"] is False  # the touchpoint itself was erased
+        assert decisions(again) == {"post-delivery-nps": "erased"}

@@ -75,6 +75,9 @@ def solicit_env(platform: Platform, tmp_path: Path, **more: str) -> dict[str, st
         p + "BACKOFF_MAX_S": "1",
         p + "ANSWER_SETTLE_S": "0",
         p + "API_KEYS": api_keys_json(*SCOPES),
+        p + "CONSUMER_GROUP": platform.prefix + "feedloop-solicit",
+        p + "SESSION_TIMEOUT_MS": "6000",
+        p + "BATCH_TIMEOUT_MS": "50",
     }
     return env | {p + k: v for k, v in more.items()}
 

@@ -9,8 +9,8 @@ from feedloop.common.health import ReadinessCheck
 from feedloop.common.links import LinkSigner
 from feedloop.common.openapi import install_openapi
 from feedloop.common.outbox import stateful_steps
-from feedloop.common.shell import Step, build_lifespan, readiness, service_app
-from feedloop.solicit import pages
+from feedloop.common.shell import Step, build_lifespan, consumers_step, readiness, service_app
+from feedloop.solicit import pages, rights
 from feedloop.solicit.api import router
 from feedloop.solicit.channels import EmailChannel, WebhookChannel
 from feedloop.solicit.migrate import upgrade
@@ -34,9 +34,11 @@ def create_app(
     )
     if settings.send:
         steps.append(_sender_step(engine, settings, programs, signer))
+    if settings.consume:
+        steps.append(consumers_step(lambda app: [rights.consumer(app, engine, settings)]))
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
-        return readiness(app, settings, consume=False, database=db_check(engine))
+        return readiness(app, settings, consume=settings.consume, database=db_check(engine))
 
     app = service_app(
         service=SERVICE,

@@ -3,7 +3,12 @@
 from typing import Literal, Self
 
 from feedloop.common.links import LinkKeySettings
-from feedloop.common.settings import ApiKeySettings, OutboxSettings, StoreSettings
+from feedloop.common.settings import (
+    ApiKeySettings,
+    ConsumerSettings,
+    OutboxSettings,
+    StoreSettings,
+)
 from pydantic import Field, HttpUrl, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -17,7 +22,9 @@ DEMO_WEBHOOK_SECRET = "fl_dev_local_only_webhook_secret"
 DEMO_SMTP = ("127.0.0.1", 2525)
 
 
-class SolicitSettings(StoreSettings, OutboxSettings, ApiKeySettings, LinkKeySettings):
+class SolicitSettings(
+    StoreSettings, OutboxSettings, ApiKeySettings, LinkKeySettings, ConsumerSettings
+):
     """How solicit takes touchpoints, invites customers, hosts surveys and counts answers."""
 
     model_config = SettingsConfigDict(
@@ -33,6 +40,10 @@ class SolicitSettings(StoreSettings, OutboxSettings, ApiKeySettings, LinkKeySett
     public_base_url: HttpUrl = Field(
         default=HttpUrl("http://127.0.0.1:8006"),
         description="Where customers reach the survey pages (links in invitations).",
+    )
+    consumer_group: str = "feedloop-solicit"
+    consume: bool = Field(
+        default=True, description="Read customer-requests (erasure) in <consumer_group>-rights."
     )
     max_batch: int = Field(default=1000, ge=1, le=10_000, description="Touchpoints per request.")
 

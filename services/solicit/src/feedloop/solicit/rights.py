@@ -1,0 +1,41 @@
+"""Erasure through the data-rights flow: solicit reads `customer-requests` and confirms.
+
+When notify takes an erasure request it publishes `customer.erasure_requested`; solicit reads
+it in its own group, erases what it holds of the customer (feedloop.solicit.customers.erase:
+touchpoints, invitations, skips, answers; the id kept only as a hash so they are never asked
+again) and confirms with `customer.erased` from service "solicit". A repeat finds nothing left.
+"""
+
+from fastapi import FastAPI
+from feedloop.common.consumer import BatchConsumer
+from feedloop.common.dbfaults import db_transient
+from feedloop.common.events import CustomerErasureRequested, utcnow
+from feedloop.common.rights import (
+    rights_consumer,
+    rights_group,
+    rights_handler,
+)
+from feedloop.solicit.customers import erase
+from feedloop.solicit.outbox import SERVICE
+from feedloop.solicit.settings import SolicitSettings
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def consumer(app: FastAPI, engine: AsyncEngine, settings: SolicitSettings) -> BatchConsumer:
+    """Returns solicit's loop on `customer-requests`: erase, then confirm."""
+
+    async def erase_customer(request: CustomerErasureRequested) -> dict[str, int]:
+        async with engine.begin() as conn:
+            invitations = await erase(conn=conn, customer_id=request.customer_id, now=utcnow())
+        return {"invitations": invitations}
+
+    return rights_consumer(
+        settings=settings,
+        service=SERVICE,
+        group_id=rights_group(settings.consumer_group),
+        handler=rights_handler(
+            service=SERVICE, erase=erase_customer, prefix=settings.kafka_topic_prefix
+        ),
+        producer=app.state.producer,
+        transient=db_transient,
+    )
