@@ -19,6 +19,7 @@ from feedloop.console.settings import LOCAL_PASSWORD, LOCAL_USER, ConsoleSetting
 from feedloop.notify.app import create_app as create_notify
 from feedloop.notify.settings import NotifySettings
 from feedloop.prioritize.app import create_app as create_prioritize
+from feedloop.prioritize.issues.store import new_issue, persist_issue
 from feedloop.prioritize.models import feedback_t
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import insert
@@ -30,6 +31,7 @@ from tests.support.keys import TEST_API_KEY, api_keys_json
 
 pytestmark = [pytest.mark.kafka]
 N = 400
+ISSUE = "i-7"
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +41,7 @@ def seeded() -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
     for i, row in enumerate(data):
         row["enrichment"] = {"language": {"code": "de" if i % 3 == 0 else "en", "confidence": 1}}
         row["tier"] = "gold" if i % 4 == 0 else "standard"
+        row["issue_id"] = ISSUE if i % 25 == 0 else None
     common: dict[str, Any] = {
         "environment": "test",
         "api_keys": api_keys_json(),
@@ -51,6 +54,7 @@ def seeded() -> Iterator[tuple[httpx.Client, list[dict[str, Any]]]]:
         db = f"sqlite+aiosqlite:///{Path(folder)}/prioritize.db"
         in_thread(seed(db, 0))
         in_thread(_insert(db, data))
+        in_thread(_issue(db))
         notify_db = f"sqlite+aiosqlite:///{folder}/notify.db"
         prioritize = create_prioritize(PrioritizeSettings(**common, database_url=db))
         notify = create_notify(NotifySettings(**common, database_url=notify_db))
@@ -82,6 +86,17 @@ async def _insert(url: str, data: list[dict[str, Any]]) -> None:
     try:
         async with engine.begin() as conn:
             await conn.execute(insert(feedback_t), data)
+    finally:
+        await engine.dispose()
+
+
+async def _issue(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        now = datetime.now(UTC)
+        issue = new_issue(issue_id=ISSUE, theme="price", title="Too dear", at=now, now=now)
+        async with engine.begin() as conn:
+            await persist_issue(conn=conn, issue=issue, now=now, created=True)
     finally:
         await engine.dispose()
 
@@ -140,3 +155,27 @@ def test_verbatims_page_by_page_and_the_whole_filtered_export(
     }
     assert {line["feedback_id"] for line in lines} == wanted and len(lines) == len(wanted)
     assert {line["language"] for line in lines} == {"de"}
+
+
+def test_an_issues_feedback_and_an_internal_note_on_it(
+    seeded: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    browser, data = seeded
+    page = browser.get("/feedback", params={"issue_id": ISSUE})
+    assert page.status_code == 200
+    linked = [r for r in data if r["issue_id"] == ISSUE]
+    assert page.text.count(f'href="/issues/{ISSUE}"') == len(linked) == N // 25
+    export = browser.get("/feedback.csv", params={"issue_id": ISSUE})
+    assert {line["feedback_id"] for line in csv.DictReader(io.StringIO(export.text))} == {
+        r["id"] for r in linked
+    }
+
+    issue = browser.get(f"/issues/{ISSUE}")
+    token = re.search(r'name="csrf" value="([^"]+)"', issue.text)
+    assert token
+    added = browser.post(
+        f"/issues/{ISSUE}/note", data={"csrf": token[1], "note": "Asked finance about it."}
+    )
+    assert added.status_code == 303
+    history = browser.get(f"/issues/{ISSUE}").text
+    assert "Asked finance about it. (" in history and "note (new)" in history

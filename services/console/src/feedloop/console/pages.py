@@ -205,9 +205,12 @@ async def feedback_page(
     filters: FiltersDep,
     since: Day = None,
     until: Day = None,
+    issue_id: Annotated[str, Query(max_length=64)] = "",
     cursor: Annotated[str, Query(max_length=600)] = "",
 ) -> Response:
     del person
+    if issue_id:
+        filters = filters | {"issue_id": issue_id}
     page = await backend_of(request).feedback(
         filters=filters, since=_midnight(since), until=_midnight(until), cursor=cursor or None
     )
@@ -228,10 +231,17 @@ async def feedback_page(
 
 @router.get("/feedback.csv")
 async def feedback_csv(
-    request: Request, person: PersonDep, filters: FiltersDep, since: Day = None, until: Day = None
+    request: Request,
+    person: PersonDep,
+    filters: FiltersDep,
+    since: Day = None,
+    until: Day = None,
+    issue_id: Annotated[str, Query(max_length=64)] = "",
 ) -> StreamingResponse:
     """Every feedback item that passes the filters, as CSV, streamed page by page."""
     del person
+    if issue_id:
+        filters = filters | {"issue_id": issue_id}
     backend = backend_of(request)
 
     async def lines() -> AsyncIterator[str]:
@@ -447,6 +457,13 @@ async def resolve(request: Request, issue_id: str, person: Owner, message: Messa
 @router.post("/issues/{issue_id}/reopen")
 async def reopen(request: Request, issue_id: str, person: Owner) -> Response:
     return await _act(request, issue_id, person, {"status": "acknowledged"}, "Reopened")
+
+
+@router.post("/issues/{issue_id}/note")
+async def note(request: Request, issue_id: str, person: Owner, note: Message) -> Response:
+    """An internal note, kept in the issue's history under the person's name."""
+    text = f"{note.strip()} ({person.name}, {person.role})"
+    return await _act(request, issue_id, person, {"note": text}, "Note added")
 
 
 @router.post("/issues/{issue_id}/merge")
