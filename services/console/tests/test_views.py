@@ -170,3 +170,42 @@ def test_feedback_csv_neutralises_formulas_in_customer_text() -> None:
     row = next(csv.DictReader(io.StringIO(text)))
     assert row["customer_id"] == "'=cmd" and row["text"] == "'+1 too small"
     assert (row["nps"], row["csat"], row["tier"]) == ("0", "", "gold")
+
+
+def test_confidence_intervals_of_nps_and_shares() -> None:
+    low, high = views.nps_interval(50, 20, 100) or (0, 0)
+    assert (round(low, 1), round(high, 1)) == (14.7, 45.3)
+    assert views.nps_interval(3, 0, 3) == (100.0, 100.0)  # all promoters: no spread
+    assert views.nps_interval(1, 0, 1) is None
+    low, high = views.wilson(8, 10) or (0, 0)
+    assert (round(low, 1), round(high, 1)) == (49.0, 94.3)  # Wilson (1927), 8 of 10
+    assert views.wilson(0, 0) is None
+
+
+def test_kpi_lines_carry_bands_and_the_chart_shades_them() -> None:
+    def block(promoters: int, detractors: int, n: int) -> dict[str, Any]:
+        return {
+            "overall": {
+                "feedback": n,
+                "nps": {
+                    "score": 100 * (promoters - detractors) / n,
+                    "responses": n,
+                    "promoters": promoters,
+                    "detractors": detractors,
+                    "passives": n - promoters - detractors,
+                },
+                "csat": {"mean": {"score": 70.0, "responses": n}},
+                "ces": {"1-7 higher_is_easier": {"mean": 5, "easy_share": 50.0, "responses": n}},
+            }
+        }
+
+    periods = [("2026-03-01", block(5, 2, 10)), ("2026-03-02", block(40, 30, 100))]
+    kpis = views.kpi_series(periods, None, None)
+    nps_bands = kpis["nps"].band
+    assert nps_bands[0] and nps_bands[1]
+    assert nps_bands[0][1] - nps_bands[0][0] > nps_bands[1][1] - nps_bands[1][0]  # n 10 vs 100
+    assert kpis["satisfaction"][0].band == [None, None]  # a CSAT mean has no share's interval
+    svg = str(charts.line_chart(kpis["labels"], [kpis["nps"]], title="NPS", y_min=-100, y_max=100))
+    assert svg.count('<polygon class="band"') == 1
+    assert "95 % interval" in svg
+    ET.fromstring(svg)  # well-formed

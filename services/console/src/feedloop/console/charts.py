@@ -18,6 +18,8 @@ class Series:
     values: list[float | None]
     marks: set[int] = field(default_factory=set)
     """Indexes drawn with a marker ring (a spike, a resolution)."""
+    band: list[tuple[float, float] | None] = field(default_factory=list)
+    """Per value, its 95 % confidence interval (low, high), drawn as a shaded band."""
 
 
 def _fmt(value: float) -> str:
@@ -44,6 +46,7 @@ def line_chart(
 ) -> Markup:
     """A line chart with a y axis, x labels, a legend, and gaps where a value is missing."""
     values = [v for s in series for v in s.values if v is not None]
+    values += [v for s in series for pair in s.band if pair for v in pair]
     low = y_min if y_min is not None else min(values, default=0.0)
     high = y_max if y_max is not None else max(values, default=1.0)
     if high <= low:
@@ -77,6 +80,12 @@ def line_chart(
                 f'<text x="{x_at(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" '
                 f'class="tick">{escape(label[5:] if len(label) == 10 else label)}</text>'
             )
+
+    def y_in(v: float) -> float:
+        return y_at(min(high, max(low, v)))
+
+    for k, line in enumerate(series):
+        parts += _band_svg(line, PALETTE[k % len(PALETTE)], x_at, y_in)
     for k, line in enumerate(series):
         parts += _line_svg(line, PALETTE[k % len(PALETTE)], x_at, y_at, labels, unit)
     parts += _legend_svg(series, x=left, y=height)
@@ -132,6 +141,30 @@ def before_after(
     return Markup("".join(parts))
 
 
+def _band_svg(
+    line: Series, colour: str, x_at: Callable[[int], float], y_at: Callable[[float], float]
+) -> list[str]:
+    """The series' confidence band: one shaded polygon per run of buckets that have one."""
+    runs: list[list[tuple[int, tuple[float, float]]]] = [[]]
+    for i in range(len(line.values)):
+        pair = line.band[i] if i < len(line.band) else None
+        if pair is None or line.values[i] is None:
+            runs.append([])
+        else:
+            runs[-1].append((i, pair))
+    parts = []
+    for run in runs:
+        if len(run) < 2:
+            continue
+        upper = [f"{x_at(i):.1f},{y_at(high):.1f}" for i, (_, high) in run]
+        lower = [f"{x_at(i):.1f},{y_at(low):.1f}" for i, (low, _) in reversed(run)]
+        parts.append(
+            f'<polygon class="band" points="{" ".join(upper + lower)}" fill="{colour}" '
+            'fill-opacity="0.15" stroke="none"/>'
+        )
+    return parts
+
+
 def _line_svg(
     line: Series,
     colour: str,
@@ -160,11 +193,16 @@ def _line_svg(
         radius = 6 if i in line.marks else 2.5
         extra = ' class="mark" fill="none" stroke-width="2"' if i in line.marks else ""
         fill = "" if i in line.marks else f' fill="{colour}"'
+        pair = line.band[i] if i < len(line.band) else None
+        interval = (
+            f" (95 % interval {_fmt(pair[0])} to {_fmt(pair[1])}{unit})" if pair is not None else ""
+        )
         parts.append(
             f'<circle cx="{x_at(i):.1f}" cy="{y_at(value):.1f}" r="{radius}"'
             f' stroke="{colour}"{fill}{extra}>'
             f"<title>{escape(line.name)} {escape(labels[i])}: {escape(_fmt(value))}"
-            f"{escape(unit)}{' (spike)' if i in line.marks else ''}</title></circle>"
+            f"{escape(unit)}{escape(interval)}{' (spike)' if i in line.marks else ''}"
+            "</title></circle>"
         )
     return parts
 
