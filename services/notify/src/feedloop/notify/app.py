@@ -20,7 +20,7 @@ from feedloop.common.shell import (
     service_app,
     task_step,
 )
-from feedloop.notify import export, rights
+from feedloop.notify import export, retention, rights
 from feedloop.notify.api import router
 from feedloop.notify.delivery.channels.mail import EmailChannel
 from feedloop.notify.delivery.channels.webhook import WebhookChannel
@@ -57,6 +57,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     if settings.consume:
         scrubber = TopicScrubber(engine=engine, settings=settings)
         steps.append(task_step("notify-erasure-scrub", scrubber.run))
+        steps.append(retention.step(engine, settings))
         steps.append(
             consumers_step(
                 lambda app: [

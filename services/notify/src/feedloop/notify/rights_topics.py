@@ -7,7 +7,6 @@ partition starts at its cut it removes the customer's dead letters and confirms 
 """
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -90,8 +89,7 @@ class TopicScrubber:
     async def run(self) -> None:
         """Scrubs every `erasure_scrub_s` for the app's life."""
         while True:
-            with contextlib.suppress(Exception):
-                await asyncio.sleep(self.settings.erasure_scrub_s)
+            await asyncio.sleep(self.settings.erasure_scrub_s)
             try:
                 await self.scrub_once()
             except asyncio.CancelledError:

@@ -140,6 +140,9 @@ class NotifySettings(
     default_locale: str = "en"
     ack: AckPolicy = AckPolicy()
     thanks: ThanksPolicy = ThanksPolicy()
+    followup_links: bool = Field(
+        default=True, description='Resolution messages ask "Is it fixed for you?" (signed link).'
+    )
     daily_cap: int | None = Field(
         default=3, ge=1, description="Messages per customer per UTC day; None: no cap."
     )
@@ -167,6 +170,18 @@ class NotifySettings(
     )
     export_prioritize_api_key: SecretStr | None = Field(
         default=None, description="A key with customers:export on prioritize."
+    )
+
+    # Retention (feedloop.notify.retention)
+    retention_prune_s: float = Field(default=3600.0, gt=0, description="How often to prune.")
+    retention_processed_days: float = Field(
+        default=30.0,
+        ge=8,
+        description="Processed event ids kept this long: longer than `prioritized` keeps records "
+        "(7 days), so a redelivered event is still recognised.",
+    )
+    retention_caps_days: float = Field(
+        default=2.0, ge=1, description="Daily-cap counters kept this long (read on their day)."
     )
 
     @functools.cached_property

@@ -19,7 +19,7 @@ from feedloop.common.shell import (
     readiness,
     service_app,
 )
-from feedloop.prioritize import export, rights
+from feedloop.prioritize import export, retention, rights
 from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handler
 from feedloop.prioritize.feedback.api import router as feedback_router
 from feedloop.prioritize.inbox.api import router as inbox_router
@@ -52,6 +52,7 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
         engine=engine, settings=settings, outbox=OUTBOX, upgrade=upgrade, migrate=settings.migrate
     )
     if settings.consume:
+        steps.append(retention.step(engine, settings))
         steps.append(consumers_step(lambda app: _consumers(app, engine, settings)))
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:

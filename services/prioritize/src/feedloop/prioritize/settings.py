@@ -29,6 +29,14 @@ class PrioritizeSettings(StoreSettings, OutboxSettings, ApiKeySettings, Consumer
     closed_consumer_group: str = topics.CONSUMER_GROUP_PRIORITIZE_CLOSED
     database_url: str = "sqlite+aiosqlite:///.local/prioritize.db"
     consume: bool = Field(default=True, description="Run the Kafka consumers (off: API only).")
+    # Retention (feedloop.prioritize.retention)
+    retention_feedback_days: float | None = Field(
+        default=365.0,
+        gt=0,
+        description="Feedback text and contact data are stripped after this long (the numbers "
+        "stay for KPIs); None: kept.",
+    )
+    retention_prune_s: float = Field(default=3600.0, gt=0, description="How often to prune.")
 
     # Grouping
     window_days: float = Field(default=14.0, gt=0, description="An issue stays open this long.")
