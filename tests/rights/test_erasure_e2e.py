@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -191,6 +192,61 @@ def traces_in_sqlite(path: Path, markers: list[str]) -> dict[str, list[str]]:
     return found
 
 
+async def traces_in_postgres(url: str, markers: list[str]) -> dict[str, list[str]]:
+    """Every row of every table of a PostgreSQL store: which markers it still holds."""
+    found: dict[str, list[str]] = {}
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        for (table,) in tables:
+            for row in await conn.fetch(f'SELECT * FROM "{table}"'):
+                blob = " ".join(
+                    v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+                    for v in row.values()
+                )
+                hits = [m for m in markers if m in blob]
+                if hits:
+                    found.setdefault(table, []).extend(hits)
+    finally:
+        await conn.close()
+    return found
+
+
+async def new_database(server: str) -> str:
+    """A fresh, empty database on the test PostgreSQL server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{server}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def stores(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The stores of prioritize and notify: SQLite files (platform default) or PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    server = request.getfixturevalue("postgres_server")
+    return {stage: await new_database(server) for stage in ("prioritize", "notify")}
+
+
+async def traces_in_stores(
+    platform: Platform, stores: dict[str, str], markers: list[str]
+) -> dict[str, Any]:
+    """What the stores of prioritize and notify still hold of the markers."""
+    found: dict[str, Any] = {}
+    for stage in ("prioritize", "notify"):
+        if stage in stores:
+            hits = await traces_in_postgres(stores[stage], markers)
+        else:
+            hits = traces_in_sqlite(platform.workdir / f"{stage}.db", markers)
+        if hits:
+            found[stage] = hits
+    return found
+
+
 async def request_erasure_with_the_stage_stopped(
     platform: Platform, customer_id: str
 ) -> dict[str, Any]:
@@ -226,14 +282,20 @@ async def request_erasure_with_the_stage_stopped(
 
 
 async def test_an_erased_customer_leaves_no_trace_and_the_aggregates_stay(
-    platform: Platform,
+    platform: Platform, stores: dict[str, str]
 ) -> None:
     run = uuid.uuid4().hex[:8]
     mine, markers = customer_items(run)
     customer_id = mine[0]["customer"]["id"]
     async with running_sinks() as sinks:
+        for stage, url in stores.items():
+            platform.extra_env[stage] = {f"FEEDLOOP_{stage.upper()}_DATABASE_URL": url}
         prioritize = platform.add("prioritize")
-        platform.extra_env["notify"] = sinks.notify_env() | notify_env(platform, prioritize)
+        platform.extra_env["notify"] = (
+            platform.extra_env.get("notify", {})
+            | sinks.notify_env()
+            | notify_env(platform, prioritize)
+        )
         await platform.start()
         ingest, notify = platform.processes["ingest"].url, platform.processes["notify"].url
         await post(ingest, other_items(run) + mine)
@@ -297,8 +359,7 @@ async def test_an_erased_customer_leaves_no_trace_and_the_aggregates_stay(
         assert not [m for m in markers if m in orjson.dumps(after).decode()], after
 
         assert await traces_on_topics(platform, markers) == {}
-        for store in ("prioritize", "notify"):
-            assert traces_in_sqlite(platform.workdir / f"{store}.db", markers) == {}, store
+        assert await traces_in_stores(platform, stores, markers) == {}
         assert await kpis(prioritize.url, issue_ids) == aggregates
 
         audit = (await api("GET", f"{notify}/v1/audit", params={"target_id": customer_id})).json()
