@@ -78,7 +78,9 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
     assert len({h.key for h in hooks}) == 2
     c1 = next(h.body for h in hooks if h.body["customer_id"] == "c1")
     assert [f["external_id"] for f in c1["feedback"]] == ["ext-f1", "ext-f2", "ext-f3"]
-    assert c1["message"] == MESSAGE and c1["locale"] == "en"
+    fix, ask = c1["message"].split("\n\n")
+    assert fix == MESSAGE and c1["locale"] == "en"
+    assert ask.startswith("Is it fixed for you?") and "/v1/followup/" in ask
     c5 = next(h.body for h in hooks if h.body["customer_id"] == "c5")
     assert c5["locale"] == "de" and c5["subject"] == "Was wir mit Ihrem Feedback gemacht haben"
 
@@ -133,7 +135,8 @@ async def test_feedback_linked_after_the_resolution_gets_the_resolution_message(
         )
         await eventually(lambda: _settled(client, 3))
         closed = await closed_events(kafka_bootstrap, topic_prefix, expect=3)
-    assert sorted((h.body["customer_id"], h.body["message"]) for h in receiver.delivered()) == [
+    hooks = receiver.delivered()
+    assert sorted((h.body["customer_id"], h.body["message"].split("\n\n")[0]) for h in hooks) == [
         ("c1", MESSAGE),
         ("c2", MESSAGE),
     ], "c1 heard of the fix already; f3 shares that message"

@@ -5,6 +5,7 @@ deliveries (`plan_deliveries`, pure), writes them with one notification per feed
 closes the notifications of deliveries that ended already (or ended just now, unsendable).
 """
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import datetime
 from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.common.events import deterministic_id
 from feedloop.notify.delivery.outcomes import close_notifications, finish
+from feedloop.notify.followup.links import FollowupLinks, with_followup
 from feedloop.notify.intake.routing import Contact, route
 from feedloop.notify.intake.staging import IssueRow, LinkRow
 from feedloop.notify.models import delivery_t, notification_t
@@ -96,6 +98,8 @@ async def owe(
     }
     customers = await load_customers(conn, owed.by_customer)
     new = plan_deliveries(owed, known=known, customers=customers, settings=settings, now=now)
+    if kind == "resolution":
+        new = ask_followup(new, customers, settings)
     await insert_ignoring_conflicts(conn, delivery_t, [d.values() for d in new])
     await insert_ignoring_conflicts(
         conn, notification_t, [n.values() for n in notification_rows(owed, now=now)]
@@ -161,6 +165,30 @@ def plan_deliveries(
             )
         )
     return new
+
+
+def ask_followup(
+    deliveries: list[DeliveryRow], customers: dict[str, CustomerRow], settings: NotifySettings
+) -> list[DeliveryRow]:
+    """Adds "Is it fixed for you?" and the customer's signed link to resolution messages.
+
+    Off by setting, and off where no link keys are configured outside local and test mode.
+    """
+    if not settings.followup_links:
+        return deliveries
+    try:
+        links = FollowupLinks(settings)
+    except ValueError:
+        return deliveries
+    out: list[DeliveryRow] = []
+    for delivery in deliveries:
+        if delivery.status == "pending":
+            customer = customers.get(delivery.customer_id)
+            url = links.url(delivery.customer_id, delivery.issue_id)
+            message = with_followup(delivery.message, url, customer.locale if customer else None)
+            delivery = dataclasses.replace(delivery, message=message)
+        out.append(delivery)
+    return out
 
 
 MESSAGE_KINDS = ("resolution", "answer")
