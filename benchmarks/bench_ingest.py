@@ -21,6 +21,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import resource
 import threading
 import uuid
 from collections.abc import Iterator
@@ -115,15 +116,39 @@ MS = 1e-6  # vegeta reports nanoseconds
 
 
 def row(name: str, report: dict[str, Any], items_per_request: int, ceiling: float) -> list[object]:
-    """A table row: items/s (successful requests only), p50/p99/p99.9 ms, ratio to a ceiling."""
+    """A table row: items/s (successful requests only), p50/p99/p99.9 ms, ratio to a ceiling,
+    and the server's CPU time per item (process CPU: what other load on the machine changes
+    least)."""
     rate = report["throughput"] * items_per_request * report["success"]
     lat = report["latencies_ms"]
+    items = report["requests"] * items_per_request
     return [
         f"{name} ({report['success'] * 100:.1f}% 2xx)",
         rate,
         *(percentile(lat, q) for q in (50, 99, 99.9)),
         f"{rate / ceiling:.3f}" if ceiling else "",
+        report["cpu_s"] / items * 1e6 if "cpu_s" in report else "",
     ]
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def measured(pid: int, targets: Path, **options: Any) -> dict[str, Any]:
+    """An attack on a server process; its report gains the CPU seconds the server spent."""
+    before = cpu_s(pid)
+    report = attack(targets, **options)
+    report["cpu_s"] = cpu_s(pid) - before
+    return report
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (ProducerPerformance's JVM)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ingest_env(port: int, bootstrap: str, prefix: str) -> dict[str, str]:
@@ -187,41 +212,46 @@ async def main(args: argparse.Namespace) -> None:
     write_all_targets(work, url, run, args)
     load_before = load_average()
     noop_argv = [str(VENV_BIN / "python"), "-m", "benchmarks.noop_app", str(NOOP_PORT)]
-    with service(noop_argv, {}, NOOP_PORT, name="noop-fastapi"):
+    with service(noop_argv, {}, NOOP_PORT, name="noop-fastapi") as server:
         attack(work / "noop.jsonl", rate=250, duration_s=2)
-        noop = attack(work / "noop.jsonl", rate=0, duration_s=600, workers=64)
-    with service("feedloop-ingest", env, INGEST_PORT):
+        noop = measured(server.pid, work / "noop.jsonl", rate=0, duration_s=600, workers=64)
+    with service("feedloop-ingest", env, INGEST_PORT) as server:
         attack(work / "warm.jsonl", rate=250, duration_s=2)
-        flat = attack(work / "flat.jsonl", rate=0, duration_s=600, workers=64)
+        flat = measured(server.pid, work / "flat.jsonl", rate=0, duration_s=600, workers=64)
+        jvm_before = children_cpu_s()
         ceiling = producer_performance(
             prefix + "ceiling",
             records=args.records,
             record_size=record_size,
             bootstrap=args.bootstrap,
         )
-        batch = attack(work / "batch.jsonl", rate=0, duration_s=600, workers=4)
-        paced = attack(work / "paced.jsonl", rate=args.rate, duration_s=args.seconds)
+        ceiling_cpu_s = children_cpu_s() - jvm_before
+        batch = measured(server.pid, work / "batch.jsonl", rate=0, duration_s=600, workers=4)
+        paced = measured(server.pid, work / "paced.jsonl", rate=args.rate, duration_s=args.seconds)
         half_rate = max(1, int(flat["throughput"] * flat["success"] / 2))
         bodies = (orjson.dumps(item(run + "h", i)) for i in range(int(half_rate * args.seconds)))
         write_targets(work / "half.jsonl", url, bodies, HEADERS)
-        half = attack(work / "half.jsonl", rate=half_rate, duration_s=args.seconds)
+        half = measured(server.pid, work / "half.jsonl", rate=half_rate, duration_s=args.seconds)
     compressed = None
     if args.compressed:
         with service(
             "feedloop-ingest", env | {"FEEDLOOP_INGEST_COMPRESSION": args.compressed}, INGEST_PORT
-        ):
+        ) as zipped:
             attack(work / "warm.jsonl", rate=250, duration_s=2)
-            compressed = attack(work / "batchz.jsonl", rate=0, duration_s=600, workers=4)
+            compressed = measured(
+                zipped.pid, work / "batchz.jsonl", rate=0, duration_s=600, workers=4
+            )
     load_after = load_average()
     memory, flood = flood_rss(work, env) if args.flood else ({}, {})
     noop_rate = noop["throughput"] * noop["success"]
+    noop_cpu = noop["cpu_s"] / noop["requests"] * 1e6
     ceiling_rate = ceiling["records_per_s"]
     print_table(
         f"bench-ingest: record ~{record_size} B, broker {args.bootstrap}, load from vegeta; "
         f"{load_before} before, {load_after} after",
-        ["scenario", "items/s", "p50 ms", "p99 ms", "p99.9 ms", "x ceiling"],
+        ["scenario", "items/s", "p50 ms", "p99 ms", "p99.9 ms", "x ceiling", "CPU us/item"],
         [
-            [*row("(a) no-op FastAPI POST, 64 in flight", noop, 1, 0)[:5], "1.00"],
+            [*row("(a) no-op FastAPI POST, 64 in flight", noop, 1, 0)[:5], "1.00", noop_cpu],
             row("(b) ingest single POST flat out, 64 in flight", flat, 1, noop_rate),
             [
                 "(c) Kafka ProducerPerformance (acks=all, idempotent)",
@@ -230,6 +260,7 @@ async def main(args: argparse.Namespace) -> None:
                 ceiling["p99_ms"],
                 "",
                 "1.00",
+                ceiling_cpu_s / args.records * 1e6,
             ],
             row("(d) ingest batch POST, 1000 items/req, 4 in flight", batch, 1000, ceiling_rate),
             *(
@@ -254,6 +285,11 @@ async def main(args: argparse.Namespace) -> None:
         f"\n  aims: (d) batch >= 0.5 x (c) -> {batch_rate / ceiling_rate:.2f} x; "
         f"(b) single >= 0.5 x (a) -> {flat_rate / noop_rate:.2f} x; "
         f"p99 < 50 ms at {args.rate}/s -> {percentile(paced['latencies_ms'], 99):.1f} ms"
+    )
+    print(
+        "  CPU us/item: the server process's CPU time (the JVM's for (c)) over the items sent; "
+        f"(a)/(b) {noop_cpu / (flat['cpu_s'] / flat['requests'] * 1e6):.2f}, "
+        f"(c)/(d) {ceiling_cpu_s / args.records / (batch['cpu_s'] / batch['requests'] / 1000):.2f}"
     )
     if args.flood:
         print_flood(args.flood, memory, flood)

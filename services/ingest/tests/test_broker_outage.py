@@ -16,7 +16,7 @@ from tests.support.kafka import read_topic
 from .conftest import AppFactory, survey
 
 ROOT = Path(__file__).resolve().parents[3]
-PORT = "29092"
+PORT = os.environ.get("FEEDLOOP_TEST_OUTAGE_KAFKA_PORT", "29092")  # its own broker
 
 
 def broker(action: str) -> None:

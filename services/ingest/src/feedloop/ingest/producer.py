@@ -20,6 +20,7 @@ from feedloop.common.codec import OutgoingRecord
 from feedloop.common.kafka import create_producer
 from feedloop.common.metrics import PRODUCE_LATENCY
 from feedloop.ingest.settings import IngestSettings
+from prometheus_client import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class DurableProducer:
         self._failures = 0
         self._rebuilt_at = 0.0
         self.rebuilds = 0
+        self._latency: dict[str, Histogram] = {}
 
     async def start(self) -> None:
         """Connects now if the broker answers; otherwise the first send retries."""
@@ -115,8 +117,43 @@ class DurableProducer:
             producer = await self._ensure()
         except BrokerUnavailable as exc:
             return [exc] * len(records)
+        deadline = asyncio.get_running_loop().time() + self.settings.produce_timeout_s
+        if len(records) == 1:
+            results = [await self._send_one(producer, records[0], deadline)]
+        else:
+            results = await self._send_many(producer, records, deadline)
+        if records:
+            topic = records[0].topic
+            latency = self._latency.get(topic)
+            if latency is None:
+                latency = self._latency[topic] = PRODUCE_LATENCY.labels("ingest", topic)
+            latency.observe(time.perf_counter() - started)
+        await self._after(results)
+        return results
+
+    async def _send_one(
+        self, producer: AIOKafkaProducer, record: OutgoingRecord, deadline: float
+    ) -> BaseException | None:
+        # A single POST's record: one deadline over the send and its acknowledgement.
+        future: asyncio.Future[object] | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                future = await producer.send(
+                    record.topic, record.value, key=record.key, headers=record.headers
+                )
+                await asyncio.shield(future)  # a timeout must not cancel the record's future
+        except TimeoutError as exc:
+            return TimeoutError("no acknowledgement in time") if future is not None else exc
+        except Exception as exc:
+            if future is None and not isinstance(exc, KafkaError):
+                raise  # send() itself failed for another reason than the broker: a bug
+            return exc  # what the broker answered (or send() refused) for this record
+        return None
+
+    async def _send_many(
+        self, producer: AIOKafkaProducer, records: Sequence[OutgoingRecord], deadline: float
+    ) -> list[BaseException | None]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.produce_timeout_s
         results: list[BaseException | None] = [None] * len(records)
         futures: list[asyncio.Future[object] | None] = [None] * len(records)
         try:
@@ -143,10 +180,6 @@ class DurableProducer:
                     results[index] = TimeoutError("no acknowledgement in time")
                 elif future.exception() is not None:
                     results[index] = future.exception()
-        elapsed = time.perf_counter() - started
-        if records:
-            PRODUCE_LATENCY.labels("ingest", records[0].topic).observe(elapsed)
-        await self._after(results)
         return results
 
     async def _after(self, results: list[BaseException | None]) -> None:
