@@ -157,6 +157,48 @@ def expected_scores(
     return {"overall": _block(chosen), "by": by}
 
 
+def expected_impact(
+    rows: list[dict[str, Any]], since: datetime, until: datetime, filters: dict[str, list[str]]
+) -> dict[str, Any]:
+    """NPS without each theme's complaints, answer by answer."""
+
+    def value(row: dict[str, Any], dimension: str) -> str:
+        raw = _language(row) if dimension == "language" else row[dimension]
+        return raw or "unknown"
+
+    answers = [
+        r
+        for r in rows
+        if since <= r["occurred_at"] < until
+        and r["nps"] is not None
+        and all(value(r, d) in values for d, values in filters.items())
+    ]
+
+    def raw(scores: list[int]) -> float | None:
+        if not scores:
+            return None
+        return 100 * (sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)) / len(scores)
+
+    overall = raw([r["nps"] for r in answers])
+    themes: list[dict[str, Any]] = []
+    for theme in {r["theme"] for r in answers if r["is_complaint"]}:
+        others = [r["nps"] for r in answers if not (r["is_complaint"] and r["theme"] == theme)]
+        mine = [r["nps"] for r in answers if r["is_complaint"] and r["theme"] == theme]
+        without = raw(others)
+        assert overall is not None
+        themes.append(
+            {
+                "theme": theme or "unthemed",
+                "complaint_answers": len(mine),
+                "detractors": sum(1 for s in mine if s <= 6),
+                "nps_without": None if without is None else round(without, 1),
+                "points": None if without is None else round(without - overall, 1),
+            }
+        )
+    themes.sort(key=lambda t: (-(t["points"] or 0), t["theme"]))
+    return {"nps": None if overall is None else round(overall, 1), "themes": themes}
+
+
 def _praise(row: dict[str, Any]) -> bool:
     kind = row.get("kind")
     return kind == "praise" or (kind is None and row["sentiment_label"] == "positive")
@@ -295,6 +337,12 @@ async def _compare_answers(
             {"overall": got["overall"], "by": got["by"]},
             want,
             f"{where} {since}..{until} {filters}",
+        )
+        impact = await service.nps_impact(conn=conn, since=since, until=until, filters=filters)
+        _close(
+            {"nps": impact["nps"], "themes": impact["themes"]},
+            expected_impact(rows, since, until, filters),
+            f"{where} nps impact",
         )
         bucket: Literal["day", "week"] = rng.choice(("day", "week"))
         themes = await service.themes_over_time(conn=conn, since=since, until=until, bucket=bucket)

@@ -171,6 +171,9 @@ class FeedbackDay(Base):
     ces_n: Mapped[int] = mapped_column(BigInteger)
     ces_score_sum: Mapped[int] = mapped_column(BigInteger)
     ces_easy: Mapped[int] = mapped_column(BigInteger, doc="Answers of ease >= 2/3.")
+    complaint_nps_n: Mapped[int] = mapped_column(BigInteger, doc="NPS answers of complaints.")
+    complaint_promoters: Mapped[int] = mapped_column(BigInteger)
+    complaint_detractors: Mapped[int] = mapped_column(BigInteger)
 
 
 class InboxItem(Base):

@@ -87,6 +87,23 @@ async def themes(
         )
 
 
+@router.get("/nps-impact", summary="Each theme's impact on NPS: the NPS without its complaints")
+async def nps_impact(
+    engine: EngineDep,
+    _client: ReaderDep,
+    filters: FiltersDep,
+    since: Since = None,
+    until: Until = None,
+) -> dict[str, Any]:
+    start, end = _range(since, until)
+    async with engine.connect() as conn:
+        return dict(
+            await service.nps_impact(
+                conn=conn, since=start, until=end, filters=filters.as_filters()
+            )
+        )
+
+
 @router.get("/spikes", summary="Theme volume spikes (z >= 2 against the baseline)")
 async def spikes(
     engine: EngineDep,

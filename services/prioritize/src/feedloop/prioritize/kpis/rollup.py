@@ -41,6 +41,9 @@ MEASURES = (
     "ces_n",
     "ces_score_sum",
     "ces_easy",
+    "complaint_nps_n",
+    "complaint_promoters",
+    "complaint_detractors",
 )
 """What each rollup row sums (integers: millionths for the sentiment and CSAT-mean sums)."""
 WATCHED = (
@@ -137,6 +140,9 @@ def measure_sql(d: Dialect, r: str) -> dict[str, str]:
         "ces_n": _flag(f"{d.text(r, 'ces', 'scale_max')} IS NOT NULL"),
         "ces_score_sum": f"COALESCE(CAST({d.number(r, 'ces', 'score')} AS BIGINT), 0)",
         "ces_easy": _flag(f"{d.number(r, 'ces', 'ease')} >= {EASY}"),
+        "complaint_nps_n": _flag(f"{r}.is_complaint AND {r}.nps IS NOT NULL"),
+        "complaint_promoters": _flag(f"{r}.is_complaint AND {r}.nps >= 9"),
+        "complaint_detractors": _flag(f"{r}.is_complaint AND {r}.nps <= 6"),
     }
 
 

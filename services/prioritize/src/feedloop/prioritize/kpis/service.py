@@ -58,6 +58,29 @@ class ThemesOverTime(TypedDict):
     themes: dict[str, list[ThemeBucket]]
 
 
+class ThemeNpsImpact(TypedDict):
+    """How much a theme's complaints pull the NPS down."""
+
+    theme: str
+    complaint_answers: int
+    """NPS answers given with a complaint on the theme."""
+    detractors: int
+    nps_without: float | None
+    """The NPS of the other answers: what it would be without the theme's complaints."""
+    points: float | None
+    """nps_without minus the NPS: the points the theme's complaints cost."""
+
+
+class NpsImpact(TypedDict):
+    """The NPS of a period and each theme's impact on it."""
+
+    since: datetime
+    until: datetime
+    nps: float | None
+    responses: int
+    themes: list[ThemeNpsImpact]
+
+
 class Spike(TypedDict):
     """A day a theme's volume lay far above its baseline."""
 
@@ -237,6 +260,53 @@ async def themes_over_time(
             }
         )
     return {"bucket": bucket, "since": since, "until": until, "themes": dict(series)}
+
+
+def _nps_of(promoters: int, detractors: int, n: int) -> float | None:
+    return 100 * (promoters - detractors) / n if n else None
+
+
+async def nps_impact(
+    *,
+    conn: AsyncConnection,
+    since: datetime,
+    until: datetime,
+    filters: rollup.Filters | None = None,
+) -> NpsImpact:
+    """Each theme's impact on the NPS in points: the NPS without the answers given with a
+    complaint on the theme, minus the NPS; themes costing the most first."""
+    cells = await rollup.cells(conn, since=since, until=until, group=["theme"], filters=filters)
+    n = sum(c["nps_n"] for c in cells)
+    promoters = sum(c["promoters"] for c in cells)
+    detractors = sum(c["detractors"] for c in cells)
+    nps = _nps_of(promoters, detractors, n)
+    themes: list[ThemeNpsImpact] = []
+    for cell in cells:
+        answers = cell["complaint_nps_n"]
+        if not answers or nps is None:
+            continue
+        without = _nps_of(
+            promoters - cell["complaint_promoters"],
+            detractors - cell["complaint_detractors"],
+            n - answers,
+        )
+        themes.append(
+            {
+                "theme": cell["theme"] or "unthemed",
+                "complaint_answers": answers,
+                "detractors": cell["complaint_detractors"],
+                "nps_without": None if without is None else round(without, 1),
+                "points": None if without is None else round(without - nps, 1),
+            }
+        )
+    themes.sort(key=lambda t: (-(t["points"] or 0), t["theme"]))
+    return {
+        "since": since,
+        "until": until,
+        "nps": None if nps is None else round(nps, 1),
+        "responses": n,
+        "themes": themes,
+    }
 
 
 async def spikes(
