@@ -10,7 +10,9 @@ from feedloop.common.web import Limit, Offset
 from feedloop.prioritize.audit_log import audit_action, issue_action
 from feedloop.prioritize.deps import EngineDep, ReaderDep, RelayDep, SettingsDep, WriterDep
 from feedloop.prioritize.issues import regroup, service
+from feedloop.prioritize.issues.followup import followup_summary
 from feedloop.prioritize.issues.schemas import (
+    FollowupSummary,
     IssueDetail,
     IssueList,
     IssueMerge,
@@ -69,6 +71,18 @@ async def list_issues(
 async def get_issue(issue_id: str, engine: EngineDep, _client: ReaderDep) -> IssueDetailRow:
     async with engine.connect() as conn:
         return await service.get_issue(conn=conn, issue_id=issue_id)
+
+
+@router.get(
+    "/{issue_id}/followup",
+    response_model=FollowupSummary,
+    summary='Answers to "Is it fixed for you?" (the confirmation rate)',
+    responses=problem_responses(404),
+)
+async def get_followup(issue_id: str, engine: EngineDep, _client: ReaderDep) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        await service.get_issue(conn=conn, issue_id=issue_id)  # 404 when there is none
+        return await followup_summary(conn=conn, issue_id=issue_id)
 
 
 @router.patch(

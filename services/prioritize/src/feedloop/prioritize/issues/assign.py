@@ -15,6 +15,7 @@ from feedloop.prioritize.grouping import Candidate, Vector, best_match, similari
 from feedloop.prioritize.inbox.service import inbox_rows
 from feedloop.prioritize.issues import evidence, reenrich
 from feedloop.prioritize.issues.consolidate import consolidate
+from feedloop.prioritize.issues.followup import followup_of
 from feedloop.prioritize.issues.payloads import (
     feedback_prioritized_row,
     issue_updated_row,
@@ -97,7 +98,7 @@ def feedback_row(inc: Incoming, *, now: datetime) -> FeedbackRow:
         "rating": s.rating,
         "text": item.text,
         "enrichment": ev.enrichment.model_dump(mode="json", exclude={"embedding"}),
-        "ref": ref.model_dump(mode="json"),
+        "ref": ref.model_dump(mode="json") | followup_of(item),
         "embedding": to_vector(ev.enrichment.embedding).tobytes() or None,
         "occurred_at": item.occurred_at,
         "received_at": ev.received_at,

@@ -121,3 +121,22 @@ class IssueSplit(BaseModel):
 
     feedback_ids: list[str] = Field(min_length=1, max_length=10_000)
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+
+
+class FollowupComment(BaseModel):
+    """A comment a customer left with their follow-up answer (PII-redacted)."""
+
+    answer: Literal["yes", "no"]
+    text: str
+    at: datetime
+
+
+class FollowupSummary(BaseModel):
+    """Answers to "Is it fixed for you?" after an issue's resolution."""
+
+    issue_id: str
+    answers: int
+    yes: int
+    no: int
+    confirmation_rate: float | None = Field(description="yes / answers; null without answers.")
+    comments: list[FollowupComment]
