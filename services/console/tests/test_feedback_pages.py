@@ -110,6 +110,27 @@ def _theme_volumes(page: str) -> dict[str, int]:
     return {theme: int(volume) for theme, volume in found}
 
 
+def _nps(scores: list[int]) -> float:
+    return 100 * (sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)) / len(scores)
+
+
+def _check_nps_impact(page: str, shown: list[dict[str, Any]], theme: str) -> None:
+    """The theme's row in the NPS impact table, recomputed answer by answer."""
+    answers = [r for r in shown if r["nps"] is not None]
+    mine = [r["nps"] for r in answers if r["is_complaint"] and r["theme"] == theme]
+    others = [r["nps"] for r in answers if not (r["is_complaint"] and r["theme"] == theme)]
+    without, overall = _nps(others), _nps([r["nps"] for r in answers])
+    cells = [
+        str(len(mine)),
+        str(sum(s <= 6 for s in mine)),
+        f"{round(without, 1):+.1f}",
+        f"{round(without - overall, 1):+.1f}",
+    ]
+    row = re.search(rf">{theme}</a></th>((?:\s*<td class=\"num\">[^<]*</td>){{4}})", page)
+    assert row, f"no NPS impact row for {theme}"
+    assert re.findall(r'<td class="num">([^<]*)</td>', row[1]) == cells
+
+
 def test_overview_filters_by_tier_and_language(
     seeded: tuple[httpx.Client, list[dict[str, Any]]],
 ) -> None:
@@ -121,6 +142,7 @@ def test_overview_filters_by_tier_and_language(
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     shown = [r for r in data if r["occurred_at"] >= today - timedelta(days=13)]
     assert sum(_theme_volumes(everyone.text).values()) == len(shown)
+    _check_nps_impact(everyone.text, shown, "price")
     gold_de = browser.get("/", params={"tier": "gold", "language": "de"})
     assert gold_de.status_code == 200
     wanted = [

@@ -173,6 +173,16 @@ class Backend:
         )
         return result
 
+    async def nps_impact(
+        self, *, since: datetime, until: datetime, filters: Filters | None = None
+    ) -> dict[str, Any]:
+        """Each theme's impact on NPS in points (the NPS without its complaints)."""
+        params = {"since": since.isoformat(), "until": until.isoformat()}
+        result: dict[str, Any] = await self._call(
+            self.prioritize, "GET", "/v1/kpis/nps-impact", params=params | dict(filters or {})
+        )
+        return result
+
     async def spikes(self, *, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """Theme volume spikes in a period."""
         result: dict[str, Any] = await self._call(

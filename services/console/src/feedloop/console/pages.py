@@ -161,11 +161,12 @@ async def overview(
     backend = backend_of(request)
     count = settings.overview_days if bucket == "day" else settings.overview_weeks
     since, until = _whole_days(bucket, count)
-    periods, themes, spikes, closure = await asyncio.gather(
+    periods, themes, spikes, closure, impact = await asyncio.gather(
         backend.scores_over_time(buckets=count, bucket=bucket, filters=filters),
         backend.themes(since=since, until=until, bucket=bucket, filters=filters),
         backend.spikes(since=since, until=until),
         backend.closure(since=since, until=until),
+        backend.nps_impact(since=since, until=until, filters=filters),
     )
     kpis = views.kpi_series(periods, None, None)
     kpis["latest"] = views.period_totals(periods, None, None)
@@ -184,6 +185,7 @@ async def overview(
         charts_series=charts.Series,
         drill=views.drill_links(kpis["labels"], bucket, filters),
         period={"since": since.date().isoformat(), "until": until.date().isoformat()},
+        nps_impact=impact,
     )
 
 
