@@ -7,8 +7,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"
-PORTS = {"ingest": 8001, "enrich": 8002, "prioritize": 8003, "notify": 8004, "console": 8005}
-WITH_DATABASE = ("prioritize", "notify")
+PORTS = {
+    "ingest": 8001,
+    "enrich": 8002,
+    "prioritize": 8003,
+    "notify": 8004,
+    "console": 8005,
+    "solicit": 8006,
+}
+WITH_DATABASE = ("prioritize", "notify", "solicit")
 
 
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from typing import Any
 
 from feedloop.common import topics
 
-STAGES = ("ingest", "enrich", "prioritize", "notify")
+STAGES = ("ingest", "enrich", "prioritize", "notify", "solicit")
 # What each service may touch, from the code's own names: (topic, operation) and groups.
 DLQS = {topics.dlq_topic(t) for t in (topics.RAW_FEEDBACK, topics.ENRICHED, topics.PRIORITIZED)}
 READS = {
@@ -14,6 +14,8 @@ READS = {
     "prioritize": {topics.ENRICHED, topics.CLOSED, topics.CUSTOMER_REQUESTS},
     # erasure: dead-letter partitions are read and rewritten without the customer
     "notify": {topics.PRIORITIZED, topics.CUSTOMER_REQUESTS, topics.NOTIFICATIONS_DLQ} | DLQS,
+    # erasure requests; raw-feedback's tail when its outbox relay resumes (reconcile)
+    "solicit": {topics.CUSTOMER_REQUESTS, topics.RAW_FEEDBACK},
 }
 WRITES = {
     "ingest": {topics.RAW_FEEDBACK, topics.CUSTOMER_REQUESTS},
@@ -26,6 +28,7 @@ WRITES = {
     },
     "notify": {topics.CLOSED, topics.NOTIFICATIONS_DLQ, topics.CUSTOMER_REQUESTS, topics.AUDIT}
     | DLQS,
+    "solicit": {topics.RAW_FEEDBACK, topics.CUSTOMER_REQUESTS},
 }
 GROUPS = {
     "ingest": set(),
@@ -36,6 +39,7 @@ GROUPS = {
         topics.CONSUMER_GROUP_PRIORITIZE_RIGHTS,
     },
     "notify": {topics.CONSUMER_GROUP_NOTIFY, topics.CONSUMER_GROUP_NOTIFY_RIGHTS},
+    "solicit": {"feedloop-solicit-rights"},  # rights_group(SolicitSettings().consumer_group)
 }
 
 

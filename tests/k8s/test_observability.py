@@ -102,6 +102,7 @@ def test_the_service_monitor_scrapes_every_service_on_its_metrics_port(rendered:
         "ingest",
         "notify",
         "prioritize",
+        "solicit",
     ]
     (endpoint,) = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
