@@ -148,6 +148,7 @@ async def _story(platform: Platform, tmp_path: Path, smtp: SmtpServer) -> None:
         context=platform.tails,
     )
     answered = await _answer(url, smtp, 40)
+    await _one_reminder_each(platform, smtp, invited - set(answered), invited)
     received = await read_topic(
         platform.bootstrap, platform.topic(topics.RAW_FEEDBACK), until=lambda r: len(r) >= 40
     )
@@ -170,6 +171,23 @@ async def _story(platform: Platform, tmp_path: Path, smtp: SmtpServer) -> None:
         40,
     )
     assert {g["segment"] for g in rates["groups"]} == {"b2c", "smb"}
+
+
+async def _one_reminder_each(
+    platform: Platform, smtp: SmtpServer, unanswered: set[str], invited: set[str]
+) -> None:
+    """One reminder (reminder_after_s: 1) for each invitation not answered before it was due."""
+    due = {f"{i}.reminder" for i in unanswered}
+    await eventually(
+        lambda: {m.idempotency_key for m in smtp.handler.accepted} >= due,
+        timeout_s=60,
+        what="a reminder for every unanswered invitation",
+        context=platform.tails,
+    )
+    mails = smtp.handler.accepted
+    reminders = Counter(m.idempotency_key for m in mails if m.kind == "survey.reminder")
+    assert set(reminders) <= {f"{i}.reminder" for i in invited}
+    assert max(reminders.values()) == 1
 
 
 def _age(i: int) -> float:
