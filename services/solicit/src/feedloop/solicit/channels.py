@@ -56,6 +56,7 @@ class Channel(Protocol):
 def mail_message(message: Outgoing, settings: SolicitSettings) -> EmailMessage:
     """The e-mail of a message: plain text, one-click unsubscribe (RFC 8058), its language."""
     mail = EmailMessage()
+    mail.set_content(message.text)  # first: it drops every Content-* header set before it
     mail["From"] = settings.mail_from
     mail["To"] = message.email or ""
     mail["Subject"] = message.subject
@@ -67,7 +68,6 @@ def mail_message(message: Outgoing, settings: SolicitSettings) -> EmailMessage:
     mail[notifications.MAIL_HEADER_KIND] = message.kind
     mail[notifications.MAIL_HEADER_CUSTOMER] = message.customer_id
     mail[notifications.MAIL_HEADER_IDEMPOTENCY_KEY] = message.key
-    mail.set_content(message.text)
     return mail
 
 
