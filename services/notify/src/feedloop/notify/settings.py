@@ -143,9 +143,6 @@ class NotifySettings(
     followup_links: bool = Field(
         default=True, description='Resolution messages ask "Is it fixed for you?" (signed link).'
     )
-    followup_links: bool = Field(
-        default=True, description='Resolution messages ask "Is it fixed for you?" (signed link).'
-    )
     daily_cap: int | None = Field(
         default=3, ge=1, description="Messages per customer per UTC day; None: no cap."
     )
