@@ -8,6 +8,7 @@ are what they were.
 """
 
 import asyncio
+import os
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from feedloop.common import topics
 
 from tests.e2e.fixtures import needs
-from tests.e2e.platform import Platform, Process
+from tests.e2e.platform import BIN, Platform, Process
 from tests.e2e.story import API_KEY, stored_at_least
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
@@ -307,6 +308,11 @@ async def test_an_erased_customer_leaves_no_trace_and_the_aggregates_stay(
         )
 
         before = await export(notify, customer_id)
+        from_cli = await cli_export(notify, customer_id)
+        assert (
+            from_cli["prioritize"] == before["prioritize"]
+            and from_cli["contact"] == before["contact"]
+        )
         assert before["contact"]["email"] == mine[0]["customer"]["email"]
         texts = {f["text"] for f in before["prioritize"]["feedback"]}
         assert len(before["prioritize"]["feedback"]) == 2, before
@@ -364,6 +370,25 @@ async def test_an_erased_customer_leaves_no_trace_and_the_aggregates_stay(
 
         audit = (await api("GET", f"{notify}/v1/audit", params={"target_id": customer_id})).json()
         assert {e["action"] for e in audit} >= {"customer.exported", "customer.erasure_requested"}
+
+
+async def cli_export(notify: str, customer_id: str) -> dict[str, Any]:
+    """`feedloop customer export ID`, the installed command, against the running notify."""
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "feedloop"),
+        "customer",
+        "export",
+        customer_id,
+        "--notify",
+        notify,
+        env=os.environ | {"FEEDLOOP_API_KEY": API_KEY},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    body: dict[str, Any] = orjson.loads(out)
+    return body
 
 
 async def _notified(notify: str, customer_id: str) -> bool:

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from feedloop.common import topics
 from feedloop.common.contracts import CONSUMERS
+from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.common.events import CustomerErasureRequested, deterministic_id, utcnow
 from feedloop.common.kafka import client_options
 from feedloop.common.outbox import record_row
@@ -156,10 +157,18 @@ class TopicScrubber:
         )
         now = utcnow()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                erasure_confirmation_t.insert().values(
-                    request_id=request.request_id, service=TOPICS, counts=counts, erased_at=now
-                )
+            # Another notify replica may have finished it too: the first confirmation stays.
+            await insert_ignoring_conflicts(
+                conn,
+                erasure_confirmation_t,
+                [
+                    {
+                        "request_id": request.request_id,
+                        "service": TOPICS,
+                        "counts": counts,
+                        "erased_at": now,
+                    }
+                ],
             )
             event_id = deterministic_id("customer.erased", request.request_id, TOPICS)
             await OUTBOX.write(conn, [record_row(record, event_id=event_id, now=now)])

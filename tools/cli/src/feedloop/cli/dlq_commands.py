@@ -1,10 +1,10 @@
 """`feedloop dlq list|show|replay`: dead letters counted, decoded, and sent back."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from feedloop.cli import output
-from feedloop.cli.context import JsonFlag, failure, options, run
+from feedloop.cli.context import JsonFlag, Options, failure, options, run
 from feedloop.cli.dlq import count_dead_letters, read_dead_letters
 from feedloop.cli.masking import audit_reveal, mask_record, operator_name
 from feedloop.cli.replay import DEFAULT_GROUP, MAX_REPLAYS, ReplayUnsupported, replay_dead_letters
@@ -46,6 +46,18 @@ def position(text: str | None) -> tuple[int, int] | None:
     return int(partition), int(offset)
 
 
+def audited(
+    opts: Options, operator: str | None, action: str, name: str, detail: dict[str, Any]
+) -> None:
+    """Writes an operator's action to the audit topic before it runs (fails the command if not)."""
+    who = operator_name(operator)
+    run(
+        audit_reveal(
+            settings=opts.settings, operator=who, action=action, target=name, detail=detail
+        )
+    )
+
+
 @dlq_app.command("list")
 def list_(
     ctx: typer.Context,
@@ -80,17 +92,7 @@ def show(
     opts = options(ctx, json_output)
     name, start = dlq_name(topic, topic_option), position(offset)
     if reveal:
-        who = operator_name(operator)
-        detail = {"limit": limit, "offset": offset or ""}
-        run(
-            audit_reveal(
-                settings=opts.settings,
-                operator=who,
-                action="dlq.revealed",
-                target=name,
-                detail=detail,
-            )
-        )
+        audited(opts, operator, "dlq.revealed", name, {"limit": limit, "offset": offset or ""})
     records = run(read_dead_letters(settings=opts.settings, name=name, limit=limit, start=start))
     if not reveal:
         records = [mask_record(r) for r in records]
@@ -133,16 +135,7 @@ def replay(
     name, start = dlq_name(topic, topic_option), position(offset)
     if not dry_run:
         detail = {"reason": reason or "", "limit": limit or 0, "force": force}
-        who = operator_name(operator)
-        run(
-            audit_reveal(
-                settings=opts.settings,
-                operator=who,
-                action="dlq.replayed",
-                target=name,
-                detail=detail,
-            )
-        )
+        audited(opts, operator, "dlq.replayed", name, detail)
     try:
         report = run(
             replay_dead_letters(
