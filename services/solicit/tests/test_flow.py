@@ -111,6 +111,7 @@ async def test_touchpoints_become_invitations_answers_and_rates(
         rates = (await client.get("/v1/response-rates", params={"group_by": "program"})).json()
         nps = next(g for g in rates["groups"] if g["program_id"] == "post-delivery-nps")
         assert (nps["sent"], nps["opened"], nps["answered"]) == (1, 1, 1)
+        assert (nps["kpi"]["metric"], nps["kpi"]["value"], nps["kpi"]["answers"]) == ("nps", 100, 1)
         assert 0 < nps["response_rate"]["low"] < 1 == nps["response_rate"]["high"]
         await _unsubscribe_and_erase(client, mail.text)
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from feedloop.solicit.rates import SentRow, group, quantile, summarise, wilson
+from feedloop.solicit.scores import kpi_of
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -57,3 +58,25 @@ def test_groups_count_sent_opened_answered_and_time_to_answer() -> None:
     cells = {(g.program_id, g.segment): g.sent for g in group(rows, ["program", "segment"])}
     assert cells == {("nps", "b2c"): 3, ("nps", "smb"): 1, ("csat", "b2c"): 1}
     assert summarise(rows).answered == 3
+
+
+def test_nps_of_answers_with_its_interval() -> None:
+    answers = [{"metric": "nps", "score": s} for s in [10, 9, 9, 10, 9, 7, 8, 8, 3, 6]]
+    kpi = kpi_of(answers)
+    assert kpi is not None and kpi.metric == "nps" and kpi.answers == 10
+    assert kpi.value == pytest.approx(30)  # 50 % promoters - 20 % detractors
+    # SE = sqrt((0.5 + 0.2 - 0.3^2) / 10) = 0.247: 30 +- 48.4 points
+    assert (kpi.low, kpi.high) == (pytest.approx(-18.4, abs=0.1), pytest.approx(78.4, abs=0.1))
+
+
+def test_csat_share_and_ces_mean_and_mixed_answers() -> None:
+    csat = [
+        {"metric": "csat", "score": s, "scale_max": 5, "method": "top_2_box"} for s in [5, 4, 3, 2]
+    ]
+    share = kpi_of(csat)
+    assert share is not None and share.value == pytest.approx(50)
+    assert 0 < share.low < 50 < share.high < 100
+    ces = kpi_of([{"metric": "ces", "score": s, "scale_max": 7} for s in [6, 7, 5]])
+    assert ces is not None and ces.value == pytest.approx(6) and ces.low < 6 < ces.high
+    assert kpi_of([*csat, {"metric": "nps", "score": 9}]) is None
+    assert kpi_of([]) is None

@@ -9,16 +9,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from feedloop.solicit.models import invitation_t
+from feedloop.solicit.models import answer_t, invitation_t
+from feedloop.solicit.rates_math import Z_95, wilson_bounds
+from feedloop.solicit.scores import Kpi, kpi_of
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Dimension = Literal["program", "segment", "channel"]
 DIMENSIONS: list[Dimension] = ["program", "segment", "channel"]
-Z_95 = 1.959963984540054
 
 
 class Rate(BaseModel):
@@ -48,6 +49,11 @@ class RateGroup(BaseModel):
     open_rate: Rate
     response_rate: Rate = Field(description="Answered / sent.")
     time_to_answer: Durations
+    kpi: Kpi | None = Field(
+        default=None,
+        description="The score of the group's answers with its 95 % interval (one metric only); "
+        "answers may still change within their edit window.",
+    )
 
 
 class ResponseRates(BaseModel):
@@ -65,11 +71,8 @@ def wilson(successes: int, n: int, z: float = Z_95) -> Rate:
     """The Wilson score interval of successes/n."""
     if n <= 0:
         return Rate(value=None, low=None, high=None)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return Rate(value=p, low=max(0.0, centre - half), high=min(1.0, centre + half))
+    low, high = wilson_bounds(successes, n, z)
+    return Rate(value=successes / n, low=low, high=high)
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -93,6 +96,7 @@ class SentRow:
     sent_at: datetime
     opened_at: datetime | None
     answered_at: datetime | None
+    answer: dict[str, Any] | None = None
 
 
 def summarise(rows: Iterable[SentRow], **labels: str | None) -> RateGroup:
@@ -109,6 +113,7 @@ def summarise(rows: Iterable[SentRow], **labels: str | None) -> RateGroup:
         open_rate=wilson(opened, len(items)),
         response_rate=wilson(len(answered), len(items)),
         time_to_answer=Durations(median_s=quantile(waits, 0.5), p90_s=quantile(waits, 0.9)),
+        kpi=kpi_of([r.answer for r in items if r.answer is not None]),
     )
 
 
@@ -135,9 +140,19 @@ async def response_rates(
 ) -> ResponseRates:
     """Response rates of the invitations sent in [since, until)."""
     inv = invitation_t.c
-    query = select(
-        inv.program_id, inv.segment, inv.channel, inv.sent_at, inv.opened_at, inv.answered_at
-    ).where(inv.sent_at.is_not(None), inv.sent_at >= since, inv.sent_at < until)
+    query = (
+        select(
+            inv.program_id,
+            inv.segment,
+            inv.channel,
+            inv.sent_at,
+            inv.opened_at,
+            inv.answered_at,
+            answer_t.c.answer,
+        )
+        .outerjoin(answer_t, answer_t.c.invitation_id == inv.id)
+        .where(inv.sent_at.is_not(None), inv.sent_at >= since, inv.sent_at < until)
+    )
     if program_id is not None:
         query = query.where(inv.program_id == program_id)
     rows = [SentRow(*row) for row in (await conn.execute(query)).all()]
