@@ -78,3 +78,21 @@ def test_the_index_stays_bounded_by_customers() -> None:
 def test_a_topic_cut_survives_its_json_form() -> None:
     cut = TopicCut({TopicPartition("t.raw-feedback", 0): 12, TopicPartition("t.closed", 3): 4})
     assert TopicCut.from_json(cut.as_json()) == cut
+
+
+def test_enrich_passes_no_social_handle_downstream() -> None:
+    from feedloop.common.feedback import SocialFeedback
+    from feedloop.enrich.service import redact_item
+
+    item = SocialFeedback(
+        source_system="shop",
+        external_id="s-1",
+        customer={"id": "c-1"},
+        text="Late again",
+        occurred_at="2026-12-01T10:00:00Z",
+        platform="twitter",
+        handle="@ann_l",
+    )
+    redacted, counts = redact_item(item)
+    assert redacted.handle is None and counts["handle"] == 1
+    assert redacted.text == "Late again" and redacted.platform == "twitter"

@@ -65,7 +65,8 @@ def _redact_value(value: Any, counts: Counter[str]) -> Any:
 
 
 def redact_item(item: Any) -> tuple[Any, Counter[str]]:
-    """Returns the item with its free text redacted (text, title, subject, metadata, url)."""
+    """Returns the item with its free text redacted (text, title, subject, metadata, url) and
+    without its social handle."""
     counts: Counter[str] = Counter()
     update: dict[str, Any] = {}
     for name in ("text", *TEXT_FIELDS, "url"):
@@ -74,6 +75,10 @@ def redact_item(item: Any) -> tuple[Any, Counter[str]]:
             update[name] = _redact_value(value, counts)
     if item.metadata:
         update["metadata"] = _redact_value(item.metadata, counts)
+    if getattr(item, "handle", None):
+        # Contact data no later stage needs (issue 13): the social handle stops at raw-feedback.
+        update["handle"] = None
+        counts["handle"] += 1
     return item.model_copy(update=update), counts
 
 
