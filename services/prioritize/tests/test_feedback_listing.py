@@ -1,5 +1,6 @@
 """GET /v1/feedback: the stored (redacted) feedback, filtered, newest first, by keyset pages."""
 
+import base64
 import random
 from datetime import timedelta
 from typing import Any
@@ -136,3 +137,16 @@ async def test_bounds_bad_cursors_and_scope_are_refused_as_problems(
         "next_cursor": None,
         "limit": 100,
     }
+
+
+async def test_a_nul_character_in_a_filter_is_no_server_error(
+    app_client: AppClient, database_url: str
+) -> None:
+    async with app_client(database_url, consume=False) as client:
+        for path in ("/v1/feedback", "/v1/kpis/scores", "/v1/kpis/themes", "/v1/kpis/nps-impact"):
+            response = await client.get(path, params={"theme": "a\x00b", "language": "\x00"})
+            assert response.status_code == 422, (path, response.text)
+        nul_id = base64.urlsafe_b64encode(b"2026-03-01T00:00:00+00:00|f-\x00").decode()
+        for params in ({"issue_id": "i-\x00"}, {"cursor": nul_id}):
+            response = await client.get("/v1/feedback", params=params)
+            assert response.status_code == 422, (params, response.text)

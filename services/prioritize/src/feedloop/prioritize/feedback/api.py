@@ -7,7 +7,7 @@ from feedloop.common.feedback import Timestamp
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.prioritize.deps import EngineDep, ReaderDep
 from feedloop.prioritize.feedback import service
-from feedloop.prioritize.kpis.api import FiltersDep
+from feedloop.prioritize.kpis.api import PRINTABLE, FiltersDep
 
 router = APIRouter(
     prefix="/v1/feedback", tags=["feedback"], responses=problem_responses(*AUTHENTICATED, 422)
@@ -21,7 +21,7 @@ async def list_feedback(
     filters: FiltersDep,
     since: Annotated[Timestamp | None, Query(description="Occurred at or after")] = None,
     until: Annotated[Timestamp | None, Query(description="Occurred before")] = None,
-    issue_id: Annotated[str | None, Query(max_length=64)] = None,
+    issue_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT, description="Items per page")] = 100,
     cursor: Annotated[
         str | None, Query(max_length=600, description="next_cursor of the previous page")

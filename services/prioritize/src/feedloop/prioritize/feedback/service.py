@@ -58,7 +58,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         at = datetime.fromisoformat(moment)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise Invalid("cursor is not one this API returned") from exc
-    if at.tzinfo is None or not item_id:
+    if at.tzinfo is None or not item_id or not item_id.isprintable():
         raise Invalid("cursor is not one this API returned")
     return at, item_id
 

@@ -18,8 +18,10 @@ Since = Annotated[Timestamp | None, Query(description="Default: 30 days before u
 Until = Annotated[Timestamp | None, Query(description="Default: now")]
 
 
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""No control characters (PostgreSQL refuses NUL in text)."""
 FilterValues = Annotated[
-    list[Annotated[str, StringConstraints(max_length=200)]] | None,
+    list[Annotated[str, StringConstraints(max_length=200, pattern=PRINTABLE)]] | None,
     Query(max_length=50, description="Only feedback with one of these values ('unknown': none)"),
 ]
 
