@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
+from feedloop.common.auth import hash_key
 from feedloop.common.codec import decode
 from feedloop.common.events import CustomerErased, CustomerErasureRequested, FeedbackReceived
 from feedloop.common.links import LinkSigner, parse_link_keys
@@ -22,10 +24,11 @@ from feedloop.solicit.app import create_app
 
 from tests.support.clients import app_client, send_all
 from tests.support.kafka import read_topic
+from tests.support.keys import TEST_API_KEY
 from tests.support.polling import eventually
 from tests.support.receivers import SmtpServer, WebhookReceiver
 
-from .conftest import LINK_KEYS, make_settings
+from .conftest import LINK_KEYS, SCOPES, make_settings
 
 LINK = re.compile(r"https?://[^/\s]+(/s/[A-Za-z0-9_.-]+)")
 UNSUBSCRIBE = re.compile(r"https?://[^/\s]+(/u/[A-Za-z0-9_.-]+)")
@@ -236,10 +239,17 @@ async def test_answering_twice_changes_the_answer_and_one_event_carries_the_last
 async def test_an_erasure_request_on_customer_requests_erases_and_is_confirmed(
     tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, raw_producer: AIOKafkaProducer
 ) -> None:
+    shop_only = {"client_id": "shop", "key_sha256": hash_key(TEST_API_KEY), "scopes": SCOPES}
     settings = make_settings(
-        tmp_path, kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix
+        tmp_path,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=topic_prefix,
+        api_keys=orjson.dumps([shop_only | {"source_systems": ["shop"]}]).decode(),
     )
     async with app_client(create_app(settings), base_url="http://solicit.test") as client:
+        crm = touchpoint("x", "c", source_system="crm")
+        foreign = await client.post("/v1/touchpoints", json=crm)
+        assert foreign.status_code == 403 and "crm" in foreign.json()["detail"]
         body = touchpoint("o-e", "c-erase")
         assert decisions((await client.post("/v1/touchpoints", json=body)).json()) == {
             "post-delivery-nps": "invited"

@@ -30,3 +30,22 @@ def test_program_ids_are_unique() -> None:
     program = {"id": "a", "trigger": "x", "survey": {"metric": "nps"}}
     with pytest.raises(ValidationError, match="unique"):
         ProgramsConfig.model_validate({"programs": [program, program]})
+
+
+def test_outside_local_mode_a_writer_must_name_its_source_systems() -> None:
+    from feedloop.common.auth import ApiClient
+    from feedloop.solicit.app import _refuse_unbound_writers
+    from feedloop.solicit.settings import SolicitSettings
+
+    scopes = frozenset({"touchpoints:write"})
+    writer = ApiClient(client_id="crm", key_sha256="0" * 64, scopes=scopes)
+    prod = SolicitSettings(
+        environment="prod",
+        api_keys="[]",
+        link_keys='{"k": "' + "a" * 44 + '"}',
+        public_base_url="https://surveys.example",
+    )
+    with pytest.raises(ValueError, match="source_systems"):
+        _refuse_unbound_writers([writer], prod)
+    _refuse_unbound_writers([writer.model_copy(update={"source_systems": {"crm"}})], prod)
+    _refuse_unbound_writers([writer], SolicitSettings(environment="test"))

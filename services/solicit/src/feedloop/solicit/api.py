@@ -4,8 +4,9 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from feedloop.common.auth import ApiClient
 from feedloop.common.db import EngineDep, TransactionDep
-from feedloop.common.errors import Invalid, NotFound, TooLarge
+from feedloop.common.errors import Forbidden, Invalid, NotFound, TooLarge
 from feedloop.common.events import utcnow
 from feedloop.common.feedback import Identifier
 from feedloop.common.problems import AUTHENTICATED, problem_responses
@@ -25,6 +26,15 @@ router = APIRouter(prefix="/v1", tags=["solicit"], responses=problem_responses(*
 MAX_PERIOD = timedelta(days=400)
 
 
+def _may_write(client: ApiClient, items: list[TouchpointCreate]) -> None:
+    foreign = sorted({i.source_system for i in items if not client.may_write_for(i.source_system)})
+    if foreign:
+        raise Forbidden(
+            f"client {client.client_id!r} may not report touchpoints for {foreign}",
+            kind="source-system-forbidden",
+        )
+
+
 def _callbacks(settings: SettingsDep, items: list[TouchpointCreate]) -> frozenset[str]:
     systems = {i.source_system for i in items}
     return frozenset(s for s in systems if settings.webhook_url(s) is not None)
@@ -36,9 +46,10 @@ async def post_touchpoint(
     conn: TransactionDep,
     settings: SettingsDep,
     programs: ProgramsDep,
-    _client: WriterDep,
+    client: WriterDep,
 ) -> TouchpointRead:
     """Records it once (a repeat answers the first decisions, `duplicate: true`)."""
+    _may_write(client, [body])
     (read,) = await service.record(
         conn=conn,
         items=[body],
@@ -57,9 +68,10 @@ async def post_touchpoints(
     conn: TransactionDep,
     settings: SettingsDep,
     programs: ProgramsDep,
-    _client: WriterDep,
+    client: WriterDep,
 ) -> TouchpointBatchRead:
     """Records up to 1000 touchpoints in one transaction; answered per item, in order."""
+    _may_write(client, body.items)
     if len(body.items) > settings.max_batch:
         raise TooLarge(f"at most {settings.max_batch} touchpoints per batch")
     items = await service.record(
