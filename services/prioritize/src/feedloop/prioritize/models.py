@@ -204,6 +204,22 @@ class InboxItem(Base):
     answered_at: Mapped[datetime | None]
 
 
+class FeedbackNote(Base):
+    """An internal note a person wrote on one feedback item (never sent to the customer).
+
+    Erasure: deleted with the customer's feedback data (rights.erase_customer)."""
+
+    __tablename__ = "feedback_note"
+    __table_args__ = (Index("ix_feedback_note_feedback", "feedback_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feedback_id: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(200), doc="The person, as the caller names them.")
+    client_id: Mapped[str] = mapped_column(String(200), doc="The API client that wrote it.")
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
 class OutboxEvent(OutboxColumns, Base):
     """An event written in the same transaction as the change it reports; relayed to Kafka."""
 
@@ -231,3 +247,4 @@ theme_day_t = table_of(ThemeDay)
 audit_t = table_of(AuditEntry)
 inbox_t = table_of(InboxItem)
 feedback_day_t = table_of(FeedbackDay)
+feedback_note_t = table_of(FeedbackNote)

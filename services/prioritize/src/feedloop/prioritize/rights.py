@@ -25,6 +25,7 @@ from feedloop.common.rights import (
     rights_handler,
 )
 from feedloop.prioritize.consumer import SERVICE
+from feedloop.prioritize.feedback import notes
 from feedloop.prioritize.issues.store import lock_issue, save_issue
 from feedloop.prioritize.models import customer_t, feedback_t, inbox_t, issue_t
 from feedloop.prioritize.settings import PrioritizeSettings
@@ -93,11 +94,13 @@ async def erase_customer(
         .values(customer_id=alias, last_embedding=None)
     )
     inbox = await conn.execute(delete(inbox_t).where(inbox_t.c.customer_id == customer_id))
+    noted = await notes.erase(conn, [row.id for row in rows])
     return {
         "feedback_rows": len(rows),
         "issue_links": links.rowcount or 0,
         "issues_retitled": retitled,
         "inbox_items": inbox.rowcount or 0,
+        "feedback_notes": noted,
     }
 
 

@@ -88,7 +88,7 @@ def _where(
     return where
 
 
-def _item(row: Any) -> FeedbackItem:
+def item_of(row: Any) -> FeedbackItem:
     enrichment = row.enrichment or {}
     return {
         "id": row.id,
@@ -144,6 +144,6 @@ async def list_feedback(
         .limit(min(limit, MAX_LIMIT) + 1)
     )
     rows = (await conn.execute(query)).all()
-    items = [_item(r) for r in rows[:limit]]
+    items = [item_of(r) for r in rows[:limit]]
     more = len(rows) > limit
     return items, encode_cursor(items[-1]["occurred_at"], items[-1]["id"]) if more else None

@@ -1,4 +1,4 @@
-"""feedback_day: the daily KPI rollup, its triggers on feedback, and its backfill
+"""feedback_day: the daily KPI rollup, its triggers on feedback, and its backfill; feedback_note
 
 Revision ID: 0005
 Revises: 0003 (after 0004: feedback.kind)
@@ -43,10 +43,23 @@ def upgrade() -> None:
     op.execute(rollup.backfill(dialect))
     for statement in rollup.create_triggers(dialect):
         op.execute(statement)
+    op.create_table(
+        "feedback_note",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("feedback_id", sa.String(length=64), nullable=False),
+        sa.Column("author", sa.String(length=200), nullable=False),
+        sa.Column("client_id", sa.String(length=200), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_feedback_note_feedback", "feedback_note", ["feedback_id"])
 
 
 def downgrade() -> None:
     """Reverts this revision."""
+    op.drop_index("ix_feedback_note_feedback", table_name="feedback_note")
+    op.drop_table("feedback_note")
     for statement in rollup.drop_triggers(op.get_bind().dialect.name):
         op.execute(statement)
     op.drop_table("feedback_day")
