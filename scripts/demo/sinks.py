@@ -46,6 +46,7 @@ class DemoSinks:
                 "customer_id": hit.body.get("customer_id"),
                 "issue_id": hit.body.get("issue_id"),
                 "subject": hit.body.get("subject"),
+                "text": hit.body.get("message"),
                 "idempotency_key": hit.key,
                 "verified": hit.verified,
                 "received_at": hit.received_at,

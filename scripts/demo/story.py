@@ -198,3 +198,49 @@ def after(run: str, customers: int, start: int, seed: int = 11) -> list[Voice]:
             voice(run=run, n=n, topic=topic, text=text, when=now, rng=rng, negative=negative)
         )
     return voices
+
+
+QUESTION = "Does the medium correspond to UK 12 or 14? I would like to order the {p}."
+PROMOTER = "Love the {p}, the fabric is wonderful and it arrived in two days. Thank you!"
+
+
+def promoter(run: str, n: int, seed: int = 13) -> Voice:
+    """A customer who answers the survey with a 10 and warm words: the thank-you policy's own."""
+    rng = random.Random(seed)
+    v = voice(
+        run=run,
+        n=n,
+        topic="promoter",
+        text=PROMOTER.format(p=rng.choice(PRODUCTS)),
+        when=datetime.now(UTC) - timedelta(hours=2),
+        rng=rng,
+        negative=False,
+    )
+    item = {k: val for k, val in v.item.items() if k not in ("rating", "platform", "ticket_id")}
+    item |= {
+        "channel": "survey",
+        "survey_id": "post-purchase",
+        "answers": [{"metric": "nps", "score": 10}],
+    }
+    for key in ("subject", "priority", "conversation_id"):
+        item.pop(key, None)
+    return Voice(topic="promoter", item=item)
+
+
+def question(run: str, n: int, seed: int = 17) -> Voice:
+    """A customer who asks something tied to their order: it waits in the answer queue."""
+    rng = random.Random(seed)
+    v = voice(
+        run=run,
+        n=n,
+        topic="question",
+        text=QUESTION.format(p=rng.choice(PRODUCTS)),
+        when=datetime.now(UTC) - timedelta(hours=1),
+        rng=rng,
+        negative=False,
+    )
+    item = {k: val for k, val in v.item.items() if k not in ("rating", "platform", "answers")}
+    for key in ("survey_id", "subject", "priority", "conversation_id"):
+        item.pop(key, None)
+    item |= {"channel": "email", "subject": "Size question"}
+    return Voice(topic="question", item=item)

@@ -1,0 +1,80 @@
+"""`make demo` tells the whole story, and tells it again on a platform that holds the first run.
+
+Each run: the sizing pattern found and followed (open, or resolved by the run before), its
+reporters told once and their "Is it fixed for you?" answers back, praise ranked in "what's going well", a promoter thanked, a question
+answered by an owner, and the before/after printed as a table.
+"""
+
+import dataclasses
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from scripts.demo.run import Endpoints, StoryResult, play
+from tests.e2e.fixtures import needs
+from tests.e2e.platform import Platform
+from tests.e2e.story import API_KEY
+from tests.support.receivers import running_sinks
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, needs("enrich", "notify")]
+
+
+def check(result: StoryResult) -> None:
+    """What one run of the story must have shown."""
+    assert result.run_customers, "the run's sizing complaints joined no issue"
+    assert result.notified and set(result.notified.values()) == {1}, result.notified
+    assert set(result.notified) == result.run_customers
+    assert list(result.thanked.values()) == [1], result.thanked
+    assert list(result.answered.values()) == [1], result.answered
+    assert result.praise and result.praise[0]["rank"] == 1
+    assert result.impact["before"]["complaints"] > 0
+    assert result.followup["answers"] >= 1 and result.followup["confirmation_rate"] is not None
+
+
+async def test_the_demo_runs_twice_on_the_same_platform(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEEDLOOP_DEMO_API_KEY", API_KEY)
+    console = Console(record=True, width=140, force_terminal=False)
+    async with running_sinks() as sinks:
+        platform.extra_env["notify"] = sinks.notify_env()
+        await platform.start()
+        endpoints = Endpoints(
+            ingest=platform.processes["ingest"].url,
+            prioritize=platform.processes["prioritize"].url,
+            notify=platform.processes["notify"].url,
+        )
+
+        async def received() -> list[dict[str, Any]]:
+            hooks = [
+                {
+                    "kind": h.body.get("kind"),
+                    "customer_id": h.body.get("customer_id"),
+                    "idempotency_key": h.key,
+                    "text": h.body.get("message"),
+                }
+                for h in list(sinks.webhook.hits)
+                if h.verified
+            ]
+            mails = [dataclasses.asdict(m) for m in list(sinks.smtp.handler.accepted)]
+            return hooks + mails
+
+        runs = [
+            await play(
+                endpoints,
+                customers=40,
+                after_customers=40,
+                console=console,
+                timeout_s=240,
+                received=received,
+            )
+            for _ in range(2)
+        ]
+    text = console.export_text()
+    print(text)
+    for result in runs:
+        check(result)
+    assert runs[0].run != runs[1].run
+    assert text.count("Impact of the fix") == 2
+    assert "<- this story" in text
