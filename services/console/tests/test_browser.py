@@ -117,7 +117,9 @@ async def test_pages_pass_axe_and_fit_a_phone(page: Page, loop: Loop) -> None:
     assert not await axe_violations(page)
     await sign_in(page, loop)
     issue = await page.locator("ol.issues a.title").first.get_attribute("href")
-    paths = (*PAGES, issue or "/issues")
+    await page.goto(f"{loop.console}/feedback")
+    item = await page.locator("table.verbatims td a").first.get_attribute("href")
+    paths = (*PAGES, issue or "/issues", item or "/feedback")
     for path in paths:
         await page.goto(f"{loop.console}{path}")
         serious = await axe_violations(page)

@@ -201,3 +201,24 @@ def test_an_issues_feedback_and_an_internal_note_on_it(
     assert added.status_code == 303
     history = browser.get(f"/issues/{ISSUE}").text
     assert "Asked finance about it. (" in history and "note (new)" in history
+
+
+def test_an_internal_note_on_one_feedback_item(
+    seeded: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    browser, _data = seeded
+    listing = browser.get("/feedback", params={"theme": "price"}).text
+    first = re.search(r'<td><a href="/feedback/([^"]+)">', listing)
+    assert first
+    page = browser.get(f"/feedback/{first[1]}")
+    assert page.status_code == 200 and "No notes yet." in page.text
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    added = browser.post(
+        f"/feedback/{first[1]}/note", data={"csrf": token[1], "note": "Refund sent <b>today</b>."}
+    )
+    assert added.status_code == 303
+    again = browser.get(f"/feedback/{first[1]}").text
+    assert "Refund sent &lt;b&gt;today&lt;/b&gt;." in again  # escaped, never markup
+    assert "No notes yet." not in again
+    assert browser.get("/feedback/not-stored").status_code == 404

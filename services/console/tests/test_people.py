@@ -91,6 +91,8 @@ async def test_roles_are_enforced_on_actions(prod: httpx.AsyncClient) -> None:
     note = {"csrf": token, "note": "Asked the warehouse."}
     assert (await prod.post("/issues/i-1/note", headers=viewer, data=note)).status_code == 403
     assert (await prod.post("/issues/i-1/note", headers=owner, data=note)).status_code == 303
+    assert (await prod.post("/feedback/f-1/note", headers=viewer, data=note)).status_code == 403
+    assert (await prod.post("/feedback/f-1/note", headers=owner, data=note)).status_code == 303
 
     resend = await prod.post("/notifications/n-1/resend", headers=owner, data={"csrf": token})
     assert resend.status_code == 403
@@ -107,6 +109,7 @@ async def test_every_form_needs_the_sessions_csrf_token(prod: httpx.AsyncClient)
         ("/issues/i-1/resolve", {"message": "Fixed."}),
         ("/issues/i-1/assign", {"owner": "me"}),
         ("/issues/i-1/note", {"note": "Asked the warehouse."}),
+        ("/feedback/f-1/note", {"note": "Called back."}),
         ("/notifications/n-1/resend", {}),
         ("/logout", {}),
     ]:

@@ -5,6 +5,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from feedloop.console.settings import ConsoleSettings
@@ -225,6 +226,23 @@ class Backend:
             params["cursor"] = cursor
         result: dict[str, Any] = await self._call(
             self.prioritize, "GET", "/v1/feedback", params=params
+        )
+        return result
+
+    async def feedback_item(self, feedback_id: str) -> dict[str, Any]:
+        """One feedback item with its internal notes."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize, "GET", f"/v1/feedback/{quote(feedback_id, safe='')}"
+        )
+        return result
+
+    async def add_feedback_note(self, feedback_id: str, text: str, author: str) -> dict[str, Any]:
+        """Keeps an internal note on a feedback item."""
+        result: dict[str, Any] = await self._call(
+            self.prioritize,
+            "POST",
+            f"/v1/feedback/{quote(feedback_id, safe='')}/notes",
+            json={"text": text, "author": author},
         )
         return result
 

@@ -4,10 +4,11 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from feedloop.common.problems import Problem
@@ -15,7 +16,7 @@ from feedloop.console import charts, views
 from feedloop.console.backend import MAX_PAGE, Backend, BackendError
 from feedloop.console.people import Person, PersonDep, SettingsDep, csrf_token, requires
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES = Jinja2Templates(directory=FilePath(__file__).parent / "templates")
 TEMPLATES.env.globals |= {
     "line_chart": charts.line_chart,
     "contribution_bar": charts.contribution_bar,
@@ -229,6 +230,33 @@ async def feedback_page(
         period=period,
         query=views.combine_query(filters, **period),
     )
+
+
+@router.get("/feedback/{feedback_id}", response_class=HTMLResponse)
+async def feedback_item_page(
+    request: Request, feedback_id: Annotated[str, Path(max_length=64)], person: PersonDep
+) -> Response:
+    del person
+    detail = await backend_of(request).feedback_item(feedback_id)
+    return render(request, "feedback_item.html", item=detail["item"], notes=detail["notes"])
+
+
+@router.post("/feedback/{feedback_id}/note")
+async def feedback_note(
+    request: Request,
+    feedback_id: Annotated[str, Path(max_length=64)],
+    person: Annotated[Person, requires("owner")],
+    note: Message,
+) -> Response:
+    """An internal note on one feedback item, under the person's name."""
+    author = f"{person.name} ({person.role})"
+    try:
+        await backend_of(request).add_feedback_note(feedback_id, note.strip(), author)
+    except BackendError as exc:
+        flash(request, f"Not done: {exc.detail}", "error")
+    else:
+        flash(request, "Note added.")
+    return back_to(f"/feedback/{quote(feedback_id, safe='')}")
 
 
 @router.get("/feedback.csv")
