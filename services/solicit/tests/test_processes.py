@@ -10,7 +10,6 @@ message key hold exactly one message per invitation.
 
 import asyncio
 import re
-import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,8 @@ import pytest
 from feedloop.common import topics
 from feedloop.common.codec import decode
 from feedloop.common.events import FeedbackPrioritized, FeedbackReceived
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.e2e.fixtures import needs, platform
 from tests.e2e.platform import Platform
@@ -221,21 +222,34 @@ async def _answer(url: str, smtp: SmtpServer, n: int) -> list[str]:
     return answered
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store both replicas share: one SQLite file, or one PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'solicit.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 async def test_sender_killed_mid_batch_beside_a_replica_sends_each_invitation_once_per_key(
-    platform: Platform, tmp_path: Path
+    platform: Platform, tmp_path: Path, shared_store: str
 ) -> None:
+    url = shared_store
     receiver = WebhookReceiver(secret=SECRET, delay_s=0.05)
     await receiver.start()
     try:
-        await _kill_mid_batch(platform, tmp_path, receiver)
+        await _kill_mid_batch(platform, tmp_path, receiver, url)
     finally:
         await receiver.stop()
 
 
-async def _kill_mid_batch(platform: Platform, tmp_path: Path, receiver: WebhookReceiver) -> None:
+async def _kill_mid_batch(
+    platform: Platform, tmp_path: Path, receiver: WebhookReceiver, database_url: str
+) -> None:
     platform.extra_env["solicit"] = solicit_env(
         platform,
         tmp_path,
+        DATABASE_URL=database_url,
         WEBHOOKS=orjson.dumps({"shop": receiver.url("shop")}).decode(),
         SEND_BATCH="20",
         SEND_CONCURRENCY="4",
@@ -268,9 +282,21 @@ async def _kill_mid_batch(platform: Platform, tmp_path: Path, receiver: WebhookR
     repeats = sum(keys.values()) - len(keys)
     print(f"kill -9 after {at_kill} webhooks: 300 invitations, {repeats} repeated deliveries")
     assert repeats <= 20  # at most the killed sender's batch in flight, all under their key
-    with sqlite3.connect(tmp_path / "solicit.db") as db:
-        rows, pairs = db.execute(
-            "SELECT count(*), count(DISTINCT program_id || '/' || touchpoint_id) FROM invitation"
-        ).fetchone()
-        stages = dict(db.execute("SELECT stage, count(*) FROM invitation GROUP BY stage"))
-    assert (rows, pairs, stages) == (300, 300, {"sent": 300})
+    assert await _invitation_rows(database_url) == (300, 300, {"sent": 300})
+
+
+async def _invitation_rows(database_url: str) -> tuple[int, int, dict[str, int]]:
+    """Rows, distinct (program, touchpoint) pairs and rows per stage of the invitation table."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            pairs = "count(DISTINCT program_id || '/' || touchpoint_id)"
+            rows, distinct = (
+                await conn.execute(text(f"SELECT count(*), {pairs} FROM invitation"))
+            ).one()
+            stages = await conn.execute(
+                text("SELECT stage, count(*) FROM invitation GROUP BY stage")
+            )
+            return int(rows), int(distinct), {str(s): int(n) for s, n in stages.all()}
+    finally:
+        await engine.dispose()
