@@ -40,6 +40,8 @@ RENDERED = [
     Rendered("en", "What we did about your feedback", "We fixed it.\n", "<p>We fixed it.</p>"),
     Rendered("de", "Was wir geändert haben: Größen", "Wir haben es behoben. Grüße\n", None),
     Rendered("de", "Ä" * 120, "x\n" * 300, "<p>" + "é" * 2000 + "</p>"),
+    Rendered("de", "Betreff", "Grüße\n\n.\nFrom here \n\n", "<p>ü</p>\n\n"),
+    Rendered("en", "Long", "y" * 1500 + "\n", None),
 ]
 
 
