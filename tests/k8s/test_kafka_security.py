@@ -13,7 +13,13 @@ READS = {
     "enrich": {topics.RAW_FEEDBACK},
     "prioritize": {topics.ENRICHED, topics.CLOSED, topics.CUSTOMER_REQUESTS},
     # erasure: dead-letter partitions are read and rewritten without the customer
-    "notify": {topics.PRIORITIZED, topics.CUSTOMER_REQUESTS, topics.NOTIFICATIONS_DLQ} | DLQS,
+    "notify": {
+        topics.PRIORITIZED,
+        topics.RAW_FEEDBACK,
+        topics.CUSTOMER_REQUESTS,
+        topics.NOTIFICATIONS_DLQ,
+    }
+    | DLQS,
     # erasure requests; raw-feedback's tail when its outbox relay resumes (reconcile)
     "solicit": {topics.CUSTOMER_REQUESTS, topics.RAW_FEEDBACK},
 }
@@ -38,7 +44,11 @@ GROUPS = {
         topics.CONSUMER_GROUP_PRIORITIZE_CLOSED,
         topics.CONSUMER_GROUP_PRIORITIZE_RIGHTS,
     },
-    "notify": {topics.CONSUMER_GROUP_NOTIFY, topics.CONSUMER_GROUP_NOTIFY_RIGHTS},
+    "notify": {
+        topics.CONSUMER_GROUP_NOTIFY,
+        topics.CONSUMER_GROUP_NOTIFY_RIGHTS,
+        topics.CONSUMER_GROUP_NOTIFY_CONTACTS,
+    },
     "solicit": {"feedloop-solicit-rights"},  # rights_group(SolicitSettings().consumer_group)
 }
 

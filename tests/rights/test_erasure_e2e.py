@@ -143,7 +143,10 @@ async def kpis(prioritize: str, issue_ids: list[str]) -> dict[str, Any]:
 def notify_env(platform: Platform, prioritize: Process) -> dict[str, str]:
     """notify's data-rights settings for this run (groups are per run, like topics)."""
     groups = {
-        topics.RAW_FEEDBACK: [platform.prefix + topics.CONSUMER_GROUP_ENRICH],
+        topics.RAW_FEEDBACK: [
+            platform.prefix + topics.CONSUMER_GROUP_ENRICH,
+            platform.prefix + topics.CONSUMER_GROUP_NOTIFY_CONTACTS,
+        ],
         topics.ENRICHED: [platform.prefix + topics.CONSUMER_GROUP_PRIORITIZE],
         topics.PRIORITIZED: [platform.prefix + topics.CONSUMER_GROUP_NOTIFY],
         topics.CLOSED: [platform.prefix + topics.CONSUMER_GROUP_PRIORITIZE_CLOSED],

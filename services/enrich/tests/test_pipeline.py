@@ -54,8 +54,9 @@ async def test_each_feedback_yields_exactly_one_enriched_event_keyed_by_its_them
         assert rec.key == (enrichment["primary_theme"] or UNTHEMED_KEY).encode()
         assert header(rec.headers, topics.HEADER_TYPE) == "feedback.enriched"
         assert len(enrichment["embedding"]) == 512
-        # Structured contact data stays for notify; free text loses what identifies people.
-        assert event["payload"]["item"]["customer"]["email"].endswith("@example.com")
+        # Contact data stops at raw-feedback (notify reads it there); free text is redacted.
+        assert event["payload"]["item"]["customer"]["email"] is None
+        assert event["payload"]["item"]["customer"]["id"] == envelope.payload.item.customer.id
     sizing = by_feedback[envelopes[0].payload.feedback_id][0]["payload"]
     assert sizing["enrichment"]["primary_theme"] == "sizing_fit"
     assert sizing["enrichment"]["sentiment"]["label"] == "negative"

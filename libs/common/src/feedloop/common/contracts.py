@@ -102,6 +102,7 @@ CONSUMERS: tuple[tuple[str, str, str], ...] = (
     ("prioritize", topics.ENRICHED, topics.CONSUMER_GROUP_PRIORITIZE),
     ("prioritize", topics.CLOSED, topics.CONSUMER_GROUP_PRIORITIZE_CLOSED),
     ("notify", topics.PRIORITIZED, topics.CONSUMER_GROUP_NOTIFY),
+    ("notify", topics.RAW_FEEDBACK, topics.CONSUMER_GROUP_NOTIFY_CONTACTS),
 )
 # What a consumer of a topic must know beyond its key and producer: how repeats and 503s look.
 TOPIC_DELIVERY: dict[str, str] = {

@@ -42,6 +42,8 @@ CONSUMER_GROUP_PRIORITIZE_CLOSED: Final = "feedloop-prioritize-closed"
 # each replica holds its own idempotency store, so each must see every request).
 CONSUMER_GROUP_PRIORITIZE_RIGHTS: Final = "feedloop-prioritize-rights"
 CONSUMER_GROUP_NOTIFY_RIGHTS: Final = "feedloop-notify-rights"
+# notify reads customers' e-mail addresses from raw-feedback, the only topic carrying them.
+CONSUMER_GROUP_NOTIFY_CONTACTS: Final = "feedloop-notify-contacts"
 
 # CloudEvents Kafka protocol binding (binary mode): attributes travel as ce_-prefixed headers.
 HEADER_ID: Final = "ce_id"

@@ -66,7 +66,7 @@ def _redact_value(value: Any, counts: Counter[str]) -> Any:
 
 def redact_item(item: Any) -> tuple[Any, Counter[str]]:
     """Returns the item with its free text redacted (text, title, subject, metadata, url) and
-    without its social handle."""
+    without contact data (the customer's e-mail, the social handle)."""
     counts: Counter[str] = Counter()
     update: dict[str, Any] = {}
     for name in ("text", *TEXT_FIELDS, "url"):
@@ -76,9 +76,12 @@ def redact_item(item: Any) -> tuple[Any, Counter[str]]:
     if item.metadata:
         update["metadata"] = _redact_value(item.metadata, counts)
     if getattr(item, "handle", None):
-        # Contact data no later stage needs (issue 13): the social handle stops at raw-feedback.
+        # Contact data stops at raw-feedback (issue 13): no later stage needs the handle, and
+        # notify reads e-mail addresses from raw-feedback itself (feedloop.notify.contacts).
         update["handle"] = None
         counts["handle"] += 1
+    if item.customer.email is not None:
+        update["customer"] = item.customer.model_copy(update={"email": None})
     return item.model_copy(update=update), counts
 
 

@@ -20,7 +20,7 @@ from feedloop.common.shell import (
     service_app,
     task_step,
 )
-from feedloop.notify import export, retention, rights
+from feedloop.notify import contacts, export, retention, rights
 from feedloop.notify.api import router
 from feedloop.notify.delivery.channels.mail import EmailChannel
 from feedloop.notify.delivery.channels.webhook import WebhookChannel
@@ -63,6 +63,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                 lambda app: [
                     _consumer(app, engine, settings),
                     rights.consumer(app, engine, settings),
+                    contacts.consumer(app, engine, settings),
                 ]
             )
         )
