@@ -1,5 +1,8 @@
 """The sender: claims due invitations and reminders, sends them, records each outcome.
 
+Each message's outcome is recorded as soon as it is sent, in its own transaction, so what a
+kill can leave sent but unrecorded is bounded by the messages in flight (`send_concurrency`).
+
 Every tick it also emits the answers whose edit window has closed (feedloop.solicit.answers).
 Consent is checked again just before sending: a customer who opted out or was erased after
 the invitation was scheduled gets nothing, and the skip says why.
@@ -92,13 +95,16 @@ class Sender:
                 conn, now=now, limit=self.settings.send_batch, lease_s=self.settings.lease_s
             )
             blocks = await blocks_of(conn, {c.customer_id for c in claimed})
-        outcomes = await asyncio.gather(
-            *(self._one(c, blocks.get(c.customer_id), now) for c in claimed)
-        )
-        async with self.engine.begin() as conn:
-            for outcome in outcomes:
-                await record(conn, outcome, now=utcnow(), retry_at=self._retry_at(outcome))
+        await asyncio.gather(*(self._settle(c, blocks.get(c.customer_id), now) for c in claimed))
         return len(claimed)
+
+    async def _settle(self, claimed: Claimed, blocked: str | None, now: datetime) -> None:
+        # Sent and recorded under one slot: a sender killed mid-batch leaves at most
+        # `send_concurrency` messages sent but not recorded (sent again, under their key).
+        async with self._limit:
+            outcome = await self._one(claimed, blocked, now)
+            async with self.engine.begin() as conn:
+                await record(conn, outcome, now=utcnow(), retry_at=self._retry_at(outcome))
 
     def _retry_at(self, outcome: Outcome) -> datetime:
         wait = backoff_s(
@@ -118,8 +124,7 @@ class Sender:
             claimed, program, base=str(self.settings.public_base_url), signer=self.signer, now=now
         )
         try:
-            async with self._limit:
-                await self.channels[claimed.channel].send(message)
+            await self.channels[claimed.channel].send(message)
         except SendFailed as exc:
             final = exc.permanent or claimed.attempts >= self.settings.max_attempts
             MESSAGES.labels(claimed.kind, claimed.channel, "failed" if final else "retry").inc()
