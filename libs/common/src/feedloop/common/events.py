@@ -114,7 +114,9 @@ class FeedbackEnriched(Contract):
     feedback_id: str
     received_at: AwareDatetime
     item: FeedbackItem = Field(
-        description="The item as received, `text` replaced by its redaction."
+        description="The item as received, `text` replaced by its redaction and without "
+        "contact data: `customer.email` and a social `handle` are null (only raw-feedback "
+        "carries them; notify reads addresses there)."
     )
     enrichment: Enrichment
 
