@@ -11,18 +11,27 @@
    items/s that reach `prioritized` and `closed`, and latency percentiles from the POST to the
    record timestamps on `enriched`, `prioritized` and `closed` (closed: from the POST, which
    includes the wait for an owner to resolve the issue, and from the resolution).
+3. Latency under steady load: on a fresh platform, single POSTs paced at 50 % of the
+   sustainable maximum (the slowest stage's rate in part 1) for --seconds (60 s), then at
+   90 % for --seconds90 (45 s); per rate, p50/p90/p99/max from the POST to its record on
+   `enriched` and on `prioritized`, and, after every open issue is resolved once the load
+   ends, from the resolution to `closed`. Aims: p99 POST -> prioritized under 250 ms at 50 %
+   and under 1 s at 90 %.
 The slowest stage of part 1 is named the bottleneck. Everything shares this machine's cores
-(the broker, four services, the load and the receivers): read ratios, not absolute figures.
+(the broker, four services, the load and the receivers): read ratios, not absolute figures;
+the load average is printed beside them.
 Kafka: FEEDLOOP_BENCH_KAFKA (default 127.0.0.1:9092, `make kafka-up`).
 """
 
 import argparse
 import asyncio
+import base64
 import os
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +41,8 @@ from feedloop.common import topics
 from feedloop.common.kafka import ensure_topics
 from feedloop.common.settings import ServiceSettings
 
-from benchmarks.common import percentile, print_table
+from benchmarks.common import load_average, percentile, print_table
+from benchmarks.vegeta import attack_results, write_targets
 from scripts.demo.story import before
 from tests.e2e.platform import Platform
 from tests.support.kafka import Record, read_topic
@@ -100,8 +110,9 @@ def feedback_id(event: dict[str, Any]) -> str:
     return str(payload.get("feedback_id") or payload["feedback"]["feedback_id"])
 
 
-async def resolve_all(prioritize: str) -> dict[str, float]:
-    """Resolves every open issue; returns issue id -> resolution time (epoch s)."""
+async def resolve_all(prioritize: str, at_most: int = 25_000) -> dict[str, float]:
+    """Resolves every open issue (at most `at_most`, highest priority first); returns issue
+    id -> resolution time (epoch s)."""
     resolved: dict[str, float] = {}
     async with httpx.AsyncClient(
         base_url=prioritize, headers={"X-API-Key": API_KEY}, timeout=60
@@ -112,9 +123,9 @@ async def resolve_all(prioritize: str) -> dict[str, float]:
             )
             page.raise_for_status()
             items = page.json()["items"]
-            if not items:
+            if not items or len(resolved) >= at_most:
                 break
-            for issue in items:
+            for issue in items[: at_most - len(resolved)]:
                 at = time.time()
                 r = await client.patch(
                     f"/v1/issues/{issue['id']}",
@@ -267,6 +278,121 @@ async def flow(platform: Platform, n: int) -> dict[str, Any]:
     }
 
 
+def post_paced(
+    ingest: str, items: list[dict[str, Any]], rate: float, work: Path
+) -> dict[str, float]:
+    """POSTs items one by one at a fixed rate with vegeta (open loop, a Go client that keeps
+    the pace on a busy machine); returns feedback id -> the time its POST started."""
+    targets = work / "paced.jsonl"
+    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+    write_targets(targets, ingest + "/v1/feedback", (orjson.dumps(i) for i in items), headers)
+    results = attack_results(targets, rate=max(1, round(rate)), duration_s=len(items) / rate + 5)
+    posted: dict[str, float] = {}
+    for result in results:
+        if result["code"] in (200, 202):
+            body = orjson.loads(base64.b64decode(result["body"]))
+            posted[body["feedback_id"]] = datetime.fromisoformat(result["timestamp"]).timestamp()
+    return posted
+
+
+async def stamped(
+    platform: Platform, topic: str, event_type: str, ids: set[str]
+) -> list[tuple[dict[str, Any], float]]:
+    """The events of `ids` on a topic with their record timestamps (read once, to idle)."""
+    records = await read_topic(platform.bootstrap, topic, timeout_s=120, idle_s=2)
+    return [(e, at) for e, at in events(records, event_type) if feedback_id(e) in ids]
+
+
+async def paced_round(
+    platform: Platform, rate: float, seconds: float, run: str, stored: int
+) -> dict[str, Any]:
+    """One paced load: latencies to enriched and prioritized of the items it posted.
+
+    `stored`: the items prioritize held before; the round ends once it holds these too.
+    """
+    t = platform.topic
+    items = items_of(run, max(1, int(rate * seconds)))
+    started = time.time()
+    posted = await asyncio.to_thread(
+        post_paced, platform.processes["ingest"].url, items, rate, platform.workdir
+    )
+    took = max(posted.values(), default=started) - started
+    load = load_average()
+    await stored_all(platform, stored + len(posted))
+    ids = set(posted)
+    enriched = await stamped(platform, t(topics.ENRICHED), "feedback.enriched", ids)
+    prioritized = await stamped(platform, t(topics.PRIORITIZED), "feedback.prioritized", ids)
+    return {
+        "rate": rate,
+        "achieved": len(posted) / took,
+        "posted": posted,
+        "load": load,
+        "enriched_ms": latencies_ms(posted, enriched),
+        "prioritized_ms": latencies_ms(posted, prioritized),
+        "prioritized": prioritized,
+    }
+
+
+async def steady(platform: Platform, ceiling: float, args: argparse.Namespace) -> dict[str, Any]:
+    """Part 3: paced at 50 % and 90 % of the ceiling, then every open issue resolved."""
+    t = platform.topic
+    await platform.start()
+    warm = await post_all(platform.processes["ingest"].url, items_of("w" + platform.prefix, 50))
+    await stored_all(platform, len(warm))  # warm: models loaded, first batches through
+    half = await paced_round(
+        platform, 0.5 * ceiling, args.seconds, "h" + platform.prefix, len(warm)
+    )
+    stored = len(warm) + len(half["posted"])
+    most = await paced_round(platform, 0.9 * ceiling, args.seconds90, "n" + platform.prefix, stored)
+    rounds = [half, most]
+    # A few issues, so that the closures measure notify's latency, not a queue of thousands.
+    resolved = await resolve_all(platform.processes["prioritize"].url, at_most=args.resolve)
+    linked = {
+        feedback_id(e): e["payload"]["issue_id"]
+        for r in rounds
+        for e, _ in r["prioritized"]
+        if e["payload"].get("issue_id") in resolved
+    }
+    closed: list[tuple[dict[str, Any], float]] = []
+    deadline = time.monotonic() + 180
+    while len(closed) < len(linked) and time.monotonic() < deadline:
+        closed = await stamped(platform, t(topics.CLOSED), "feedback.closed", set(linked))
+    after = [(at - resolved[linked[feedback_id(e)]]) * 1000 for e, at in closed]
+    return {
+        "rounds": rounds,
+        "resolution_to_closed_ms": after,
+        "linked": len(linked),
+        "issues": len(resolved),
+    }
+
+
+def print_steady(result: dict[str, Any], ceiling: float, bottleneck: str) -> None:
+    """Part 3's table and the aims."""
+    rows = []
+    for r, share in zip(result["rounds"], (50, 90), strict=True):
+        label = f"{share}% ({r['rate']:.0f}/s asked, {r['achieved']:.0f}/s posted)"
+        rows.append(pct_row(f"{label}: POST -> enriched", r["enriched_ms"]))
+        rows.append(pct_row(f"{label}: POST -> prioritized", r["prioritized_ms"]))
+    rows.append(
+        pct_row(
+            f"after the load, {result['issues']} issues resolved: resolution -> closed",
+            result["resolution_to_closed_ms"],
+        )
+    )
+    print_table(
+        f"Part 3: steady paced load, single POSTs; sustainable maximum {ceiling:,.0f} items/s "
+        f"({bottleneck})",
+        ["latency (ms)", "n", "p50", "p90", "p99", "max"],
+        rows,
+    )
+    for r, share, aim in zip(result["rounds"], (50, 90), (250, 1000), strict=True):
+        p99 = percentile(r["prioritized_ms"], 99)
+        print(
+            f"  aim at {share}%: p99 POST -> prioritized < {aim} ms -> {p99:,.0f} ms "
+            f"({len(r['prioritized_ms'])} of {len(r['posted'])} items; {r['load']} at its end)"
+        )
+
+
 def items_of(run: str, n: int) -> list[dict[str, Any]]:
     """n items of the demo story (a few dozen customers' wording, many channels)."""
     return [v.item for v in before(run, n)]
@@ -276,24 +402,51 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=1500)
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=60, help="paced at 50 %% this long")
+    parser.add_argument("--seconds90", type=float, default=45, help="paced at 90 %% this long")
+    parser.add_argument("--skip-flow", action="store_true", help="parts 1 and 3 only")
+    parser.add_argument("--resolve", type=int, default=20, help="issues resolved in part 3")
     args = parser.parse_args()
     bootstrap = os.environ.get("FEEDLOOP_BENCH_KAFKA", "127.0.0.1:9092")
     print(
-        f"e2e benchmark on {bootstrap}: {args.items} items per part, {args.partitions} partitions"
+        f"e2e benchmark on {bootstrap}: {args.items} items per part, {args.partitions} partitions; "
+        f"{load_average()}"
     )
+    loop: dict[str, Any] | None = None
     async with running_sinks() as sinks:
         drained = await new_platform(bootstrap, args.partitions, sinks.notify_env())
         try:
             stages = await drain_each_stage(drained, args.items)
         finally:
             await asyncio.to_thread(drained.stop_all)
-        flowing = await new_platform(bootstrap, args.partitions, sinks.notify_env())
-        try:
-            loop = await flow(flowing, args.items)
-        finally:
-            await asyncio.to_thread(flowing.stop_all)
+        print_stages(stages)
+        if not args.skip_flow:
+            flowing = await new_platform(bootstrap, args.partitions, sinks.notify_env())
+            try:
+                loop = await flow(flowing, args.items)
+            finally:
+                await asyncio.to_thread(flowing.stop_all)
+            print_flow(loop)
         told = sum(sinks.received("resolution").values())
-    print(f"logs: {drained.workdir} (part 1), {flowing.workdir} (part 2)")
+        bottleneck = min(("ingest", "enrich", "prioritize", "notify"), key=lambda s: stages[s][1])
+        print(
+            f"\nbottleneck: {bottleneck}, {stages[bottleneck][1]:,.0f} items/s draining alone "
+            f"(resolution messages received by the sinks: {told}); {load_average()}"
+        )
+        # Feedback flows through three stages; notify works on resolutions, not on each item.
+        limiting = min(("ingest", "enrich", "prioritize"), key=lambda s: stages[s][1])
+        ceiling = stages[limiting][1]
+        paced = await new_platform(bootstrap, args.partitions, sinks.notify_env())
+        try:
+            result = await steady(paced, ceiling, args)
+        finally:
+            await asyncio.to_thread(paced.stop_all)
+    print(f"logs: {drained.workdir} (part 1), {paced.workdir} (part 3)")
+    print_steady(result, ceiling, f"{limiting} limits it")
+
+
+def print_stages(stages: dict[str, tuple[int, float]]) -> None:
+    """Part 1's table."""
     print_table(
         "Part 1: each stage draining a full backlog of its input alone",
         ["stage", "items", "items/s"],
@@ -304,6 +457,10 @@ async def main() -> None:
             ["notify    resolved -> told -> closed (from the PATCHes)", *stages["notify"]],
         ],
     )
+
+
+def print_flow(loop: dict[str, Any]) -> None:
+    """Part 2's tables."""
     print_table(
         "Part 2: the loop flowing, every stage running",
         ["end to end", "items", "items/s"],
@@ -318,7 +475,7 @@ async def main() -> None:
         ],
     )
     print_table(
-        "Part 2: latency (ms)",
+        "Part 2: latency (ms), a burst posted flat out",
         ["from the POST to", "n", "p50", "p90", "p99", "max"],
         [
             pct_row("enriched", loop["enriched_ms"]),
@@ -326,11 +483,6 @@ async def main() -> None:
             pct_row("closed (includes waiting for the owner)", loop["closed_ms"]),
             pct_row("closed, counted from the resolution", loop["resolution_to_closed_ms"]),
         ],
-    )
-    bottleneck = min(("ingest", "enrich", "prioritize", "notify"), key=lambda s: stages[s][1])
-    print(
-        f"\nbottleneck: {bottleneck}, {stages[bottleneck][1]:,.0f} items/s draining alone "
-        f"(resolution messages received by the sinks: {told})"
     )
 
 

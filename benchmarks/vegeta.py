@@ -45,6 +45,22 @@ def write_targets(path: Path, url: str, bodies: Iterable[bytes], headers: dict[s
     return count
 
 
+def attack_results(
+    targets: Path, *, rate: int, duration_s: float, workers: int = 64
+) -> list[dict[str, Any]]:
+    """Runs an attack and returns every request's result (code, timestamp, latency, body)."""
+    binary = vegeta_bin()
+    cmd = [
+        binary, "attack", "-format=json", f"-targets={targets}", "-lazy",
+        f"-rate={rate}/s", f"-duration={duration_s}s", f"-workers={workers}", "-timeout=60s",
+    ]  # fmt: skip
+    results = subprocess.run(cmd, check=True, capture_output=True).stdout
+    encoded = subprocess.run(
+        [binary, "encode", "-to=json"], input=results, check=True, capture_output=True
+    ).stdout
+    return [orjson.loads(line) for line in encoded.splitlines() if line.strip()]
+
+
 def attack(targets: Path, *, rate: int, duration_s: float, workers: int = 64) -> dict[str, Any]:
     """Runs an attack (rate 0 = as fast as `workers` allow) and returns vegeta's JSON report.
 
