@@ -100,6 +100,9 @@ async def post_voices(
         response.raise_for_status()
         body = response.json()
         accepted += body["accepted"] + body["duplicate"]
+        refused = [r for r in body["results"] if r["status"] not in ("accepted", "duplicate")]
+        if refused:
+            raise ValueError(f"ingest refused {len(refused)} items of the story: {refused[:3]}")
         on_done(len(items))
     return accepted
 

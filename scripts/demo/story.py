@@ -216,14 +216,13 @@ def promoter(run: str, n: int, seed: int = 13) -> Voice:
         rng=rng,
         negative=False,
     )
-    item = {k: val for k, val in v.item.items() if k not in ("rating", "platform", "ticket_id")}
+    base = ("source_system", "external_id", "customer", "text", "locale", "occurred_at")
+    item = {k: v.item[k] for k in (*base, "order_refs")}
     item |= {
         "channel": "survey",
         "survey_id": "post-purchase",
         "answers": [{"metric": "nps", "score": 10}],
     }
-    for key in ("subject", "priority", "conversation_id"):
-        item.pop(key, None)
     return Voice(topic="promoter", item=item)
 
 
@@ -239,8 +238,7 @@ def question(run: str, n: int, seed: int = 17) -> Voice:
         rng=rng,
         negative=False,
     )
-    item = {k: val for k, val in v.item.items() if k not in ("rating", "platform", "answers")}
-    for key in ("survey_id", "subject", "priority", "conversation_id"):
-        item.pop(key, None)
+    base = ("source_system", "external_id", "customer", "text", "locale", "occurred_at")
+    item = {k: v.item[k] for k in (*base, "order_refs")}
     item |= {"channel": "email", "subject": "Size question"}
     return Voice(topic="question", item=item)
