@@ -128,7 +128,7 @@ check-packages: $(UV) ## Sync each package alone (uv sync --locked --no-dev --pa
 	    --command $$([ $$name = cli ] && echo feedloop || echo feedloop-$$name); fi; \
 	done
 
-bench-ingest: install kafka-up ## Ingest items/s and latency beside Kafka's ProducerPerformance; peak RSS under a unique Idempotency-Key flood
+bench-ingest: install kafka-up ## Ingest single/batch POSTs beside a no-op FastAPI and Kafka's ProducerPerformance (items/s, p50/p99/p99.9, CPU per item), paced 500/s and 50 %; RSS under a key flood
 	$(PY) -m benchmarks.bench_ingest
 
 bench-enrich: install kafka-up ## Enrich CPU s/1k items: stage, batched ceiling, naive loop, v1 models; RSS, p99 (normal and hostile items), invariance
@@ -137,7 +137,7 @@ bench-enrich: install kafka-up ## Enrich CPU s/1k items: stage, batched ceiling,
 bench-notify: install kafka-up ## Notify notifications/s to a local webhook receiver and SMTP server
 	$(PY) -m benchmarks.bench_notify
 
-bench-e2e: install kafka-up ## End-to-end items/s and POST->enriched/prioritized/closed latency; names the bottleneck
+bench-e2e: install kafka-up ## End-to-end: each stage's rate (names the bottleneck), a burst, and POST->enriched/prioritized latency paced at 50 % and 90 % of the maximum
 	$(PY) -m benchmarks.bench_e2e
 
 demo: install ## Play the apparel-shop story through the running platform (start `make run` first)
