@@ -1,4 +1,4 @@
-"""Routes of the feedback listing: GET /v1/feedback (redacted texts, filtered, keyset pages)."""
+"""Feedback routes: the filtered listing (keyset pages), one item with its notes, a new note."""
 
 from typing import Annotated, Any
 
