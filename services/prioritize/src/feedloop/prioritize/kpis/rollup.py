@@ -6,6 +6,9 @@ combination of theme, segment, tier, channel, language, CSAT method and CES scal
 the old share away in the same transaction as the change, on SQLite and on PostgreSQL alike, so
 every writer (consumer, re-analysis, merges, erasure) keeps it right without knowing it exists.
 Migration 0005 creates the table and the triggers and fills it from the rows already stored.
+A later migration that rebuilds `feedback` on SQLite (Alembic batch mode's "move and copy", e.g.
+to drop or retype a column) drops its triggers: it must run `create_triggers` again (and change
+them if a summed column changes). test_kpi_rollup runs on the newest schema, so it notices.
 
 Reads take whole days from the rollup and the partial days at either edge of a period from the
 feedback rows, summed by the same expressions in SQL: a period's figures equal the row-level
