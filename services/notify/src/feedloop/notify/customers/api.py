@@ -62,18 +62,26 @@ async def set_preferences(
 @router.delete(
     "/customers/{customer_id}",
     response_model=ErasureRead,
-    summary="Erase a customer: delete their contact data; nothing more is sent to them",
+    summary="Erase a customer's contact data in notify only (POST .../erasure erases everywhere)",
 )
 async def erase_customer(
     customer_id: CustomerId,
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    _client: EraserDep,
+    client: EraserDep,
 ) -> dict[str, Any]:
     async with engine.begin() as conn:
         result = await service.erase(
             conn=conn, customer_id=customer_id, settings=settings, now=utcnow()
+        )
+        await audit_action(
+            conn,
+            settings=settings,
+            actor=client.client_id,
+            action="customer.contact_erased",
+            target=("customer", customer_id),
+            detail={"cancelled_deliveries": result["cancelled_deliveries"]},
         )
     relay = request.app.state.relay
     if relay is not None:
