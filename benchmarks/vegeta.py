@@ -83,7 +83,17 @@ def attack(targets: Path, *, rate: int, duration_s: float, workers: int = 64) ->
     encoded = subprocess.run(
         [binary, "encode", "-to=json"], input=results, check=True, capture_output=True
     ).stdout
-    parsed["latencies_ms"] = [
-        orjson.loads(line)["latency"] / 1e6 for line in encoded.splitlines() if line.strip()
-    ]
+    lines = [orjson.loads(line) for line in encoded.splitlines() if line.strip()]
+    # With -lazy, running out of targets ends the attack with one result that is no request.
+    ran_out = [r for r in lines if r["code"] == 0 and "no targets" in (r.get("error") or "")]
+    lines = [r for r in lines if r not in ran_out]
+    if ran_out:
+        codes = parsed["status_codes"]
+        codes["0"] -= len(ran_out)
+        if not codes["0"]:
+            del codes["0"]
+        parsed["requests"] = len(lines)
+        ok = sum(n for code, n in codes.items() if code.startswith("2"))
+        parsed["success"] = ok / len(lines) if lines else 0.0
+    parsed["latencies_ms"] = [r["latency"] / 1e6 for r in lines]
     return parsed
