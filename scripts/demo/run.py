@@ -362,7 +362,11 @@ async def followups_come_back(clients: Clients, result: StoryResult, *, notify: 
         for n, customer in enumerate(answering):
             said = "no" if n % 5 == 4 else "yes"
             comment = "Still a little small on me." if said == "no" else ""
-            r = await public.post(links[customer], json={"answer": said, "comment": comment})
+            for _ in range(30):  # all answers come from this one address: rate-limited
+                r = await public.post(links[customer], json={"answer": said, "comment": comment})
+                if r.status_code != 429:
+                    break
+                await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
             r.raise_for_status()
     issue_id = result.top_issue["id"]
 
