@@ -57,6 +57,8 @@ class StoryResult:
     accepted: int = 0
     sizing_customers: set[str] = field(default_factory=set)
     runs_large_customers: set[str] = field(default_factory=set)
+    runs_large_joined: set[str] = field(default_factory=set)
+    """Customers saying sizes run large whose complaint joined the runs-small issue (none)."""
     top_issue: dict[str, Any] = field(default_factory=dict)
     issues: list[dict[str, Any]] = field(default_factory=list)
     notified: dict[str, int] = field(default_factory=dict)
@@ -213,9 +215,10 @@ async def play(
 async def feedback_arrives(clients: Clients, result: StoryResult, customers: int) -> list[Voice]:
     """Step 1: posts the story's feedback and waits until all of it is analysed and stored."""
     run = result.run
-    # FEEDLOOP_DEMO_RUNS_LARGE=N adds N customers saying sizes run large (issue 18): off by
-    # default, sizing poles are not yet read reliably enough to keep them apart.
-    voices = before(run, customers, runs_large=int(os.environ.get("FEEDLOOP_DEMO_RUNS_LARGE", "0")))
+    # FEEDLOOP_DEMO_RUNS_LARGE=N customers say the opposite, sizes run large (issue 18): their
+    # complaints need the opposite fix and must open an issue of their own.
+    runs_large = int(os.environ.get("FEEDLOOP_DEMO_RUNS_LARGE", "6"))
+    voices = before(run, customers, runs_large=runs_large)
     voices += [promoter(run, len(voices)), question(run, len(voices) + 1)]
     result.sizing_customers = {v.item["customer"]["id"] for v in voices if v.topic == "sizing"}
     result.runs_large_customers = {
@@ -253,10 +256,12 @@ async def run_issue(clients: Clients, result: StoryResult) -> dict[str, Any] | N
             "/v1/feedback", params={"issue_id": issue["id"], "limit": 500}
         )
         items = page.json()["items"] if page.status_code == 200 else []
-        mine = {f["customer_id"] for f in items} & result.sizing_customers
+        linked = {f["customer_id"] for f in items}
+        mine = linked & result.sizing_customers
         if len(mine) > best[0]:
             best = (len(mine), issue)
             result.run_customers = mine
+            result.runs_large_joined = linked & result.runs_large_customers
     if best[0] < len(result.sizing_customers) / 2:
         return None
     return best[1]
@@ -293,6 +298,11 @@ async def pattern_found(clients: Clients, result: StoryResult) -> None:
         f"This story's {len(result.sizing_customers)} sizing complaints: "
         f"{len(result.run_customers)} joined the issue [bold]{top['title'][:60]}[/bold] "
         f"({top['status']}, {top['distinct_customers']} customers in all)."
+    )
+    console.print(
+        f"Opposite complaints: {len(result.runs_large_customers)} customers say sizes run "
+        f"[bold]large[/bold]; {len(result.runs_large_joined)} of them joined this issue (poles "
+        f"its reports name: {top.get('directions') or 'none'})."
     )
     console.print("[bold]Why it ranks where it does:")
     for factor in top["priority"]["factors"]:

@@ -31,6 +31,8 @@ def check(result: StoryResult) -> None:
     assert result.run_customers, "the run's sizing complaints joined no issue"
     assert result.notified and set(result.notified.values()) == {1}, result.notified
     assert set(result.notified) == result.run_customers
+    # Customers saying the opposite (sizes run large) never join the runs-small issue (issue 18).
+    assert result.runs_large_customers and not result.runs_large_joined, result.runs_large_joined
     assert list(result.thanked.values()) == [1], result.thanked
     assert list(result.answered.values()) == [1], result.answered
     assert result.praise and result.praise[0]["rank"] == 1

@@ -34,10 +34,11 @@ async def test_sizing_complaints_become_a_top_pattern_whose_resolution_reaches_e
         await platform.start()
         ingest, prioritize = platform.processes["ingest"].url, platform.processes["prioritize"].url
 
-        # Without the story's "runs large" group: sizing poles are not read reliably enough yet
-        # to keep it apart (issue 18), and it split the runs-small issue in a clean-clone run.
-        voices = before(run, 40)
+        # With the story's "runs large" group: it needs the opposite fix, so it must stay out of
+        # the runs-small issue (issue 18), which must stay whole.
+        voices = before(run, 40, runs_large=6)
         sizing = {v.item["customer"]["id"] for v in voices if v.topic == "sizing"}
+        runs_large = {v.item["customer"]["id"] for v in voices if v.topic == "sizing_large"}
         await post_voices(ingest, voices)
         await eventually(
             lambda: stored_at_least(prioritize, len(voices)),
@@ -68,6 +69,7 @@ async def test_sizing_complaints_become_a_top_pattern_whose_resolution_reaches_e
             if e["payload"]["issue_id"] == top["id"]
         }
         assert len(linked) == top["distinct_customers"]
+        assert not linked & runs_large, f"runs-large customers joined: {linked & runs_large}"
         # French, German and Spanish sizing complaints join the English ones' issue.
         languages = {v.item["locale"][:2] for v in voices if v.item["customer"]["id"] in linked}
         assert languages >= {"en", "fr", "de", "es"} & {
