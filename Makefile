@@ -103,7 +103,7 @@ chromium: ## Install Debian's headless Chromium if missing (/usr/bin/chromium) a
 	  (cd services/console && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.ci-done)
 
 pytest: install postgres promtool chromium test-kafka-up ## Run the test suite against the real test broker
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=25
 
 test: lint typecheck check-packages contracts-check pytest ## Install everything, then ruff, mypy, each package alone, contract validators and pytest
 
