@@ -16,10 +16,11 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Query
 from feedloop.common.auth import ApiClient, require_scope
 from feedloop.common.db import EngineDep, UtcDateTime
-from feedloop.common.events import AuditRecorded, deterministic_id
+from feedloop.common.events import AuditRecorded, deterministic_id, utcnow
 from feedloop.common.logs import correlation_id_var
 from feedloop.common.outbox import Outbox
 from feedloop.common.problems import AUTHENTICATED, problem_responses
+from feedloop.common.settings import ServiceSettings
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import JSON, Integer, String, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -104,6 +105,37 @@ async def record(
     )
     await outbox.write(conn, [row])
     return entry
+
+
+class AuditLog:
+    """A service's audit log: `record` bound to its table and outbox, stamped now."""
+
+    def __init__(self, *, table: Table, outbox: Outbox) -> None:
+        self.table = table
+        self.outbox = outbox
+
+    async def __call__(
+        self,
+        conn: AsyncConnection,
+        *,
+        settings: ServiceSettings,
+        actor: str,
+        action: str,
+        target: tuple[str, str],
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Records an administrative action inside the caller's transaction (row + audit event)."""
+        await record(
+            conn,
+            table=self.table,
+            outbox=self.outbox,
+            prefix=settings.kafka_topic_prefix,
+            actor=actor,
+            action=action,
+            target=target,
+            at=utcnow(),
+            detail=detail,
+        )
 
 
 def _bounded(detail: dict[str, Any]) -> dict[str, Any]:
