@@ -58,6 +58,15 @@ async def test_the_confirmation_rate_counts_yes_among_the_answers(
 
         summary = await eventually(counted)
         missing = await client.get("/v1/issues/nope/followup")
+        resolved = await client.patch(
+            f"/v1/issues/{issue_id}",
+            json={"status": "resolved", "resolution_message": "Fixed the size chart."},
+        )
+        assert resolved.status_code == 200, resolved.text
+        impact = (await client.get(f"/v1/kpis/issues/{issue_id}/impact")).json()
+    # The impact report shows the follow-up answers beside the before/after complaint rates.
+    assert impact["followup"]["answers"] == 3 and impact["followup"]["yes"] == 2, impact
+    assert "rate_before" in impact
     assert summary, "three answers about the issue"
     assert (summary["yes"], summary["no"]) == (2, 1)
     assert abs(summary["confirmation_rate"] - 2 / 3) < 1e-9

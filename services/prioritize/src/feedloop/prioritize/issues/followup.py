@@ -6,7 +6,7 @@ JSON (`followup`), and counts the answers here: the confirmation rate shown besi
 before/after complaint rate.
 """
 
-from typing import Any
+from typing import Any, TypedDict
 
 from feedloop.prioritize.models import feedback_t
 from sqlalchemy import select
@@ -24,26 +24,52 @@ def followup_of(item: Any) -> dict[str, Any]:
     return {}
 
 
-async def followup_summary(*, conn: AsyncConnection, issue_id: str) -> dict[str, Any]:
-    """Answers to "Is it fixed for you?" about one issue: yes, no, rate, newest comments."""
-    rows = (
-        await conn.execute(
-            select(feedback_t.c.ref, feedback_t.c.text, feedback_t.c.occurred_at)
-            .where(
-                feedback_t.c.channel == "survey",
-                feedback_t.c.ref["followup"]["issue_id"].as_string() == issue_id,
+class FollowupCounts(TypedDict):
+    """How many answered "Is it fixed for you?" about an issue, and the share saying yes."""
+
+    answers: int
+    yes: int
+    no: int
+    confirmation_rate: float | None
+
+
+async def _answers(conn: AsyncConnection, issue_id: str) -> list[Any]:
+    return list(
+        (
+            await conn.execute(
+                select(feedback_t.c.ref, feedback_t.c.text, feedback_t.c.occurred_at)
+                .where(
+                    feedback_t.c.channel == "survey",
+                    feedback_t.c.ref["followup"]["issue_id"].as_string() == issue_id,
+                )
+                .order_by(feedback_t.c.occurred_at.desc())
             )
-            .order_by(feedback_t.c.occurred_at.desc())
-        )
-    ).all()
+        ).all()
+    )
+
+
+def _counts(rows: list[Any]) -> FollowupCounts:
     yes = sum(1 for r in rows if r.ref["followup"]["answer"] == "yes")
     answers = len(rows)
     return {
-        "issue_id": issue_id,
         "answers": answers,
         "yes": yes,
         "no": answers - yes,
         "confirmation_rate": yes / answers if answers else None,
+    }
+
+
+async def followup_counts(*, conn: AsyncConnection, issue_id: str) -> FollowupCounts:
+    """The follow-up counts of one issue (the impact report shows them)."""
+    return _counts(await _answers(conn, issue_id))
+
+
+async def followup_summary(*, conn: AsyncConnection, issue_id: str) -> dict[str, Any]:
+    """Answers to "Is it fixed for you?" about one issue: yes, no, rate, newest comments."""
+    rows = await _answers(conn, issue_id)
+    return {
+        "issue_id": issue_id,
+        **_counts(rows),
         "comments": [
             {"answer": r.ref["followup"]["answer"], "text": r.text, "at": r.occurred_at}
             for r in rows

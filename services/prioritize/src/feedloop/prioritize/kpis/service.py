@@ -8,6 +8,7 @@ from typing import Literal, TypedDict
 
 from feedloop.common.errors import Conflict
 from feedloop.prioritize.issues.evidence import baseline
+from feedloop.prioritize.issues.followup import FollowupCounts, followup_counts
 from feedloop.prioritize.issues.store import IssueNotFound
 from feedloop.prioritize.kpis import rollup, stats
 from feedloop.prioritize.models import feedback_t, history_t, issue_t, theme_day_t
@@ -131,6 +132,8 @@ class Impact(stats.TwoProportions):
     alpha: float
     improved: bool
     regressed: bool
+    followup: FollowupCounts
+    """Answers to "Is it fixed for you?" about the issue, beside the complaint rates."""
 
 
 def _nps(cells: Sequence[rollup.Cell]) -> stats.NpsScore | None:
@@ -440,4 +443,5 @@ async def impact(
         "regressed": bool(
             significant and after is not None and before is not None and after > before
         ),
+        "followup": await followup_counts(conn=conn, issue_id=issue_id),
     }
