@@ -134,8 +134,8 @@ bench-ingest: install kafka-up ## Ingest single/batch POSTs beside a no-op FastA
 bench-enrich: install kafka-up ## Enrich CPU s/1k items: stage, batched ceiling, naive loop, v1 models; RSS, p99 (normal and hostile items), invariance
 	$(PY) -m benchmarks.bench_enrich
 
-bench-notify: install kafka-up ## Notify notifications/s to a local webhook receiver and SMTP server
-	$(PY) -m benchmarks.bench_notify
+bench-notify: install kafka-up ## Notify notifications/s and CPU/message beside a bare client loop (ARGS="--profile DIR --dkim 500")
+	$(PY) -m benchmarks.bench_notify $(ARGS)
 
 bench-e2e: install kafka-up ## End-to-end: each stage's rate (names the bottleneck), a burst, and POST->enriched/prioritized latency paced at 50 % and 90 % of the maximum
 	$(PY) -m benchmarks.bench_e2e
