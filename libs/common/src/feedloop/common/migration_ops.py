@@ -73,3 +73,37 @@ def drop_outbox_attempt_columns() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_column("attempt_owner")
         batch_op.drop_column("attempted_at")
+
+
+def create_audit_entry_table() -> None:
+    """The `audit_entry` table (feedloop.common.audit.AuditColumns) with its two indexes."""
+    op.create_table(
+        "audit_entry",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("entry_id", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=60), nullable=False),
+        sa.Column("target_type", sa.String(length=40), nullable=False),
+        sa.Column("target_id", sa.String(length=300), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("entry_id"),
+    )
+    create_indexes(
+        "audit_entry", {"ix_audit_entry_at": ["at"], "ix_audit_entry_target": ["target_id"]}
+    )
+
+
+def add_kind_columns(*tables: str) -> None:
+    """Adds the nullable `kind` column (String(10): complaint, praise, ...) to each table."""
+    for table in tables:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("kind", sa.String(length=10), nullable=True))
+
+
+def drop_kind_columns(*tables: str) -> None:
+    """Reverts add_kind_columns, table by table in the order given."""
+    for table in tables:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("kind")

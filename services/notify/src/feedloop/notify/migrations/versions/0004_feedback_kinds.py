@@ -7,8 +7,7 @@ Create Date: 2026-12-07
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from feedloop.common.migration_ops import add_kind_columns, drop_kind_columns
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -18,15 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Applies this revision."""
-    with op.batch_alter_table("issue_state", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=10), nullable=True))
-    with op.batch_alter_table("feedback_link", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=10), nullable=True))
+    add_kind_columns("issue_state", "feedback_link")
 
 
 def downgrade() -> None:
     """Reverts this revision."""
-    with op.batch_alter_table("feedback_link", schema=None) as batch_op:
-        batch_op.drop_column("kind")
-    with op.batch_alter_table("issue_state", schema=None) as batch_op:
-        batch_op.drop_column("kind")
+    drop_kind_columns("feedback_link", "issue_state")

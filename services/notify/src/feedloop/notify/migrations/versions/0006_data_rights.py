@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from feedloop.common.migration_ops import create_indexes, drop_tables
+from feedloop.common.migration_ops import create_audit_entry_table, create_indexes, drop_tables
 
 revision: str = "0006"
 down_revision: str | None = "0003"
@@ -38,26 +38,7 @@ def upgrade() -> None:
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("request_id", "service"),
     )
-    _create_audit_entry()
-
-
-def _create_audit_entry() -> None:
-    op.create_table(
-        "audit_entry",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("entry_id", sa.String(length=64), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("action", sa.String(length=60), nullable=False),
-        sa.Column("target_type", sa.String(length=40), nullable=False),
-        sa.Column("target_id", sa.String(length=300), nullable=False),
-        sa.Column("detail", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("entry_id"),
-    )
-    create_indexes(
-        "audit_entry", {"ix_audit_entry_at": ["at"], "ix_audit_entry_target": ["target_id"]}
-    )
+    create_audit_entry_table()
 
 
 def downgrade() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from feedloop.common.migration_ops import add_kind_columns, drop_kind_columns
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -18,8 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Applies this revision."""
-    with op.batch_alter_table("feedback", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=10), nullable=True))
+    add_kind_columns("feedback")
     op.create_table(
         "inbox_item",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -50,5 +50,4 @@ def downgrade() -> None:
     op.drop_index("ix_inbox_item_customer", table_name="inbox_item")
     op.drop_index("ix_inbox_item_status_received", table_name="inbox_item")
     op.drop_table("inbox_item")
-    with op.batch_alter_table("feedback", schema=None) as batch_op:
-        batch_op.drop_column("kind")
+    drop_kind_columns("feedback")
