@@ -14,7 +14,7 @@ customer asked to be erased is itself the record the company must be able to sho
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
@@ -30,6 +30,9 @@ from feedloop.common.events import (
 from feedloop.common.kafka import BatchHandler, Emitter, Record, count, create_consumer
 from feedloop.common.logs import correlation_id_var
 from feedloop.common.settings import ConsumerSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
 
@@ -160,4 +163,47 @@ def rights_consumer(
         dead_letters=False,
         transient=transient,
         max_records=100,
+    )
+
+
+StoreEraser = Callable[["AsyncConnection", str], Awaitable[dict[str, int]]]
+"""Erases a customer (by id) from a store inside the given transaction; returns counts."""
+
+
+def store_rights_consumer(
+    *,
+    settings: ConsumerSettings,
+    service: str,
+    engine: "AsyncEngine",
+    erase_customer: StoreEraser,
+    producer: AIOKafkaProducer,
+    transient: TransientCheck,
+    after_erase: Callable[[], None] | None = None,
+    on_confirmations: ConfirmationSink | None = None,
+) -> BatchConsumer:
+    """Returns the `customer-requests` loop of a stage with a store, in its "-rights" group.
+
+    Each request is erased in one transaction of `engine`; `after_erase` (waking the outbox
+    relay) runs once it has committed.
+    """
+
+    async def erase(request: CustomerErasureRequested) -> dict[str, int]:
+        async with engine.begin() as conn:
+            counts = await erase_customer(conn, request.customer_id)
+        if after_erase is not None:
+            after_erase()
+        return counts
+
+    return rights_consumer(
+        settings=settings,
+        service=service,
+        group_id=rights_group(settings.consumer_group),
+        handler=rights_handler(
+            service=service,
+            erase=erase,
+            prefix=settings.kafka_topic_prefix,
+            on_confirmations=on_confirmations,
+        ),
+        producer=producer,
+        transient=transient,
     )

@@ -28,9 +28,7 @@ from feedloop.common.rights import (
     CONFIRMERS,
     erasure_request_id,
     requested_record,
-    rights_consumer,
-    rights_group,
-    rights_handler,
+    store_rights_consumer,
 )
 from feedloop.notify.customers import service as customers
 from feedloop.notify.customers.schemas import CustomerId
@@ -243,13 +241,8 @@ def _names_customer(value: bytes, customer_id: str) -> bool:
 def consumer(app: FastAPI, engine: AsyncEngine, settings: NotifySettings) -> BatchConsumer:
     """Returns notify's loop on `customer-requests`: erase, confirm, record confirmations."""
 
-    async def erase(request: CustomerErasureRequested) -> dict[str, int]:
-        async with engine.begin() as conn:
-            counts = await erase_customer(
-                conn=conn, customer_id=request.customer_id, settings=settings
-            )
-        app.state.relay.wake()
-        return counts
+    async def erase(conn: AsyncConnection, customer_id: str) -> dict[str, int]:
+        return await erase_customer(conn=conn, customer_id=customer_id, settings=settings)
 
     async def confirmed(confirmations: Sequence[CustomerErased]) -> None:
         async with engine.begin() as conn:
@@ -267,16 +260,13 @@ def consumer(app: FastAPI, engine: AsyncEngine, settings: NotifySettings) -> Bat
                 ],
             )
 
-    return rights_consumer(
+    return store_rights_consumer(
         settings=settings,
         service=SERVICE,
-        group_id=rights_group(settings.consumer_group),
-        handler=rights_handler(
-            service=SERVICE,
-            erase=erase,
-            prefix=settings.kafka_topic_prefix,
-            on_confirmations=confirmed,
-        ),
+        engine=engine,
+        erase_customer=erase,
         producer=app.state.producer,
         transient=db_transient,
+        after_erase=lambda: app.state.relay.wake(),
+        on_confirmations=confirmed,
     )

@@ -18,12 +18,8 @@ from typing import Any
 from fastapi import FastAPI
 from feedloop.common.consumer import BatchConsumer
 from feedloop.common.dbfaults import db_transient
-from feedloop.common.events import CustomerErasureRequested, utcnow
-from feedloop.common.rights import (
-    rights_consumer,
-    rights_group,
-    rights_handler,
-)
+from feedloop.common.events import utcnow
+from feedloop.common.rights import store_rights_consumer
 from feedloop.prioritize.consumer import SERVICE
 from feedloop.prioritize.feedback import notes
 from feedloop.prioritize.issues.store import lock_issue, save_issue
@@ -137,19 +133,15 @@ async def _retitle_issues(
 def consumer(app: FastAPI, engine: AsyncEngine, settings: PrioritizeSettings) -> BatchConsumer:
     """Returns prioritize's loop on `customer-requests`: anonymise, then confirm."""
 
-    async def erase(request: CustomerErasureRequested) -> dict[str, int]:
-        async with engine.begin() as conn:
-            counts = await erase_customer(
-                conn=conn, customer_id=request.customer_id, settings=settings
-            )
-        app.state.relay.wake()
-        return counts
+    async def erase(conn: AsyncConnection, customer_id: str) -> dict[str, int]:
+        return await erase_customer(conn=conn, customer_id=customer_id, settings=settings)
 
-    return rights_consumer(
+    return store_rights_consumer(
         settings=settings,
         service=SERVICE,
-        group_id=rights_group(settings.consumer_group),
-        handler=rights_handler(service=SERVICE, erase=erase, prefix=settings.kafka_topic_prefix),
+        engine=engine,
+        erase_customer=erase,
         producer=app.state.producer,
         transient=db_transient,
+        after_erase=lambda: app.state.relay.wake(),
     )

@@ -9,33 +9,26 @@ again) and confirms with `customer.erased` from service "solicit". A repeat find
 from fastapi import FastAPI
 from feedloop.common.consumer import BatchConsumer
 from feedloop.common.dbfaults import db_transient
-from feedloop.common.events import CustomerErasureRequested, utcnow
-from feedloop.common.rights import (
-    rights_consumer,
-    rights_group,
-    rights_handler,
-)
+from feedloop.common.events import utcnow
+from feedloop.common.rights import store_rights_consumer
 from feedloop.solicit.customers import erase
 from feedloop.solicit.outbox import SERVICE
 from feedloop.solicit.settings import SolicitSettings
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 def consumer(app: FastAPI, engine: AsyncEngine, settings: SolicitSettings) -> BatchConsumer:
     """Returns solicit's loop on `customer-requests`: erase, then confirm."""
 
-    async def erase_customer(request: CustomerErasureRequested) -> dict[str, int]:
-        async with engine.begin() as conn:
-            invitations = await erase(conn=conn, customer_id=request.customer_id, now=utcnow())
+    async def erase_customer(conn: AsyncConnection, customer_id: str) -> dict[str, int]:
+        invitations = await erase(conn=conn, customer_id=customer_id, now=utcnow())
         return {"invitations": invitations}
 
-    return rights_consumer(
+    return store_rights_consumer(
         settings=settings,
         service=SERVICE,
-        group_id=rights_group(settings.consumer_group),
-        handler=rights_handler(
-            service=SERVICE, erase=erase_customer, prefix=settings.kafka_topic_prefix
-        ),
+        engine=engine,
+        erase_customer=erase_customer,
         producer=app.state.producer,
         transient=db_transient,
     )
