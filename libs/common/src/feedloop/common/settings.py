@@ -1,8 +1,8 @@
 """Settings base shared by every service; each service subclasses it with its own env prefix."""
 
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Final, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["local", "test", "dev", "prod"]
@@ -148,3 +148,34 @@ class OutboxSettings(ServiceSettings):
 
     outbox_batch: int = Field(default=1000, ge=1)
     outbox_poll_s: float = Field(default=0.5, gt=0)
+
+
+DEMO_SMTP: Final = ("127.0.0.1", 2525)
+"""The demo sinks' SMTP server (scripts/demo/sinks.py): local mode's e-mail goes there."""
+
+
+class SmtpSettings(ServiceSettings):
+    """Mixin: the SMTP server a service sends e-mail through, and the sender's address."""
+
+    smtp_host: str | None = Field(default=None, description="None: no e-mail (local: demo sink).")
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    mail_from: str = "Customer care <care@feedloop.example>"
+
+    @property
+    def smtp_server(self) -> tuple[str, int] | None:
+        """(host, port) of the SMTP server, or None when e-mail is off."""
+        if self.smtp_host is None:
+            return DEMO_SMTP if self.environment == "local" else None
+        default_port = {"none": 25, "starttls": 587, "tls": 465}[self.smtp_security]
+        return self.smtp_host, self.smtp_port or default_port
+
+    @property
+    def effective_smtp_security(self) -> str:
+        """The SMTP security in use: the local demo sink speaks plain SMTP."""
+        if self.smtp_host is None and self.environment == "local":
+            return "none"
+        return self.smtp_security

@@ -12,6 +12,7 @@ from feedloop.common.settings import (
     ApiKeySettings,
     ConsumerSettings,
     OutboxSettings,
+    SmtpSettings,
     StoreSettings,
 )
 from feedloop.notify.delivery.mail_settings import MailAuthSettings
@@ -32,7 +33,6 @@ Severity = Literal["low", "medium", "high", "critical"]
 DEMO_SINKS_URL = "http://127.0.0.1:8025"
 DEMO_SOURCE_SYSTEMS = ("shop",)
 DEMO_WEBHOOK_SECRET = "fl_dev_local_only_webhook_secret"
-DEMO_SMTP = ("127.0.0.1", 2525)
 
 
 class SourceSystem(BaseModel):
@@ -88,7 +88,12 @@ _SYSTEMS = TypeAdapter(dict[str, SourceSystem])
 
 
 class NotifySettings(
-    StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSettings, MailAuthSettings
+    StoreSettings,
+    OutboxSettings,
+    ApiKeySettings,
+    ConsumerSettings,
+    MailAuthSettings,
+    SmtpSettings,
 ):
     """How notify stores, routes, sends and retries customer notifications."""
 
@@ -119,20 +124,13 @@ class NotifySettings(
         description="Feedback from these channels is answered by e-mail first, when known.",
     )
 
-    # E-mail
-    smtp_host: str | None = Field(default=None, description="None: no e-mail (local: demo sink).")
-    smtp_port: int | None = Field(default=None, ge=1, le=65535)
-    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    # E-mail (SMTP server and sender: SmtpSettings)
     smtp_session_idle_s: float = Field(
         default=30.0, gt=0, description="An SMTP session idle this long is closed, not reused."
     )
     smtp_session_max_messages: int = Field(
         default=100, ge=1, description="Messages per SMTP session before it is renewed."
     )
-    mail_from: str = "Customer care <care@feedloop.example>"
     message_id_domain: str = "notify.feedloop.example"
 
     # Content and policy
@@ -210,21 +208,6 @@ class NotifySettings(
         if secret is None and self.environment == "local":
             return DEMO_WEBHOOK_SECRET
         return secret.get_secret_value() if secret else None
-
-    @property
-    def smtp_server(self) -> tuple[str, int] | None:
-        """(host, port) of the SMTP server, or None when e-mail is off."""
-        if self.smtp_host is None:
-            return DEMO_SMTP if self.environment == "local" else None
-        default_port = {"none": 25, "starttls": 587, "tls": 465}[self.smtp_security]
-        return self.smtp_host, self.smtp_port or default_port
-
-    @property
-    def effective_smtp_security(self) -> str:
-        """The SMTP security in use: the local demo sink speaks plain SMTP."""
-        if self.smtp_host is None and self.environment == "local":
-            return "none"
-        return self.smtp_security
 
     @model_validator(mode="after")
     def _consistent_and_safe(self) -> Self:

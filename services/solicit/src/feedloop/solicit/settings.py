@@ -1,12 +1,13 @@
 """Solicit settings, read from FEEDLOOP_SOLICIT_* variables."""
 
-from typing import Literal, Self
+from typing import Self
 
 from feedloop.common.links import LinkKeySettings
 from feedloop.common.settings import (
     ApiKeySettings,
     ConsumerSettings,
     OutboxSettings,
+    SmtpSettings,
     StoreSettings,
 )
 from pydantic import Field, HttpUrl, SecretStr, model_validator
@@ -19,11 +20,10 @@ SCOPE_ERASE = "customers:erase"
 # `make run` with no configuration: the demo sinks (scripts/demo/sinks.py) receive everything.
 DEMO_SINKS_URL = "http://127.0.0.1:8025"
 DEMO_WEBHOOK_SECRET = "fl_dev_local_only_webhook_secret"
-DEMO_SMTP = ("127.0.0.1", 2525)
 
 
 class SolicitSettings(
-    StoreSettings, OutboxSettings, ApiKeySettings, LinkKeySettings, ConsumerSettings
+    StoreSettings, OutboxSettings, ApiKeySettings, LinkKeySettings, ConsumerSettings, SmtpSettings
 ):
     """How solicit takes touchpoints, invites customers, hosts surveys and counts answers."""
 
@@ -63,14 +63,7 @@ class SolicitSettings(
         "to raw-feedback once (0: at once, and later answers are refused).",
     )
 
-    # E-mail
-    smtp_host: str | None = Field(default=None, description="None: no e-mail (local: demo sink).")
-    smtp_port: int | None = Field(default=None, ge=1, le=65535)
-    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_timeout_s: float = Field(default=30.0, gt=0, le=120)
-    mail_from: str = "Customer care <care@feedloop.example>"
+    # E-mail (SMTP server and sender: SmtpSettings)
     message_id_domain: str = "solicit.feedloop.example"
 
     # Webhooks (the originating system shows the survey in-app)
@@ -94,21 +87,6 @@ class SolicitSettings(
         if self.webhook_signing_secret is not None:
             return self.webhook_signing_secret.get_secret_value()
         return DEMO_WEBHOOK_SECRET if self.environment == "local" else None
-
-    @property
-    def smtp_server(self) -> tuple[str, int] | None:
-        """(host, port) of the SMTP server, or None when e-mail is off."""
-        if self.smtp_host is None:
-            return DEMO_SMTP if self.environment == "local" else None
-        default_port = {"none": 25, "starttls": 587, "tls": 465}[self.smtp_security]
-        return self.smtp_host, self.smtp_port or default_port
-
-    @property
-    def effective_smtp_security(self) -> str:
-        """The SMTP security in use: the local demo sink speaks plain SMTP."""
-        if self.smtp_host is None and self.environment == "local":
-            return "none"
-        return self.smtp_security
 
     @model_validator(mode="after")
     def _safe_outside_local(self) -> Self:
