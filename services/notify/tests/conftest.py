@@ -1,6 +1,6 @@
 """Notify test fixtures: the app on SQLite or PostgreSQL, real receivers, bounded waits."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,10 @@ from feedloop.notify.settings import NotifySettings
 
 from tests.support.clients import AppClient
 from tests.support.clients import app_client as start_app
+from tests.support.fixtures import smtp_server, webhook_receiver
 from tests.support.kafka import read_topic
 from tests.support.keys import api_keys_json
-from tests.support.receivers import SmtpServer, WebhookReceiver
+from tests.support.receivers import WebhookReceiver
 
 SECRET = "test-webhook-secret"
 
@@ -37,22 +38,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A webhook receiver on loopback that verifies signatures."""
-    hooks = WebhookReceiver(secret=SECRET)
-    await hooks.start()
-    yield hooks
-    await hooks.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    """An SMTP server on loopback."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+receiver = webhook_receiver(SECRET)
+smtp = smtp_server()
 
 
 def make_settings(**overrides: Any) -> NotifySettings:

@@ -1,18 +1,16 @@
 """Solicit test fixtures: the app on SQLite, real SMTP and webhook receivers, test programs."""
 
 import base64
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import yaml
 from feedloop.solicit.programs import ProgramsConfig
 from feedloop.solicit.settings import SolicitSettings
 
+from tests.support.fixtures import smtp_server, webhook_receiver
 from tests.support.keys import api_keys_json
-from tests.support.receivers import SmtpServer, WebhookReceiver
 
 SECRET = "solicit-test-webhook-secret"
 LINK_KEYS = orjson.dumps({"t1": base64.b64encode(b"k" * 32).decode()}).decode()
@@ -83,19 +81,5 @@ def make_settings(tmp_path: Path, **overrides: Any) -> SolicitSettings:
     return SolicitSettings(**(defaults | overrides))
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    """A webhook receiver on loopback that verifies signatures."""
-    hooks = WebhookReceiver(secret=SECRET)
-    await hooks.start()
-    yield hooks
-    await hooks.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    """An SMTP server on loopback."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+receiver = webhook_receiver(SECRET)
+smtp = smtp_server()
