@@ -7,18 +7,17 @@ from typing import Any
 
 import httpx
 import pytest
-from feedloop.common import topics
-from feedloop.common.codec import decode
-from feedloop.common.events import FeedbackClosed
+from aiokafka import AIOKafkaProducer
 from feedloop.notify.app import create_app
 from feedloop.notify.settings import NotifySettings
 
 from tests.support.clients import AppClient
 from tests.support.clients import app_client as start_app
 from tests.support.fixtures import smtp_server, webhook_receiver
-from tests.support.kafka import read_topic
 from tests.support.keys import api_keys_json
 from tests.support.receivers import WebhookReceiver
+
+from .factory import NotifyLoop
 
 SECRET = "test-webhook-secret"
 
@@ -65,11 +64,6 @@ def make_settings(**overrides: Any) -> NotifySettings:
     return NotifySettings(**(defaults | overrides))
 
 
-def systems(receiver: WebhookReceiver, *names: str, timeout_s: float = 2.0) -> dict[str, Any]:
-    """Source systems whose webhooks point at the receiver."""
-    return {n: {"callback_url": receiver.url(n), "timeout_s": timeout_s} for n in names}
-
-
 @pytest.fixture
 def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
     """Builds a notify app on the test broker and yields an HTTP client (dev key)."""
@@ -88,24 +82,16 @@ def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
     return factory
 
 
-async def closed_events(
-    bootstrap: str, prefix: str, *, expect: int, timeout_s: float = 30.0
-) -> list[tuple[str, FeedbackClosed]]:
-    """Reads `closed` until `expect` records are there; returns (event id, payload) pairs."""
-    records = await read_topic(
-        bootstrap,
-        prefix + topics.CLOSED,
-        until=lambda rs: len(rs) >= expect,
-        timeout_s=timeout_s,
-    )
-    # A little longer, so that a duplicate would show.
-    records += await read_topic(bootstrap, prefix + topics.CLOSED, idle_s=1.0, timeout_s=5)
-    seen: dict[tuple[int, int], Any] = {(r.partition, r.offset): r for r in records}
-    out = []
-    for record in seen.values():
-        envelope = decode(record.value, accept=[FeedbackClosed])
-        out.append((envelope.event_id, envelope.payload))
-    return out
+@pytest.fixture
+def loop(
+    app_client: AppClient,
+    receiver: WebhookReceiver,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> NotifyLoop:
+    """The notify app factory, the webhook receiver and the test broker, in one."""
+    return NotifyLoop(app_client, receiver, raw_producer, kafka_bootstrap, topic_prefix)
 
 
 async def notifications_of(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:

@@ -1,11 +1,18 @@
-"""Events on `prioritized` as prioritize emits them, for driving notify in tests."""
+"""Events on `prioritized` as prioritize emits them, and the loop that drives notify in tests."""
 
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from feedloop.common.codec import OutgoingRecord, encode
+import httpx
+from aiokafka import AIOKafkaProducer
+from feedloop.common import topics
+from feedloop.common.codec import OutgoingRecord, decode, encode
 from feedloop.common.events import (
     Envelope,
+    FeedbackClosed,
     FeedbackPrioritized,
     FeedbackRef,
     IssueUpdated,
@@ -14,6 +21,10 @@ from feedloop.common.events import (
     deterministic_id,
 )
 from feedloop.common.feedback import Channel, Customer
+
+from tests.support.clients import AppClient, send_all
+from tests.support.kafka import read_topic
+from tests.support.receivers import WebhookReceiver
 
 RECEIVED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -101,3 +112,56 @@ def issue(
 def records(envelopes: list[Envelope[Any]], prefix: str) -> list[OutgoingRecord]:
     """Encodes events for `prioritized`, keyed by issue id as prioritize keys them."""
     return [encode(e, key=e.payload.issue_id, prefix=prefix) for e in envelopes]
+
+
+def systems(receiver: WebhookReceiver, *names: str, timeout_s: float = 2.0) -> dict[str, Any]:
+    """Source systems whose webhooks point at the receiver."""
+    return {n: {"callback_url": receiver.url(n), "timeout_s": timeout_s} for n in names}
+
+
+async def closed_events(
+    bootstrap: str, prefix: str, *, expect: int, timeout_s: float = 30.0
+) -> list[tuple[str, FeedbackClosed]]:
+    """Reads `closed` until `expect` records are there; returns (event id, payload) pairs."""
+    records = await read_topic(
+        bootstrap,
+        prefix + topics.CLOSED,
+        until=lambda rs: len(rs) >= expect,
+        timeout_s=timeout_s,
+    )
+    # A little longer, so that a duplicate would show.
+    records += await read_topic(bootstrap, prefix + topics.CLOSED, idle_s=1.0, timeout_s=5)
+    seen: dict[tuple[int, int], Any] = {(r.partition, r.offset): r for r in records}
+    out = []
+    for record in seen.values():
+        envelope = decode(record.value, accept=[FeedbackClosed])
+        out.append((envelope.event_id, envelope.payload))
+    return out
+
+
+@dataclass(frozen=True)
+class NotifyLoop:
+    """What a notify loop test drives: the app factory, the webhook receiver, the broker."""
+
+    app_client: AppClient
+    receiver: WebhookReceiver
+    producer: AIOKafkaProducer
+    bootstrap: str
+    prefix: str
+
+    def app(
+        self, database_url: str, **overrides: Any
+    ) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        """A notify app whose "shop" webhook points at the receiver (overrides win)."""
+        overrides.setdefault("source_systems", systems(self.receiver, "shop"))
+        return self.app_client(database_url, **overrides)
+
+    async def send(self, events: Sequence[Envelope[Any]]) -> None:
+        """Sends events on `prioritized` as prioritize would."""
+        await send_all(self.producer, records(list(events), self.prefix))
+
+    async def closed(
+        self, *, expect: int, timeout_s: float = 30.0
+    ) -> list[tuple[str, FeedbackClosed]]:
+        """Reads `closed` until `expect` records are there (closed_events)."""
+        return await closed_events(self.bootstrap, self.prefix, expect=expect, timeout_s=timeout_s)

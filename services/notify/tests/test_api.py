@@ -10,8 +10,8 @@ from tests.support.clients import AppClient, send_all
 from tests.support.polling import eventually
 from tests.support.receivers import WebhookReceiver
 
-from .conftest import notifications_of, systems
-from .factory import issue, linked, records
+from .conftest import notifications_of
+from .factory import issue, linked, records, systems
 
 KEYS = orjson.dumps(
     [

@@ -18,8 +18,8 @@ from tests.support.keys import TEST_API_KEY, api_keys_json
 from tests.support.polling import eventually
 from tests.support.receivers import WebhookReceiver, free_port
 
-from .conftest import SECRET, closed_events, notifications_of
-from .factory import issue, linked, records
+from .conftest import SECRET, notifications_of
+from .factory import closed_events, issue, linked, records
 
 ROOT = Path(__file__).resolve().parents[3]
 CUSTOMERS = 30

@@ -13,8 +13,8 @@ from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.receivers import SmtpServer, WebhookReceiver
 
-from .conftest import closed_events, notifications_of, systems
-from .factory import issue, linked, records
+from .conftest import notifications_of
+from .factory import NotifyLoop, issue, linked, records, systems
 
 MESSAGE = "Fixed: the checkout no longer times out."
 
@@ -36,23 +36,21 @@ async def outcome_is(client: httpx.AsyncClient, outcome: str) -> bool:
 
 
 async def test_500s_and_a_timeout_are_retried_until_the_receiver_takes_the_message(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
-    receiver.script.extend([500, 503, 1.5])  # the third answers after the client gave up
-    async with app_client(
-        sqlite_url, source_systems=systems(receiver, "shop", timeout_s=0.5)
+    loop.receiver.script.extend([500, 503, 1.5])  # the third answers after the client gave up
+    async with loop.app_client(
+        sqlite_url, source_systems=systems(loop.receiver, "shop", timeout_s=0.5)
     ) as client:
-        await send_all(raw_producer, records(resolved(), topic_prefix))
+        await loop.send(resolved())
         await eventually(lambda: outcome_is(client, "delivered"))
         item = await only(client)
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=1)
-    assert [h.status for h in receiver.hits] == [500, 503, 200, 200]
-    assert {h.key for h in receiver.hits} == {item["delivery_id"]}, "one key: the receiver dedupes"
+        closed = await loop.closed(expect=1)
+    assert [h.status for h in loop.receiver.hits] == [500, 503, 200, 200]
+    assert {h.key for h in loop.receiver.hits} == {item["delivery_id"]}, (
+        "one key: the receiver dedupes"
+    )
     assert item["attempts"] == 4
     assert [(c.feedback_id, c.outcome) for _, c in closed] == [("f1", "delivered")]
 
@@ -112,37 +110,33 @@ async def test_an_smtp_server_down_then_deferring_gets_the_mail_once_it_recovers
 
 
 async def test_a_receiver_that_keeps_failing_dead_letters_the_notification_after_n_attempts(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
-    receiver.default = 500
-    async with app_client(
-        sqlite_url, source_systems=systems(receiver, "shop"), max_attempts=3
-    ) as client:
-        await send_all(raw_producer, records(resolved(), topic_prefix))
+    loop.receiver.default = 500
+    async with loop.app(sqlite_url, max_attempts=3) as client:
+        await loop.send(resolved())
         await eventually(lambda: outcome_is(client, "failed"))
         failed = (await client.get("/v1/notifications/failed")).json()
         dead = await read_topic(
-            kafka_bootstrap, topic_prefix + topics.NOTIFICATIONS_DLQ, until=lambda rs: len(rs) >= 1
+            loop.bootstrap, loop.prefix + topics.NOTIFICATIONS_DLQ, until=lambda rs: len(rs) >= 1
         )
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=1)
+        closed = await loop.closed(expect=1)
 
         # The receiver is fixed; an operator resends it.
-        receiver.default = 200
+        loop.receiver.default = 200
         item = failed["items"][0]
         response = await client.post(f"/v1/notifications/{item['id']}/resend")
         assert response.status_code == 202, response.text
         await eventually(lambda: outcome_is(client, "delivered"))
         again = await client.post(f"/v1/notifications/{item['id']}/resend")
-        closed_after = await closed_events(kafka_bootstrap, topic_prefix, expect=1)
+        closed_after = await loop.closed(expect=1)
 
     assert failed["total"] == 1
     assert item["attempts"] == 3 and "HTTP 500" in item["last_error"]
-    assert len(receiver.hits) == 4 and {h.key for h in receiver.hits} == {item["delivery_id"]}
+    assert len(loop.receiver.hits) == 4 and {h.key for h in loop.receiver.hits} == {
+        item["delivery_id"]
+    }
     (record,) = dead
     assert header(record.headers, topics.HEADER_DLQ_REASON) == "delivery_failed"
     assert "HTTP 500" in (header(record.headers, topics.HEADER_DLQ_ERROR) or "")
@@ -152,15 +146,12 @@ async def test_a_receiver_that_keeps_failing_dead_letters_the_notification_after
 
 
 async def test_a_receiver_refusing_the_message_with_a_400_fails_it_without_retrying(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    topic_prefix: str,
 ) -> None:
-    receiver.default = 422
-    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
-        await send_all(raw_producer, records(resolved(), topic_prefix))
+    loop.receiver.default = 422
+    async with loop.app(sqlite_url) as client:
+        await loop.send(resolved())
         await eventually(lambda: outcome_is(client, "failed"))
         item = await only(client)
     assert item["attempts"] == 1 and "HTTP 422" in item["last_error"]

@@ -4,43 +4,37 @@ feedback on raw-feedback, linked to the issue, through a public, rate-limited ro
 import re
 
 import httpx
-from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.codec import decode
 from feedloop.common.events import FeedbackReceived
 
-from tests.support.clients import AppClient, send_all
+from tests.support.clients import AppClient
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
-from tests.support.receivers import WebhookReceiver
 
-from .conftest import notifications_of, systems
-from .factory import issue, linked, records
+from .conftest import notifications_of
+from .factory import NotifyLoop, issue, linked
 
 LINK = re.compile(r"(/v1/followup/[A-Za-z0-9_.-]+)")
 
 
 async def test_a_resolution_asks_did_it_help_and_the_answer_comes_back_as_survey_feedback(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
     events = [
         linked("f1", "i1", "c1", locale="de-DE"),
         issue("i1", 2, "resolved", message="Fixed."),
     ]
-    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
-        await send_all(raw_producer, records(events, topic_prefix))
+    async with loop.app(sqlite_url) as client:
+        await loop.send(events)
 
         async def delivered() -> bool:
             items = await notifications_of(client, kind="resolution")
             return bool(items) and items[0]["outcome"] == "delivered"
 
         assert await eventually(delivered)
-        message = receiver.delivered()[0].body["message"]
+        message = loop.receiver.delivered()[0].body["message"]
         assert message.startswith("Fixed.\n\nIst es für Sie behoben?"), message
         match = LINK.search(message)
         assert match, message
@@ -54,8 +48,8 @@ async def test_a_resolution_asks_did_it_help_and_the_answer_comes_back_as_survey
         forged = await client.post(link[:-3] + "abc", json={"answer": "yes"})
         other = await client.post(link.replace("followup", "unsubscribe"), data={})
         records_ = await read_topic(
-            kafka_bootstrap,
-            topic_prefix + topics.RAW_FEEDBACK,
+            loop.bootstrap,
+            loop.prefix + topics.RAW_FEEDBACK,
             until=lambda rs: len(rs) >= 2,
             timeout_s=30,
         )

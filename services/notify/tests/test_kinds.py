@@ -2,16 +2,14 @@
 
 from collections import Counter
 
-from aiokafka import AIOKafkaProducer
 from feedloop.common.events import Sentiment
 from feedloop.notify.delivery.outcomes import loop_outcome
 
-from tests.support.clients import AppClient, send_all
 from tests.support.polling import eventually
-from tests.support.receivers import SmtpServer, WebhookReceiver
+from tests.support.receivers import SmtpServer
 
-from .conftest import closed_events, notifications_of, systems
-from .factory import issue, linked, records
+from .conftest import notifications_of
+from .factory import NotifyLoop, issue, linked
 
 GLAD = Sentiment(label="positive", score=0.9, confidence=0.95)
 UNSURE = Sentiment(label="positive", score=0.7, confidence=0.5)
@@ -31,13 +29,9 @@ def test_loop_outcomes_of_delivery_outcomes() -> None:
 
 
 async def test_each_kind_ends_with_its_outcome_once(
-    app_client: AppClient,
+    loop: NotifyLoop,
     database_url: str,
-    receiver: WebhookReceiver,
     smtp: SmtpServer,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
     events = [
         # A promoter's praise: thanked, in German; their second praise within 30 days: noted.
@@ -70,17 +64,16 @@ async def test_each_kind_ends_with_its_outcome_once(
         issue("question-1", 2, "resolved", message=ANSWER, kind="question"),
         issue("i1", 2, "resolved", message="Fixed."),
     ]
-    async with app_client(
+    async with loop.app(
         database_url,
-        source_systems=systems(receiver, "shop"),
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
     ) as client:
-        await send_all(raw_producer, records(events, topic_prefix))
-        early = await closed_events(kafka_bootstrap, topic_prefix, expect=6)
+        await loop.send(events)
+        early = await loop.closed(expect=6)
         assert {c.feedback_id for _, c in early} == {"p1", "p2", "p3", "p4", "p5", "r1"}
-        await send_all(raw_producer, records(answered, topic_prefix))
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=8)
+        await loop.send(answered)
+        closed = await loop.closed(expect=8)
 
         async def all_done() -> bool:
             items = await notifications_of(client)
@@ -109,7 +102,7 @@ async def test_each_kind_ends_with_its_outcome_once(
     }
     assert len({t["feedback_id"] for t in thanks} & {"p1", "p2"}) == 1
     assert {t["feedback_id"] for t in thanks} - {"p1", "p2"} == {"p3", "p5"}
-    hooks = {h.body["customer_id"]: h for h in receiver.delivered()}
+    hooks = {h.body["customer_id"]: h for h in loop.receiver.delivered()}
     assert set(hooks) == {"c1", "c6", "c7"}
     assert hooks["c1"].event == "notification.thanks"
     assert hooks["c1"].body["subject"] == "Danke für Ihre freundlichen Worte"
@@ -121,22 +114,13 @@ async def test_each_kind_ends_with_its_outcome_once(
 
 
 async def test_opted_out_customers_are_not_thanked(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
-    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
+    async with loop.app(sqlite_url) as client:
         opted = await client.put("/v1/customers/c1/preferences", json={"opted_out": {"all": True}})
         assert opted.status_code == 200, opted.text
-        await send_all(
-            raw_producer,
-            records(
-                [linked("p1", "praise-fit", "c1", kind="praise", sentiment=GLAD)], topic_prefix
-            ),
-        )
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=1)
+        await loop.send([linked("p1", "praise-fit", "c1", kind="praise", sentiment=GLAD)])
+        closed = await loop.closed(expect=1)
     assert [(c.feedback_id, c.loop_outcome) for _, c in closed] == [("p1", "opted_out")]
-    assert receiver.delivered() == []
+    assert loop.receiver.delivered() == []

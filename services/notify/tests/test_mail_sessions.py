@@ -9,8 +9,8 @@ from tests.support.clients import AppClient, send_all
 from tests.support.polling import eventually
 from tests.support.receivers import SmtpServer
 
-from .conftest import closed_events, notifications_of, settled
-from .factory import issue, linked, records
+from .conftest import notifications_of, settled
+from .factory import closed_events, issue, linked, records
 
 CUSTOMERS = 24
 CONCURRENCY = 4

@@ -4,26 +4,21 @@ every feedback item once."""
 from collections import Counter
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
-from tests.support.clients import AppClient, send_all
+from tests.support.clients import send_all
 from tests.support.polling import eventually
-from tests.support.receivers import SmtpServer, WebhookReceiver
+from tests.support.receivers import SmtpServer
 
-from .conftest import closed_events, notifications_of, settled, systems
-from .factory import issue, linked, records
+from .conftest import notifications_of, settled
+from .factory import NotifyLoop, issue, linked, records
 
 MESSAGE = "We re-measured every product and updated the size charts."
 
 
 async def test_resolving_an_issue_tells_each_customer_once_through_the_right_channel(
-    app_client: AppClient,
+    loop: NotifyLoop,
     database_url: str,
-    receiver: WebhookReceiver,
     smtp: SmtpServer,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
     events = [
         # Three items of one customer from the shop (which has a webhook): one message.
@@ -40,16 +35,15 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
         issue("i1", 1, "in_progress"),
         issue("i1", 2, "resolved", message=MESSAGE),
     ]
-    async with app_client(
+    async with loop.app(
         database_url,
-        source_systems=systems(receiver, "shop"),
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
     ) as client:
-        await send_all(raw_producer, records(events, topic_prefix))
+        await loop.send(events)
         await eventually(lambda: _settled(client, 7), timeout_s=60)
         items = await notifications_of(client, kind="resolution")
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=7)
+        closed = await loop.closed(expect=7)
 
     by_feedback = {i["feedback_id"]: i for i in items}
     assert {f: i["outcome"] for f, i in by_feedback.items()} == {
@@ -72,7 +66,7 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
     }
     assert len({by_feedback[f]["delivery_id"] for f in ("f1", "f2", "f3")}) == 1
 
-    hooks = receiver.delivered()
+    hooks = loop.receiver.delivered()
     assert Counter(h.body["customer_id"] for h in hooks) == {"c1": 1, "c5": 1}
     assert all(h.verified and h.event == "notification.resolution" for h in hooks)
     assert len({h.key for h in hooks}) == 2
@@ -106,36 +100,32 @@ async def _settled(client: httpx.AsyncClient, n: int, kind: str = "resolution") 
 
 
 async def test_feedback_linked_after_the_resolution_gets_the_resolution_message(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
-    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
+    async with loop.app(sqlite_url) as client:
         await send_all(
-            raw_producer,
+            loop.producer,
             records(
                 [linked("f1", "i1", "c1"), issue("i1", 1, "resolved", message=MESSAGE)],
-                topic_prefix,
+                loop.prefix,
             ),
         )
         await eventually(lambda: _settled(client, 1))
         # Prioritize links fresh feedback to the (still resolved) issue.
         await send_all(
-            raw_producer,
+            loop.producer,
             records(
                 [
                     linked("f2", "i1", "c2", status="resolved"),
                     linked("f3", "i1", "c1", status="resolved"),
                 ],
-                topic_prefix,
+                loop.prefix,
             ),
         )
         await eventually(lambda: _settled(client, 3))
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=3)
-    hooks = receiver.delivered()
+        closed = await loop.closed(expect=3)
+    hooks = loop.receiver.delivered()
     assert sorted((h.body["customer_id"], h.body["message"].split("\n\n")[0]) for h in hooks) == [
         ("c1", MESSAGE),
         ("c2", MESSAGE),
@@ -148,11 +138,8 @@ async def test_feedback_linked_after_the_resolution_gets_the_resolution_message(
 
 
 async def test_detractors_and_severe_issues_get_an_acknowledgement_before_the_resolution(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    topic_prefix: str,
 ) -> None:
     events = [
         linked("f1", "i1", "detractor", nps=3),
@@ -160,15 +147,12 @@ async def test_detractors_and_severe_issues_get_an_acknowledgement_before_the_re
         linked("f3", "i1", "quiet"),
         linked("f4", "i2", "quiet-on-critical", severity="critical"),
     ]
-    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
-        await send_all(raw_producer, records(events, topic_prefix))
+    async with loop.app(sqlite_url) as client:
+        await loop.send(events)
         await eventually(lambda: _settled(client, 2, "acknowledgement"))
-        await send_all(
-            raw_producer,
-            records([issue("i1", 1, "resolved", message=MESSAGE)], topic_prefix),
-        )
+        await loop.send([issue("i1", 1, "resolved", message=MESSAGE)])
         await eventually(lambda: _settled(client, 3))
-    sent = [(h.body["customer_id"], h.body["kind"]) for h in receiver.delivered()]
+    sent = [(h.body["customer_id"], h.body["kind"]) for h in loop.receiver.delivered()]
     assert sorted(sent) == [
         ("detractor", "acknowledgement"),
         ("detractor", "resolution"),
@@ -177,5 +161,5 @@ async def test_detractors_and_severe_issues_get_an_acknowledgement_before_the_re
         ("quiet-on-critical", "acknowledgement"),
     ]
     assert sent.index(("detractor", "acknowledgement")) < sent.index(("detractor", "resolution"))
-    ack = next(h.body for h in receiver.delivered() if h.body["kind"] == "acknowledgement")
+    ack = next(h.body for h in loop.receiver.delivered() if h.body["kind"] == "acknowledgement")
     assert "let you know" in ack["message"]

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from tests.support.clients import AppClient, send_all
 from tests.support.polling import eventually
-from tests.support.receivers import SmtpServer, WebhookReceiver
+from tests.support.receivers import SmtpServer
 
-from .conftest import closed_events, notifications_of, systems
-from .factory import issue, linked, records
+from .conftest import notifications_of
+from .factory import NotifyLoop, closed_events, issue, linked, records
 
 
 async def _settled(client: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
@@ -22,14 +22,10 @@ async def _settled(client: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
 
 
 async def test_opted_out_customers_are_not_contacted_and_their_feedback_closes_as_opted_out(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
-    async with app_client(sqlite_url, source_systems=systems(receiver, "shop")) as client:
+    async with loop.app(sqlite_url) as client:
         for customer, channel in (("no-webhooks", "webhook"), ("nothing", "all")):
             response = await client.put(
                 f"/v1/customers/{customer}/preferences", json={"opted_out": {channel: True}}
@@ -44,9 +40,9 @@ async def test_opted_out_customers_are_not_contacted_and_their_feedback_closes_a
             linked("f3", "i1", "no-mail"),
             issue("i1", 1, "resolved", message="Fixed."),
         ]
-        await send_all(raw_producer, records(events, topic_prefix))
+        await loop.send(events)
         items = await eventually(lambda: _settled(client, 3))
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=3)
+        closed = await loop.closed(expect=3)
     assert prefs == {
         "customer_id": "nothing",
         "opted_out": {"webhook": False, "email": False, "all": True},
@@ -57,7 +53,7 @@ async def test_opted_out_customers_are_not_contacted_and_their_feedback_closes_a
         "nothing": "opted_out",
         "no-mail": "delivered",
     }
-    assert [h.body["customer_id"] for h in receiver.hits] == ["no-mail"]
+    assert [h.body["customer_id"] for h in loop.receiver.hits] == ["no-mail"]
     assert sorted((c.feedback_id, c.outcome) for _, c in closed) == [
         ("f1", "opted_out"),
         ("f2", "opted_out"),
@@ -66,28 +62,22 @@ async def test_opted_out_customers_are_not_contacted_and_their_feedback_closes_a
 
 
 async def test_a_customer_over_the_daily_cap_gets_no_more_messages_that_day(
-    app_client: AppClient,
+    loop: NotifyLoop,
     sqlite_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
     events = [
         *(linked(f"f{n}", f"i{n}", "busy") for n in range(3)),
         linked("f9", "i0", "other"),
         *(issue(f"i{n}", 1, "resolved", message=f"Fixed {n}.") for n in range(3)),
     ]
-    async with app_client(
-        sqlite_url, source_systems=systems(receiver, "shop"), daily_cap=2
-    ) as client:
-        await send_all(raw_producer, records(events, topic_prefix))
+    async with loop.app(sqlite_url, daily_cap=2) as client:
+        await loop.send(events)
         items = await eventually(lambda: _settled(client, 4))
-        closed = await closed_events(kafka_bootstrap, topic_prefix, expect=4)
+        closed = await loop.closed(expect=4)
     busy = sorted(i["outcome"] for i in items if i["customer_id"] == "busy")
     assert busy == ["capped", "delivered", "delivered"]
     assert [i["outcome"] for i in items if i["customer_id"] == "other"] == ["delivered"]
-    assert sum(h.body["customer_id"] == "busy" for h in receiver.hits) == 2
+    assert sum(h.body["customer_id"] == "busy" for h in loop.receiver.hits) == 2
     assert sorted(c.outcome for _, c in closed) == ["capped", "delivered", "delivered", "delivered"]
 
 

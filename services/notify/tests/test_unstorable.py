@@ -3,18 +3,15 @@
 
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.codec import header
 from feedloop.common.events import Envelope
 
-from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
-from tests.support.receivers import WebhookReceiver
 
-from .conftest import notifications_of, systems
-from .factory import issue, linked, records
+from .conftest import notifications_of
+from .factory import NotifyLoop, issue, linked
 
 
 def retitled(envelope: Envelope[Any], title: str) -> Envelope[Any]:
@@ -28,12 +25,8 @@ def retitled(envelope: Envelope[Any], title: str) -> Envelope[Any]:
 
 
 async def test_unstorable_values_are_dead_lettered_alone_and_good_events_around_them_apply(
-    app_client: AppClient,
+    loop: NotifyLoop,
     database_url: str,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
 ) -> None:
     events = [
         linked("f1", "i1", "c1"),
@@ -44,8 +37,8 @@ async def test_unstorable_values_are_dead_lettered_alone_and_good_events_around_
         linked("f5", "i1", "c5"),
         issue("i1", 1, "resolved", message="Fixed."),
     ]
-    async with app_client(database_url, source_systems=systems(receiver, "shop")) as client:
-        await send_all(raw_producer, records(events, topic_prefix))
+    async with loop.app(database_url) as client:
+        await loop.send(events)
 
         async def resolved_customers() -> set[str]:
             items = await notifications_of(client, kind="resolution")
@@ -55,8 +48,8 @@ async def test_unstorable_values_are_dead_lettered_alone_and_good_events_around_
         customers = await eventually(resolved_customers)
         on_postgres = database_url.startswith("postgresql")
         dead = await read_topic(
-            kafka_bootstrap,
-            topic_prefix + topics.dlq_topic(topics.PRIORITIZED),
+            loop.bootstrap,
+            loop.prefix + topics.dlq_topic(topics.PRIORITIZED),
             until=lambda rs: len(rs) >= 2 + on_postgres,
         )
     assert customers == {"c1", "c2", "c5"}
