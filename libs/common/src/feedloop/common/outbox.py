@@ -32,6 +32,7 @@ from feedloop.common.codec import OutgoingRecord, encode
 from feedloop.common.db import UtcDateTime, is_postgres, store_step
 from feedloop.common.events import Contract, Envelope
 from feedloop.common.kafka import Emitter, create_producer
+from feedloop.common.loops import WakeableLoop
 from feedloop.common.reconcile import events_on_topics
 from feedloop.common.settings import OutboxSettings, ServiceSettings
 from feedloop.common.shell import Step, producer_step
@@ -115,8 +116,11 @@ async def write(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]])
         await conn.execute(insert(table), rows)
 
 
-class OutboxRelay:
-    """Sends outbox events with the idempotent producer and deletes them once acknowledged."""
+class OutboxRelay(WakeableLoop):
+    """Sends outbox events with the idempotent producer and deletes them once acknowledged.
+
+    `stop()` leaves what is not sent in the outbox for the next start.
+    """
 
     def __init__(
         self,
@@ -143,32 +147,14 @@ class OutboxRelay:
         self.batch = batch
         self.poll_s = poll_s
         self.sent = 0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(task_name=f"{service}-outbox")
         self.owner = f"{service}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """Names this relay in the rows it attempts (attempt_owner)."""
-
-    def wake(self) -> None:
-        """Asks the relay to look at the outbox now (after a commit)."""
-        self._wake.set()
-
-    def start(self) -> None:
-        """Runs the relay as a background task."""
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox")
-
-    async def stop(self) -> None:
-        """Stops the relay; what is left stays in the outbox for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         failures = 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            self._wake.clear()
+            await self._wait_for_wake(self.poll_s)
             try:
                 while await self.relay_once() == self.batch:
                     pass

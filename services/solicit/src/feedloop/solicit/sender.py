@@ -9,13 +9,13 @@ the invitation was scheduled gets nothing, and the skip says why.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from feedloop.common.events import utcnow
 from feedloop.common.links import LinkSigner
+from feedloop.common.loops import WakeableLoop
 from feedloop.solicit import answers
 from feedloop.solicit.channels import Channel, SendFailed
 from feedloop.solicit.compose import Claimed, compose
@@ -35,8 +35,11 @@ MESSAGES = Counter(
 )
 
 
-class Sender:
-    """Runs the send loop as a background task."""
+class Sender(WakeableLoop):
+    """Runs the send loop as a background task.
+
+    `stop()` leaves claimed rows not recorded to be retried after their lease.
+    """
 
     def __init__(
         self,
@@ -54,24 +57,8 @@ class Sender:
         self.signer = signer
         self.channels = channels
         self.on_commit = on_commit
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(task_name="solicit-sender")
         self._limit = asyncio.Semaphore(settings.send_concurrency)
-
-    def wake(self) -> None:
-        """Looks for due work now."""
-        self._wake.set()
-
-    def start(self) -> None:
-        """Starts the loop."""
-        self._task = asyncio.create_task(self._run(), name="solicit-sender")
-
-    async def stop(self) -> None:
-        """Stops the loop; claimed rows not recorded are retried after their lease."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:
@@ -82,9 +69,7 @@ class Sender:
                 raise
             except Exception:
                 log.exception("solicit sender tick failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.send_poll_s)
-            self._wake.clear()
+            await self._wait_for_wake(self.settings.send_poll_s)
 
     async def run_once(self, now: datetime) -> int:
         """One tick: emits settled answers, then claims, sends and records one batch."""
