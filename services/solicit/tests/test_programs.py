@@ -1,5 +1,8 @@
 """Survey programs: the shipped file loads; bad scales and duplicate ids are refused."""
 
+from typing import Any
+
+import orjson
 import pytest
 from feedloop.solicit.programs import ProgramsConfig, Survey, load_programs
 from pydantic import ValidationError
@@ -33,19 +36,20 @@ def test_program_ids_are_unique() -> None:
 
 
 def test_outside_local_mode_a_writer_must_name_its_source_systems() -> None:
-    from feedloop.common.auth import ApiClient
-    from feedloop.solicit.app import _refuse_unbound_writers
+    from feedloop.solicit.app import create_app
     from feedloop.solicit.settings import SolicitSettings
 
-    scopes = frozenset({"touchpoints:write"})
-    writer = ApiClient(client_id="crm", key_sha256="0" * 64, scopes=scopes)
-    prod = SolicitSettings(
-        environment="prod",
-        api_keys="[]",
-        link_keys='{"k": "' + "a" * 44 + '"}',
-        public_base_url="https://surveys.example",
-    )
-    with pytest.raises(ValueError, match="source_systems"):
-        _refuse_unbound_writers([writer], prod)
-    _refuse_unbound_writers([writer.model_copy(update={"source_systems": {"crm"}})], prod)
-    _refuse_unbound_writers([writer], SolicitSettings(environment="test"))
+    writer = {"client_id": "crm", "key_sha256": "0" * 64, "scopes": ["touchpoints:write"]}
+
+    def settings(environment: str, *clients: dict[str, Any]) -> SolicitSettings:
+        return SolicitSettings(
+            environment=environment,
+            api_keys=orjson.dumps(list(clients)).decode(),
+            link_keys='{"k": "' + "a" * 44 + '"}',
+            public_base_url="https://surveys.example",
+        )
+
+    with pytest.raises(ValueError, match="may report touchpoints but list no source_systems"):
+        create_app(settings("prod", writer))
+    create_app(settings("prod", writer | {"source_systems": ["crm"]}))
+    create_app(settings("test", writer))

@@ -193,6 +193,26 @@ def build_auth(
     return ApiKeyAuth(clients, allow_dev_key=settings.allows_dev_key)
 
 
+def writers_bound_to_sources(
+    *, scope: str, local: bool, may: str
+) -> Callable[[list[ApiClient]], None]:
+    """A `check` for build_auth: outside local mode and tests, every client holding `scope`
+    must name its source systems (an unbound key could claim another system's external ids,
+    speak for its customers, or have surveys sent to them).
+
+    The refusal reads "clients [...] <may> but list no source_systems".
+    """
+
+    def check(clients: list[ApiClient]) -> None:
+        if local:
+            return
+        unbound = [c.client_id for c in clients if scope in c.scopes and c.source_systems is None]
+        if unbound:
+            raise ValueError(f"clients {unbound} {may} but list no source_systems")
+
+    return check
+
+
 def require_scope(scope: str) -> Callable[[Request], Coroutine[Any, Any, ApiClient]]:
     """Returns a FastAPI dependency demanding a key with `scope` from the app's `state.auth`.
 

@@ -1,7 +1,7 @@
 """The ingest app factory and its lifespan (producer, idempotency store, warm-up)."""
 
 from fastapi import FastAPI
-from feedloop.common.auth import ApiClient, build_auth
+from feedloop.common.auth import build_auth, writers_bound_to_sources
 from feedloop.common.kafka import kafka_reachable
 from feedloop.common.openapi import install_openapi
 from feedloop.common.shell import build_lifespan, producer_step, service_app, task_step
@@ -23,7 +23,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     auth = build_auth(
         settings,
         dev_scopes=frozenset({SCOPE_WRITE}),
-        check=lambda clients: _refuse_unbound_writers(clients, settings),
+        check=writers_bound_to_sources(scope=SCOPE_WRITE, local=settings.is_local, may="may write"),
     )
     producer = DurableProducer(settings)
     store = IdempotencyStore(
@@ -70,13 +70,3 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     install_item_schemas(app)
     install_openapi(app, settings)
     return app
-
-
-def _refuse_unbound_writers(clients: list[ApiClient], settings: IngestSettings) -> None:
-    # Outside local mode and tests a writer must name its source systems: an unbound key could
-    # claim another system's external ids first, or speak for its customers.
-    if settings.is_local:
-        return
-    unbound = [c.client_id for c in clients if SCOPE_WRITE in c.scopes and c.source_systems is None]
-    if unbound:
-        raise ValueError(f"clients {unbound} may write but list no source_systems")

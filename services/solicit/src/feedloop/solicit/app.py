@@ -3,7 +3,7 @@
 import contextlib
 
 from fastapi import FastAPI
-from feedloop.common.auth import ApiClient, build_auth
+from feedloop.common.auth import build_auth, writers_bound_to_sources
 from feedloop.common.db import create_store_engine, db_check
 from feedloop.common.health import ReadinessCheck
 from feedloop.common.links import LinkSigner
@@ -51,7 +51,9 @@ def create_app(
             "auth": build_auth(
                 settings,
                 dev_scopes=frozenset({SCOPE_READ, SCOPE_WRITE, SCOPE_ERASE}),
-                check=lambda clients: _refuse_unbound_writers(clients, settings),
+                check=writers_bound_to_sources(
+                    scope=SCOPE_WRITE, local=settings.is_local, may="may report touchpoints"
+                ),
             ),
             "engine": engine,
             "programs": programs,
@@ -62,16 +64,6 @@ def create_app(
     )
     install_openapi(app, settings)
     return app
-
-
-def _refuse_unbound_writers(clients: list[ApiClient], settings: SolicitSettings) -> None:
-    # Outside local mode and tests a writer must name its source systems, as ingest's do: an
-    # unbound key could report touchpoints (and so have surveys sent) for another system.
-    if settings.is_local:
-        return
-    unbound = [c.client_id for c in clients if SCOPE_WRITE in c.scopes and c.source_systems is None]
-    if unbound:
-        raise ValueError(f"clients {unbound} may report touchpoints but list no source_systems")
 
 
 def _sender_step(
