@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.codec import decode
-from feedloop.common.db import create_engine
+from feedloop.common.db import create_engine, table_of
 from feedloop.common.events import FeedbackPrioritized, IssueUpdated
 from feedloop.prioritize.issues.assign import Incoming, store_batch
 from feedloop.prioritize.migrate import upgrade
-from feedloop.prioritize.models import OutboxEvent, table_of
+from feedloop.prioritize.models import OutboxEvent
 from feedloop.prioritize.outbox import OutboxRelay, create_relay
 from sqlalchemy import insert, select, text
 

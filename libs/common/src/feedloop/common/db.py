@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, Request
 from feedloop.common.settings import StoreSettings
@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 
@@ -183,3 +184,8 @@ async def transaction(request: Request) -> AsyncIterator[AsyncConnection]:
 
 TransactionDep = Annotated[AsyncConnection, Depends(transaction, scope="function")]
 """A connection in the route's transaction: committed before the response, then the relay woken."""
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """Returns the Core table of a mapped class (typed for insert/update/delete and queries)."""
+    return cast(Table, model.__table__)

@@ -1,12 +1,12 @@
 """Tables: customers and preferences, issues, linked feedback, notifications, the send queue."""
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from feedloop.common.audit import AuditColumns
-from feedloop.common.db import UtcDateTime
+from feedloop.common.db import UtcDateTime, table_of
 from feedloop.common.outbox import OutboxColumns
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -201,11 +201,6 @@ class AuditEntry(AuditColumns, Base):
 
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entry_at", "at"), Index("ix_audit_entry_target", "target_id"))
-
-
-def table_of(model: type[Base]) -> Table:
-    """Returns the Core table of a model (typed for insert/update/delete)."""
-    return cast(Table, model.__table__)
 
 
 customer_t = table_of(Customer)

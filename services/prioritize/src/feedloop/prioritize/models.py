@@ -1,10 +1,10 @@
 """Tables: feedback, issues and their customers, status history, closures, daily counts, outbox."""
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from feedloop.common.audit import AuditColumns
-from feedloop.common.db import UtcDateTime
+from feedloop.common.db import UtcDateTime, table_of
 from feedloop.common.outbox import OutboxColumns
 from sqlalchemy import (
     JSON,
@@ -15,7 +15,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
-    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -231,11 +230,6 @@ class AuditEntry(AuditColumns, Base):
 
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entry_at", "at"), Index("ix_audit_entry_target", "target_id"))
-
-
-def table_of(model: type[Base]) -> Table:
-    """Returns the Core table of a model (typed for insert/update/delete)."""
-    return cast(Table, model.__table__)
 
 
 # The Core tables, declared once: every query, insert and update of the service uses these.

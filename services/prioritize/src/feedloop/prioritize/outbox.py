@@ -1,7 +1,8 @@
 """Prioritize's transactional outbox: the shared idiom (feedloop.common.outbox) on its table."""
 
+from feedloop.common.db import table_of
 from feedloop.common.outbox import Outbox, OutboxRelay
-from feedloop.prioritize.models import OutboxEvent, table_of
+from feedloop.prioritize.models import OutboxEvent
 
 __all__ = ["OUTBOX", "OutboxRelay", "create_relay", "outbox_row", "outbox_t", "write"]
 

@@ -7,11 +7,11 @@ the data-rights flow of the other stages, like any feedback.
 """
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from feedloop.common.db import UtcDateTime
+from feedloop.common.db import UtcDateTime, table_of
 from feedloop.common.outbox import OutboxColumns
-from sqlalchemy import JSON, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = 64
@@ -121,11 +121,6 @@ class Outbox(OutboxColumns, Base):
     """Events waiting to be relayed (feedback.received on raw-feedback)."""
 
     __tablename__ = "outbox"
-
-
-def table_of(model: type[Base]) -> Table:
-    """The Core table of a mapped class (typed for the queries that use it)."""
-    return cast(Table, model.__table__)
 
 
 touchpoint_t = table_of(Touchpoint)
