@@ -21,9 +21,9 @@ from feedloop.common.dbfaults import db_transient
 from feedloop.common.events import FeedbackReceived, utcnow
 from feedloop.common.kafka import BatchHandler, Emitter, Record, count, create_consumer
 from feedloop.notify.intake.consumer import SERVICE
+from feedloop.notify.intake.staging import owned_email_update
 from feedloop.notify.models import customer_t
 from feedloop.notify.settings import NotifySettings
-from sqlalchemy import bindparam, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -57,16 +57,7 @@ async def store_addresses(engine: AsyncEngine, found: dict[tuple[str, str], str]
             [{"id": c, "email": None, "updated_at": now} for c, _ in found],
         )
         await conn.execute(
-            update(customer_t)
-            .where(
-                customer_t.c.id == bindparam("b_id"),
-                customer_t.c.erased_at.is_(None),
-                or_(
-                    customer_t.c.email_source.is_(None),
-                    customer_t.c.email_source == bindparam("b_source"),
-                ),
-            )
-            .values(email=bindparam("b_email"), email_source=bindparam("b_source"), updated_at=now),
+            owned_email_update(now),
             [{"b_id": c, "b_source": s, "b_email": e} for (c, s), e in found.items()],
         )
 

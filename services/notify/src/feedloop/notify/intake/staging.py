@@ -14,7 +14,7 @@ from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.notify.delivery.outcomes import CLOSING_KINDS
 from feedloop.notify.models import customer_t, issue_t, link_t, notification_t, processed_t
 from feedloop.notify.rows import CustomerRow
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Update, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 ISSUE_COLUMNS = (
@@ -28,6 +28,26 @@ ISSUE_COLUMNS = (
     "updated_at",
     "kind",
 )
+
+
+def owned_email_update(updated_at: Any) -> Update:
+    """Sets customers' e-mail addresses under the ownership rule (executemany rows b_id,
+    b_source, b_email): only the owning system, or the first to give one, sets an address;
+    never for an erased customer."""
+    return (
+        update(customer_t)
+        .where(
+            customer_t.c.id == bindparam("b_id"),
+            customer_t.c.erased_at.is_(None),
+            or_(
+                customer_t.c.email_source.is_(None),
+                customer_t.c.email_source == bindparam("b_source"),
+            ),
+        )
+        .values(
+            email=bindparam("b_email"), email_source=bindparam("b_source"), updated_at=updated_at
+        )
+    )
 
 
 @dataclass(slots=True)
@@ -241,23 +261,7 @@ class Staging:
             for (customer_id, source), email in self._email_changes.items()
         ]
         if rows:
-            await conn.execute(
-                update(customer_t)
-                .where(
-                    customer_t.c.id == bindparam("b_id"),
-                    customer_t.c.erased_at.is_(None),
-                    or_(
-                        customer_t.c.email_source.is_(None),
-                        customer_t.c.email_source == bindparam("b_source"),
-                    ),
-                )
-                .values(
-                    email=bindparam("b_email"),
-                    email_source=bindparam("b_source"),
-                    updated_at=bindparam("b_updated_at"),
-                ),
-                rows,
-            )
+            await conn.execute(owned_email_update(bindparam("b_updated_at")), rows)
 
     async def _flush_issues(self, conn: AsyncConnection) -> None:
         dirty = [self.issues[i] for i in self._dirty_issues]
