@@ -74,27 +74,17 @@ async def record(
     entry_id = deterministic_id(
         "audit", outbox.service, actor, action, target_type, target_id, at.isoformat()
     )
-    entry = AuditRecorded(
-        entry_id=entry_id,
-        service=outbox.service,
-        at=at,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        detail=detail,
-    )
-    await conn.execute(
-        insert(table).values(
-            entry_id=entry_id,
-            at=at,
-            actor=actor,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            detail=detail,
-        )
-    )
+    fields: dict[str, Any] = {
+        "entry_id": entry_id,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "detail": detail,
+    }
+    entry = AuditRecorded(service=outbox.service, **fields)
+    await conn.execute(insert(table).values(**fields))
     row = outbox.row(
         entry,
         event_id=entry_id,
