@@ -24,7 +24,7 @@ from feedloop.common.feedback import Channel, Customer
 
 from tests.support.clients import AppClient, send_all
 from tests.support.kafka import read_topic
-from tests.support.receivers import WebhookReceiver
+from tests.support.receivers import SmtpServer, WebhookReceiver
 
 RECEIVED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -150,10 +150,13 @@ class NotifyLoop:
     prefix: str
 
     def app(
-        self, database_url: str, **overrides: Any
+        self, database_url: str, *, smtp: SmtpServer | None = None, **overrides: Any
     ) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        """A notify app whose "shop" webhook points at the receiver (overrides win)."""
+        """A notify app whose "shop" webhook points at the receiver and, given `smtp`, whose
+        e-mail goes to that server (overrides win)."""
         overrides.setdefault("source_systems", systems(self.receiver, "shop"))
+        if smtp is not None:
+            overrides = {"smtp_host": "127.0.0.1", "smtp_port": smtp.port} | overrides
         return self.app_client(database_url, **overrides)
 
     async def send(self, events: Sequence[Envelope[Any]]) -> None:

@@ -64,11 +64,7 @@ async def test_each_kind_ends_with_its_outcome_once(
         issue("question-1", 2, "resolved", message=ANSWER, kind="question"),
         issue("i1", 2, "resolved", message="Fixed."),
     ]
-    async with loop.app(
-        database_url,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-    ) as client:
+    async with loop.app(database_url, smtp=smtp) as client:
         await loop.send(events)
         early = await loop.closed(expect=6)
         assert {c.feedback_id for _, c in early} == {"p1", "p2", "p3", "p4", "p5", "r1"}

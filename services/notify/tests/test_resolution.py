@@ -35,11 +35,7 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
         issue("i1", 1, "in_progress"),
         issue("i1", 2, "resolved", message=MESSAGE),
     ]
-    async with loop.app(
-        database_url,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-    ) as client:
+    async with loop.app(database_url, smtp=smtp) as client:
         await loop.send(events)
         await eventually(lambda: _settled(client, 7), timeout_s=60)
         items = await notifications_of(client, kind="resolution")
