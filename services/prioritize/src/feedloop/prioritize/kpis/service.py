@@ -142,13 +142,7 @@ def _nps(cells: Sequence[rollup.Cell]) -> stats.NpsScore | None:
         return None
     promoters = sum(c["promoters"] for c in cells)
     detractors = sum(c["detractors"] for c in cells)
-    return {
-        "score": round(100 * (promoters - detractors) / n, 1),
-        "responses": n,
-        "promoters": promoters,
-        "passives": n - promoters - detractors,
-        "detractors": detractors,
-    }
+    return stats.nps_of_counts(n, promoters=promoters, detractors=detractors)
 
 
 def _csat(cells: Sequence[rollup.Cell]) -> dict[str, stats.CsatScore]:

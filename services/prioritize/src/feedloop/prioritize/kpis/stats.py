@@ -51,7 +51,11 @@ def nps(scores: Sequence[int]) -> NpsScore | None:
         return None
     promoters = sum(1 for s in scores if s >= 9)
     detractors = sum(1 for s in scores if s <= 6)
-    n = len(scores)
+    return nps_of_counts(len(scores), promoters=promoters, detractors=detractors)
+
+
+def nps_of_counts(n: int, *, promoters: int, detractors: int) -> NpsScore:
+    """The NPS of `n` answers (n > 0) of which `promoters` and `detractors` are counted."""
     return {
         "score": round(100 * (promoters - detractors) / n, 1),
         "responses": n,
