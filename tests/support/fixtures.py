@@ -4,9 +4,15 @@ A conftest binds a fixture to its name by assignment, e.g. `receiver = webhook_r
 """
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
 import pytest
+from starlette.types import ASGIApp
 
+from tests.support.clients import AppClient
+from tests.support.clients import app_client as start_app
 from tests.support.receivers import SmtpServer, WebhookReceiver
 
 
@@ -34,3 +40,30 @@ def smtp_server() -> Callable[[], Iterator[SmtpServer]]:
         server.stop()
 
     return smtp
+
+
+def broker_app_client(
+    *, make_settings: Callable[..., Any], create_app: Callable[[Any], ASGIApp], base_url: str
+) -> Callable[[str, str], AppClient]:
+    """A fixture: a factory of the service's app on the test broker (its own topic prefix),
+    started through its lifespan behind an HTTP client with the test key.
+
+    `factory(database_url, **overrides)` builds settings with `make_settings`.
+    """
+
+    @pytest.fixture
+    def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
+        @asynccontextmanager
+        async def factory(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+            settings = make_settings(
+                kafka_bootstrap_servers=kafka_bootstrap,
+                kafka_topic_prefix=topic_prefix,
+                database_url=database_url,
+                **overrides,
+            )
+            async with start_app(create_app(settings), base_url=base_url) as client:
+                yield client
+
+        return factory
+
+    return app_client

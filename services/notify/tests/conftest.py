@@ -1,7 +1,5 @@
 """Notify test fixtures: the app on SQLite or PostgreSQL, real receivers, bounded waits."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +10,7 @@ from feedloop.notify.app import create_app
 from feedloop.notify.settings import NotifySettings
 
 from tests.support.clients import AppClient
-from tests.support.clients import app_client as start_app
-from tests.support.fixtures import smtp_server, webhook_receiver
+from tests.support.fixtures import broker_app_client, smtp_server, webhook_receiver
 from tests.support.keys import api_keys_json
 from tests.support.receivers import WebhookReceiver
 
@@ -64,22 +61,9 @@ def make_settings(**overrides: Any) -> NotifySettings:
     return NotifySettings(**(defaults | overrides))
 
 
-@pytest.fixture
-def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
-    """Builds a notify app on the test broker and yields an HTTP client (dev key)."""
-
-    @asynccontextmanager
-    async def factory(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        settings = make_settings(
-            kafka_bootstrap_servers=kafka_bootstrap,
-            kafka_topic_prefix=topic_prefix,
-            database_url=database_url,
-            **overrides,
-        )
-        async with start_app(create_app(settings), base_url="http://notify") as client:
-            yield client
-
-    return factory
+app_client = broker_app_client(
+    make_settings=make_settings, create_app=create_app, base_url="http://notify"
+)
 
 
 @pytest.fixture

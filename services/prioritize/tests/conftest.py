@@ -1,17 +1,13 @@
 """Prioritize test fixtures: apps on SQLite or PostgreSQL, driven through their lifespan."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from feedloop.prioritize.app import create_app
 from feedloop.prioritize.settings import PrioritizeSettings
 
-from tests.support.clients import AppClient
-from tests.support.clients import app_client as start_app
+from tests.support.fixtures import broker_app_client
 from tests.support.keys import api_keys_json
 
 
@@ -44,19 +40,6 @@ def make_settings(**overrides: Any) -> PrioritizeSettings:
     return PrioritizeSettings(**(defaults | overrides))
 
 
-@pytest.fixture
-def app_client(kafka_bootstrap: str, topic_prefix: str) -> AppClient:
-    """Builds a prioritize app on the test broker and yields an HTTP client (dev key)."""
-
-    @asynccontextmanager
-    async def factory(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        settings = make_settings(
-            kafka_bootstrap_servers=kafka_bootstrap,
-            kafka_topic_prefix=topic_prefix,
-            database_url=database_url,
-            **overrides,
-        )
-        async with start_app(create_app(settings), base_url="http://prioritize") as client:
-            yield client
-
-    return factory
+app_client = broker_app_client(
+    make_settings=make_settings, create_app=create_app, base_url="http://prioritize"
+)
