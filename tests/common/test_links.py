@@ -79,6 +79,17 @@ def test_a_token_expires_at_its_time_and_says_so() -> None:
         signer.verify(token, purpose="survey")
 
 
+def test_a_token_issued_at_a_given_time_is_the_same_whatever_the_clock_says() -> None:
+    """A replayed batch signs its links from the batch's time: same input, same message."""
+    clock = Clock()
+    signer = _signer(clock)
+    first = signer.sign(purpose="followup", subject="c-1", ttl_s=60, issued_at=clock.now - 10)
+    clock.now += 5
+    again = signer.sign(purpose="followup", subject="c-1", ttl_s=60, issued_at=clock.now - 15)
+    assert first == again
+    assert signer.verify(first, purpose="followup").expires_at == int(clock.now) - 15 + 60
+
+
 @pytest.mark.parametrize("part", [0, 1, 2])
 def test_changing_any_character_of_a_token_makes_it_invalid(part: int) -> None:
     signer = _signer(Clock(), OLD, NEW)

@@ -146,14 +146,20 @@ class LinkSigner:
         subject: str,
         ttl_s: float,
         data: Mapping[str, str] | None = None,
+        issued_at: float | None = None,
     ) -> str:
-        """Returns a token for `subject` that verifies for `purpose` during `ttl_s` seconds."""
+        """Returns a token for `subject` that verifies for `purpose` during `ttl_s` seconds.
+
+        `issued_at` (epoch seconds, default the signer's clock) makes the token a function of its
+        input: the same delivery planned twice (a replayed batch) gets the same link.
+        """
         _check_purpose(purpose)
         claims = dict(data or {})
         _check_claims(subject, claims)
         if not 0 < ttl_s <= MAX_TTL_S:
             raise ValueError(f"link ttl: over 0 and at most {MAX_TTL_S} s")
-        payload: dict[str, object] = {"s": subject, "e": int(self._clock() + ttl_s)}
+        start = self._clock() if issued_at is None else issued_at
+        payload: dict[str, object] = {"s": subject, "e": int(start + ttl_s)}
         if claims:
             payload["d"] = claims
         signed = f"{self._active.key_id}.{_b64encode(orjson.dumps(payload))}"

@@ -5,6 +5,7 @@ The token is signed for the purpose "followup" (feedloop.common.links): it names
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from feedloop.common.links import LinkClaims, LinkInvalid, LinkSigner
@@ -37,10 +38,18 @@ class FollowupLinks:
         self.signer: LinkSigner = settings.link_signer()
         self.base = settings.public_base_url + PATH
 
-    def url(self, customer_id: str, issue_id: str) -> str:
-        """Returns the link that asks `customer_id` whether `issue_id` is fixed for them."""
+    def url(self, customer_id: str, issue_id: str, *, asked_at: datetime | None = None) -> str:
+        """Returns the link that asks `customer_id` whether `issue_id` is fixed for them.
+
+        `asked_at` (the resolution's processing time) fixes the link's expiry, so planning the
+        same delivery again writes the same message.
+        """
         token = self.signer.sign(
-            purpose=PURPOSE, subject=customer_id, ttl_s=TTL_S, data={"i": issue_id}
+            purpose=PURPOSE,
+            subject=customer_id,
+            ttl_s=TTL_S,
+            data={"i": issue_id},
+            issued_at=asked_at.timestamp() if asked_at is not None else None,
         )
         return f"{self.base}/{token}"
 

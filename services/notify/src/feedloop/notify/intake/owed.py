@@ -99,7 +99,7 @@ async def owe(
     customers = await load_customers(conn, owed.by_customer)
     new = plan_deliveries(owed, known=known, customers=customers, settings=settings, now=now)
     if kind == "resolution":
-        new = ask_followup(new, customers, settings)
+        new = ask_followup(new, customers, settings, now=now)
     await insert_ignoring_conflicts(conn, delivery_t, [d.values() for d in new])
     await insert_ignoring_conflicts(
         conn, notification_t, [n.values() for n in notification_rows(owed, now=now)]
@@ -168,7 +168,11 @@ def plan_deliveries(
 
 
 def ask_followup(
-    deliveries: list[DeliveryRow], customers: dict[str, CustomerRow], settings: NotifySettings
+    deliveries: list[DeliveryRow],
+    customers: dict[str, CustomerRow],
+    settings: NotifySettings,
+    *,
+    now: datetime,
 ) -> list[DeliveryRow]:
     """Adds "Is it fixed for you?" and the customer's signed link to resolution messages.
 
@@ -184,7 +188,7 @@ def ask_followup(
     for delivery in deliveries:
         if delivery.status == "pending":
             customer = customers.get(delivery.customer_id)
-            url = links.url(delivery.customer_id, delivery.issue_id)
+            url = links.url(delivery.customer_id, delivery.issue_id, asked_at=now)
             message = with_followup(delivery.message, url, customer.locale if customer else None)
             delivery = dataclasses.replace(delivery, message=message)
         out.append(delivery)
