@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord
 from feedloop.common import topics
-from feedloop.common.codec import DeadLetterReason, OutgoingRecord
+from feedloop.common.codec import DeadLetterReason, OutgoingRecord, PoisonRecord
 from feedloop.common.dlq import dead_letter_record
 from feedloop.common.metrics import CONSUMER_RECORDS, DLQ_RECORDS, PRODUCE_LATENCY
 from feedloop.common.settings import ConsumerSettings, ServiceSettings
@@ -133,6 +133,36 @@ async def send_dead_letter(
 
 
 BatchHandler = Callable[[Sequence[Record], Emitter], Awaitable[None]]
+
+_Decoded = TypeVar("_Decoded")
+
+
+async def decode_or_dead_letter(
+    records: Sequence[Record],
+    emitter: Emitter,
+    *,
+    decode: Callable[[Record], _Decoded],
+    service: str,
+    group_id: str,
+    dlq: str,
+) -> list[_Decoded]:
+    """Decodes each record with `decode`, in order; a record it refuses (PoisonRecord) goes to
+    `dlq` with its reason (send_dead_letter) and is left out."""
+    decoded: list[_Decoded] = []
+    for record in records:
+        try:
+            decoded.append(decode(record))
+        except PoisonRecord as exc:
+            await send_dead_letter(
+                emitter,
+                record,
+                reason=exc.reason,
+                detail=exc.detail,
+                service=service,
+                group_id=group_id,
+                dlq=dlq,
+            )
+    return decoded
 
 
 def count(service: str, topic: str, outcome: str, n: int = 1) -> None:

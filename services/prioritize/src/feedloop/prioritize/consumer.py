@@ -12,7 +12,7 @@ from feedloop.common.kafka import (
     Emitter,
     Record,
     count,
-    send_dead_letter,
+    decode_or_dead_letter,
 )
 from feedloop.common.metrics import EVENT_LATENCY
 from feedloop.common.storable import unstorable
@@ -39,31 +39,25 @@ def enriched_handler(
     """Returns the batch handler of `enriched`: poison to the DLQ, the rest in one DB commit."""
     topic = settings.topic(topics.ENRICHED)
 
+    def incoming(record: Record) -> Incoming:
+        envelope = decode(record.value, accept=[FeedbackEnriched])
+        refuse_unstorable(envelope.payload)
+        return Incoming(
+            event=envelope.payload,
+            correlation_id=envelope.correlation_id,
+            event_id=envelope.event_id,
+            enriched_at=envelope.occurred_at,
+        )
+
     async def handle(records: Sequence[Record], emitter: Emitter) -> None:
-        batch: list[Incoming] = []
-        for record in records:
-            try:
-                envelope = decode(record.value, accept=[FeedbackEnriched])
-                refuse_unstorable(envelope.payload)
-            except PoisonRecord as exc:
-                await send_dead_letter(
-                    emitter,
-                    record,
-                    reason=exc.reason,
-                    detail=exc.detail,
-                    service=SERVICE,
-                    group_id=settings.consumer_group,
-                    dlq=settings.topic(topics.dlq_topic(topics.ENRICHED)),
-                )
-                continue
-            batch.append(
-                Incoming(
-                    event=envelope.payload,
-                    correlation_id=envelope.correlation_id,
-                    event_id=envelope.event_id,
-                    enriched_at=envelope.occurred_at,
-                )
-            )
+        batch = await decode_or_dead_letter(
+            records,
+            emitter,
+            decode=incoming,
+            service=SERVICE,
+            group_id=settings.consumer_group,
+            dlq=settings.topic(topics.dlq_topic(topics.ENRICHED)),
+        )
         if not batch:
             return
         started = time.time()

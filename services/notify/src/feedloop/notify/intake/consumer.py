@@ -11,7 +11,7 @@ from feedloop.common.kafka import (
     Emitter,
     Record,
     count,
-    send_dead_letter,
+    decode_or_dead_letter,
 )
 from feedloop.common.storable import unstorable
 from feedloop.notify.intake.apply import Incoming, apply_batch
@@ -55,30 +55,22 @@ def prioritized_handler(
     """Returns the batch handler of `prioritized`: poison to the DLQ, the rest in one commit."""
     topic = settings.topic(topics.PRIORITIZED)
 
+    def incoming(record: Record) -> Incoming:
+        envelope = decode(record.value, accept=[FeedbackPrioritized, IssueUpdated])
+        event = storable_event(envelope.payload)
+        return Incoming(
+            event_id=envelope.event_id, correlation_id=envelope.correlation_id, event=event
+        )
+
     async def handle(records: Sequence[Record], emitter: Emitter) -> None:
-        batch: list[Incoming] = []
-        for record in records:
-            try:
-                envelope = decode(record.value, accept=[FeedbackPrioritized, IssueUpdated])
-                event = storable_event(envelope.payload)
-            except PoisonRecord as exc:
-                await send_dead_letter(
-                    emitter,
-                    record,
-                    reason=exc.reason,
-                    detail=exc.detail,
-                    service=SERVICE,
-                    group_id=settings.consumer_group,
-                    dlq=settings.topic(topics.dlq_topic(topics.PRIORITIZED)),
-                )
-                continue
-            batch.append(
-                Incoming(
-                    event_id=envelope.event_id,
-                    correlation_id=envelope.correlation_id,
-                    event=event,
-                )
-            )
+        batch = await decode_or_dead_letter(
+            records,
+            emitter,
+            decode=incoming,
+            service=SERVICE,
+            group_id=settings.consumer_group,
+            dlq=settings.topic(topics.dlq_topic(topics.PRIORITIZED)),
+        )
         if not batch:
             return
         async with engine.begin() as conn:
