@@ -12,6 +12,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
+from feedloop.common.codec import OutgoingRecord
 
 from tests.e2e.enriched import complaints, feedback_ids
 from tests.e2e.fixtures import assert_clean_exit, consumed, send_paced
@@ -119,11 +120,22 @@ async def test_prioritize_scaled_one_two_one_under_load_links_every_complaint_on
     platform: Platform, raw_producer: AIOKafkaProducer, topic_prefix: str, postgres_url: str
 ) -> None:
     platform.extra_env["prioritize"] = {"FEEDLOOP_PRIORITIZE_DATABASE_URL": postgres_url}
-    # Paced over ~24 s: a replica takes seconds to start on a busy machine, and it must find
-    # work left when it joins and leaves.
-    records = complaints(1200, run=uuid.uuid4().hex[:6], prefix=topic_prefix)
+    # Paced at 50/s until the second replica has left (then one more second): a replica takes
+    # seconds to start on a busy machine, and it must find work left when it joins and leaves.
+    pool = complaints(6000, run=uuid.uuid4().hex[:6], prefix=topic_prefix)
+    records: list[OutgoingRecord] = []
+    scaled_in = asyncio.Event()
+
+    async def feed() -> None:
+        for start in range(0, len(pool), 50):
+            chunk = pool[start : start + 50]
+            await send_paced(raw_producer, chunk, per_s=50)
+            records.extend(chunk)
+            if scaled_in.is_set():
+                return
+
     await platform.start("prioritize")
-    feeding = asyncio.create_task(send_paced(raw_producer, records, per_s=50))
+    feeding = asyncio.create_task(feed())
     await output_reaches(platform, 10)
     second = await platform.add_replica("prioritize")
     second_worked = await eventually(
@@ -132,8 +144,9 @@ async def test_prioritize_scaled_one_two_one_under_load_links_every_complaint_on
         what="the second replica consuming",
         context=platform.tails,
     )
-    assert not feeding.done(), "the load ended before the scale-in; feed longer"
+    assert not feeding.done(), "the load (120 s) ended before the scale-in"
     assert_clean_exit(platform, second.name, await asyncio.to_thread(second.stop))
+    scaled_in.set()
     await feeding
     expected = feedback_ids(records)
     assert_each_once(await prioritized_complete(platform, expected), expected)
