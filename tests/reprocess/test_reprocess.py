@@ -29,6 +29,7 @@ from feedloop.enrich.settings import DEFAULT_TAXONOMY, EnrichSettings
 from feedloop.prioritize.app import create_app as prioritize_app
 from feedloop.prioritize.settings import PrioritizeSettings
 
+from tests.support.fixtures import app_test_settings
 from tests.support.kafka import read_topic
 from tests.support.keys import TEST_API_KEY, api_keys_json
 
@@ -61,13 +62,7 @@ FIT_LENGTH = {
 
 def enrich_settings(**overrides: Any) -> EnrichSettings:
     """Enrich settings for a test (one inference thread, no separate metrics port)."""
-    defaults: dict[str, Any] = {
-        "environment": "test",
-        "api_keys": api_keys_json(),
-        "metrics_port": 0,
-        "log_json": False,
-        "batch_timeout_ms": 50,
-        "session_timeout_ms": 6000,
+    defaults: dict[str, Any] = app_test_settings() | {
         "intra_op_threads": 1,
     }
     return EnrichSettings(**(defaults | overrides))

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from tests.support.clients import AppClient
 from tests.support.clients import app_client as start_app
+from tests.support.keys import api_keys_json
 from tests.support.receivers import SmtpServer, WebhookReceiver
 
 
@@ -67,3 +68,16 @@ def broker_app_client(
         return factory
 
     return app_client
+
+
+def app_test_settings() -> dict[str, Any]:
+    """The settings every in-process test app starts from: test mode, the test API key,
+    /metrics on the app, plain logs, short consumer batches and sessions."""
+    return {
+        "environment": "test",
+        "api_keys": api_keys_json(),
+        "metrics_port": 0,
+        "log_json": False,
+        "batch_timeout_ms": 50,
+        "session_timeout_ms": 6000,
+    }

@@ -13,18 +13,12 @@ from feedloop.enrich.settings import EnrichSettings
 
 from tests.support.clients import AppClient
 from tests.support.clients import app_client as start_app
-from tests.support.keys import api_keys_json
+from tests.support.fixtures import app_test_settings
 
 
 def make_settings(**overrides: Any) -> EnrichSettings:
     """Settings for a test app: small fast batches, one inference thread."""
-    defaults: dict[str, Any] = {
-        "environment": "test",
-        "api_keys": api_keys_json(),
-        "metrics_port": 0,
-        "log_json": False,
-        "batch_timeout_ms": 50,
-        "session_timeout_ms": 6000,
+    defaults: dict[str, Any] = app_test_settings() | {
         "intra_op_threads": 1,
     }
     return EnrichSettings(**(defaults | overrides))

@@ -10,8 +10,12 @@ from feedloop.notify.app import create_app
 from feedloop.notify.settings import NotifySettings
 
 from tests.support.clients import AppClient
-from tests.support.fixtures import broker_app_client, smtp_server, webhook_receiver
-from tests.support.keys import api_keys_json
+from tests.support.fixtures import (
+    app_test_settings,
+    broker_app_client,
+    smtp_server,
+    webhook_receiver,
+)
 from tests.support.receivers import WebhookReceiver
 
 from .factory import NotifyLoop
@@ -40,13 +44,7 @@ smtp = smtp_server()
 
 def make_settings(**overrides: Any) -> NotifySettings:
     """Settings for a test app: fast batches, polling and retries."""
-    defaults: dict[str, Any] = {
-        "environment": "test",
-        "api_keys": api_keys_json(),
-        "metrics_port": 0,
-        "log_json": False,
-        "batch_timeout_ms": 50,
-        "session_timeout_ms": 6000,
+    defaults: dict[str, Any] = app_test_settings() | {
         "outbox_poll_s": 0.1,
         "send_poll_s": 0.05,
         "backoff_base_s": 0.05,

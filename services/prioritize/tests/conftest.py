@@ -7,8 +7,7 @@ import pytest
 from feedloop.prioritize.app import create_app
 from feedloop.prioritize.settings import PrioritizeSettings
 
-from tests.support.fixtures import broker_app_client
-from tests.support.keys import api_keys_json
+from tests.support.fixtures import app_test_settings, broker_app_client
 
 
 @pytest.fixture
@@ -28,14 +27,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def make_settings(**overrides: Any) -> PrioritizeSettings:
     """Settings for a test app (fast batches and outbox polling)."""
-    defaults: dict[str, Any] = {
-        "environment": "test",
-        "api_keys": api_keys_json(),
-        "metrics_port": 0,
-        "log_json": False,
-        "batch_timeout_ms": 50,
+    defaults: dict[str, Any] = app_test_settings() | {
         "outbox_poll_s": 0.1,
-        "session_timeout_ms": 6000,
     }
     return PrioritizeSettings(**(defaults | overrides))
 
