@@ -143,6 +143,9 @@ def test_overview_filters_by_tier_and_language(
     shown = [r for r in data if r["occurred_at"] >= today - timedelta(days=13)]
     assert sum(_theme_volumes(everyone.text).values()) == len(shown)
     _check_nps_impact(everyone.text, shown, "price")
+    # The impact table once, in the page's main part; the <title> is text only.
+    assert everyone.text.count('id="impact-title"') == 1
+    assert "<title>Overview · feedloop</title>" in everyone.text
     gold_de = browser.get("/", params={"tier": "gold", "language": "de"})
     assert gold_de.status_code == 200
     wanted = [
