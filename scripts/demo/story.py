@@ -204,41 +204,48 @@ QUESTION = "Does the medium correspond to UK 12 or 14? I would like to order the
 PROMOTER = "Love the {p}, the fabric is wonderful and it arrived in two days. Thank you!"
 
 
-def promoter(run: str, n: int, seed: int = 13) -> Voice:
-    """A customer who answers the survey with a 10 and warm words: the thank-you policy's own."""
+def _single(
+    run: str, n: int, *, seed: int, topic: str, template: str, hours_ago: float, **channel: Any
+) -> Voice:
+    """One customer's item on the channel given (`channel`'s fields replace the random one's)."""
     rng = random.Random(seed)
     v = voice(
         run=run,
         n=n,
-        topic="promoter",
-        text=PROMOTER.format(p=rng.choice(PRODUCTS)),
-        when=datetime.now(UTC) - timedelta(hours=2),
+        topic=topic,
+        text=template.format(p=rng.choice(PRODUCTS)),
+        when=datetime.now(UTC) - timedelta(hours=hours_ago),
         rng=rng,
         negative=False,
     )
     base = ("source_system", "external_id", "customer", "text", "locale", "occurred_at")
-    item = {k: v.item[k] for k in (*base, "order_refs")}
-    item |= {
-        "channel": "survey",
-        "survey_id": "post-purchase",
-        "answers": [{"metric": "nps", "score": 10}],
-    }
-    return Voice(topic="promoter", item=item)
+    return Voice(topic=topic, item={k: v.item[k] for k in (*base, "order_refs")} | channel)
+
+
+def promoter(run: str, n: int, seed: int = 13) -> Voice:
+    """A customer who answers the survey with a 10 and warm words: the thank-you policy's own."""
+    return _single(
+        run,
+        n,
+        seed=seed,
+        topic="promoter",
+        template=PROMOTER,
+        hours_ago=2,
+        channel="survey",
+        survey_id="post-purchase",
+        answers=[{"metric": "nps", "score": 10}],
+    )
 
 
 def question(run: str, n: int, seed: int = 17) -> Voice:
     """A customer who asks something tied to their order: it waits in the answer queue."""
-    rng = random.Random(seed)
-    v = voice(
-        run=run,
-        n=n,
+    return _single(
+        run,
+        n,
+        seed=seed,
         topic="question",
-        text=QUESTION.format(p=rng.choice(PRODUCTS)),
-        when=datetime.now(UTC) - timedelta(hours=1),
-        rng=rng,
-        negative=False,
+        template=QUESTION,
+        hours_ago=1,
+        channel="email",
+        subject="Size question",
     )
-    base = ("source_system", "external_id", "customer", "text", "locale", "occurred_at")
-    item = {k: v.item[k] for k in (*base, "order_refs")}
-    item |= {"channel": "email", "subject": "Size question"}
-    return Voice(topic="question", item=item)
