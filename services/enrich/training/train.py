@@ -11,7 +11,9 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -56,21 +58,18 @@ def encode(tok: Tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
     }
 
 
-def train(args: argparse.Namespace) -> None:
-    torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    base = base_model_path()
-    tok = load_tokenizer(base, args.max_length)
+def load_training_set(args: argparse.Namespace) -> tuple[list[icwsm.Example], dict[str, list[str]]]:
+    """The sentences to train on (the held-out ids never among them) and those held-out ids."""
     sets = icwsm.load_icwsm()
     heldout = icwsm.heldout_ids(sets)
     train_set, _ = icwsm.split(sets, heldout, args.holdout)
     if args.limit:
         train_set = random.Random(args.seed).sample(train_set, args.limit)
-    print(f"training on {len(train_set)} sentences (holdout={args.holdout})", flush=True)
+    return train_set, heldout
 
-    model = MeanPoolClassifier(base)
-    model.train()
+
+def build_optimizer(model: nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    """AdamW with weight decay on every parameter but biases and LayerNorm weights."""
     no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
     groups = [
         {
@@ -82,18 +81,31 @@ def train(args: argparse.Namespace) -> None:
             "weight_decay": 0.0,
         },
     ]
-    optim = torch.optim.AdamW(groups, lr=args.lr)
-    rng = random.Random(args.seed)
-    epochs = [make_batches(train_set, tok, args.batch_size, rng) for _ in range(args.epochs)]
-    total = sum(len(b) for b in epochs)
-    warmup = max(1, int(total * args.warmup))
+    return torch.optim.AdamW(groups, lr=args.lr)
+
+
+def linear_warmup(total: int, warmup: int) -> Callable[[int], float]:
+    """Learning-rate factor: linear warm-up over `warmup` steps, then linear decay to zero."""
 
     def lr_factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         return max(0.0, (total - step) / max(1, total - warmup))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_factor)
+    return lr_factor
+
+
+def run_epochs(
+    model: nn.Module,
+    tok: Tokenizer,
+    epochs: list[list[list[icwsm.Example]]],
+    args: argparse.Namespace,
+) -> float:
+    """Train over the prepared batches; returns the running (smoothed) loss at the end."""
+    optim = build_optimizer(model, args)
+    total = sum(len(b) for b in epochs)
+    warmup = max(1, int(total * args.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, linear_warmup(total, warmup))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     step, started, running = 0, time.monotonic(), 0.0
     for epoch, batches in enumerate(epochs, 1):
@@ -116,12 +128,14 @@ def train(args: argparse.Namespace) -> None:
                     f"{spent:.0f}s eta {eta:.0f}s",
                     flush=True,
                 )
-    elapsed = time.monotonic() - started
-    model.eval()
-    args.out.mkdir(parents=True, exist_ok=True)
-    train_info = {
+    return running
+
+
+def training_info(args: argparse.Namespace, sentences: int, elapsed: float) -> dict[str, Any]:
+    """What the model card and metrics.json record about this training run."""
+    return {
         "holdout": args.holdout,
-        "train_sentences": len(train_set),
+        "train_sentences": sentences,
         "train_seconds": round(elapsed, 1),
         "threads": args.threads,
         "torch": torch.__version__,
@@ -138,6 +152,27 @@ def train(args: argparse.Namespace) -> None:
             "heldout_fraction": icwsm.HELDOUT_FRACTION,
         },
     }
+
+
+def train(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    base = base_model_path()
+    tok = load_tokenizer(base, args.max_length)
+    train_set, heldout = load_training_set(args)
+    print(f"training on {len(train_set)} sentences (holdout={args.holdout})", flush=True)
+
+    model = MeanPoolClassifier(base)
+    model.train()
+    rng = random.Random(args.seed)
+    epochs = [make_batches(train_set, tok, args.batch_size, rng) for _ in range(args.epochs)]
+    started = time.monotonic()
+    running = run_epochs(model, tok, epochs, args)
+    elapsed = time.monotonic() - started
+    model.eval()
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_info = training_info(args, len(train_set), elapsed)
     if not math.isfinite(running):
         raise SystemExit("training diverged")
     export_artifact(model, tok, base, args.out, heldout, train_info)
