@@ -270,42 +270,38 @@ def language_ablation(items: Sequence[Item]) -> list[tuple[str, float]]:
     return out
 
 
-def report(
-    figures: dict[str, dict[str, Any]],
-    *,
-    seconds: float,
-    n: int,
-    ablation: Sequence[tuple[str, float]],
-) -> str:
-    """The markdown tables of docs/enrich-quality.md."""
+REPORT_ROWS: tuple[tuple[str, str | tuple[str, str], str], ...] = (
+    ("items", "n", "{:d}"),
+    ("sentiment accuracy (3 classes)", "sentiment_accuracy", "{:.3f}"),
+    ("sentiment macro-F1", "sentiment_macro_f1", "{:.3f}"),
+    ("sentiment binary accuracy (gold neg/pos)", "sentiment_binary_accuracy", "{:.3f}"),
+    ("sentiment accuracy, English items", "sentiment_accuracy_en", "{:.3f}"),
+    ("theme micro-F1", ("theme_micro", "f1"), "{:.3f}"),
+    ("theme micro precision", ("theme_micro", "precision"), "{:.3f}"),
+    ("theme micro recall", ("theme_micro", "recall"), "{:.3f}"),
+    ("theme macro-F1", "theme_macro_f1", "{:.3f}"),
+    ("primary theme among gold themes", "primary_theme_accuracy", "{:.3f}"),
+    ("no theme found where none is gold", "no_theme_accuracy", "{:.3f}"),
+    ("language accuracy", "language_accuracy", "{:.3f}"),
+    ("sarcastic items", "sarcasm_n", "{:d}"),
+    ("sarcasm: sentiment accuracy (all gold negative)", "sarcasm_accuracy", "{:.3f}"),
+    ("mixed-opinion items", "mixed_n", "{:d}"),
+    ("mixed: per-theme sentiment accuracy", "mixed_theme_sentiment_accuracy", "{:.3f}"),
+    (
+        "mixed: a theme's tone differs from the whole where gold's does",
+        "mixed_disagreement_found",
+        "{:.3f}",
+    ),
+)
+
+
+def _figures_table(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """One row per REPORT_ROWS entry, one column per split."""
     lines = [
         "| metric | dev | test | all |",
         "| --- | --- | --- | --- |",
     ]
-    rows = [
-        ("items", "n", "{:d}"),
-        ("sentiment accuracy (3 classes)", "sentiment_accuracy", "{:.3f}"),
-        ("sentiment macro-F1", "sentiment_macro_f1", "{:.3f}"),
-        ("sentiment binary accuracy (gold neg/pos)", "sentiment_binary_accuracy", "{:.3f}"),
-        ("sentiment accuracy, English items", "sentiment_accuracy_en", "{:.3f}"),
-        ("theme micro-F1", ("theme_micro", "f1"), "{:.3f}"),
-        ("theme micro precision", ("theme_micro", "precision"), "{:.3f}"),
-        ("theme micro recall", ("theme_micro", "recall"), "{:.3f}"),
-        ("theme macro-F1", "theme_macro_f1", "{:.3f}"),
-        ("primary theme among gold themes", "primary_theme_accuracy", "{:.3f}"),
-        ("no theme found where none is gold", "no_theme_accuracy", "{:.3f}"),
-        ("language accuracy", "language_accuracy", "{:.3f}"),
-        ("sarcastic items", "sarcasm_n", "{:d}"),
-        ("sarcasm: sentiment accuracy (all gold negative)", "sarcasm_accuracy", "{:.3f}"),
-        ("mixed-opinion items", "mixed_n", "{:d}"),
-        ("mixed: per-theme sentiment accuracy", "mixed_theme_sentiment_accuracy", "{:.3f}"),
-        (
-            "mixed: a theme's tone differs from the whole where gold's does",
-            "mixed_disagreement_found",
-            "{:.3f}",
-        ),
-    ]
-    for name, key, fmt in rows:
+    for name, key, fmt in REPORT_ROWS:
         cells = []
         for split in ("dev", "test", "all"):
             value = figures[split]
@@ -313,7 +309,12 @@ def report(
                 value = value[part]
             cells.append(fmt.format(value))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
+    return lines
+
+
+def _themes_table(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """Per-class sentiment F1, then one row per theme."""
+    lines = [
         "",
         "Sentiment F1 per class (all): "
         + ", ".join(f"{k} {v:.3f}" for k, v in figures["all"]["sentiment_f1"].items()),
@@ -325,7 +326,12 @@ def report(
         test = figures["test"]["themes"][theme]["f1"]
         cells = [f"{v['support']:d}"] + [f"{x:.3f}" for x in (v["precision"], v["recall"], v["f1"])]
         lines.append(f"| {theme} | " + " | ".join([*cells, f"{test:.3f}"]) + " |")
-    lines += [
+    return lines
+
+
+def _languages_table(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """One row per language: test-split figures (or '-') beside those of all items."""
+    lines = [
         "",
         "| language | items (test) | sentiment acc. (test) | sentiment acc. (all) "
         "| theme micro-F1 (test) | theme micro-F1 (all) | language id (all) |",
@@ -340,6 +346,18 @@ def report(
             f"| {lang} | {test_n} | {test_acc} | {v['sentiment_accuracy']:.3f} | {test_f1} "
             f"| {v['theme_micro']['f1']:.3f} | {v['language_accuracy']:.3f} |"
         )
+    return lines
+
+
+def report(
+    figures: dict[str, dict[str, Any]],
+    *,
+    seconds: float,
+    n: int,
+    ablation: Sequence[tuple[str, float]],
+) -> str:
+    """The markdown tables of docs/enrich-quality.md."""
+    lines = _figures_table(figures) + _themes_table(figures) + _languages_table(figures)
     lines += ["", f"Analysis time for the {n} items: {seconds:.1f} s (2 threads, one batch).", ""]
     lines += ["| language identification (all items) | accuracy |", "| --- | --- |"]
     lines += [f"| {name} | {accuracy:.3f} |" for name, accuracy in ablation]
