@@ -6,132 +6,39 @@ The messages are received by a real SMTP server (aiosmtpd) as raw bytes, verifie
 against notify served by uvicorn on loopback.
 """
 
-import asyncio
 import base64
-import email
-import email.policy
-import re
-import subprocess
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import dkim
 import httpx
-import pytest
-import uvicorn
 from aiokafka import AIOKafkaProducer
-from aiosmtpd.controller import Controller
+from feedloop.common.mail.dkim import DkimSigner
 from feedloop.notify.app import create_app
 
 from tests.support.clients import send_all
 from tests.support.keys import TEST_API_KEY
+from tests.support.mail import (
+    DOMAIN,
+    SELECTOR,
+    DkimKey,
+    RawMail,
+    dkim_key,
+    https_link,
+    parse,
+    rsa_key,
+    served,
+    signed_headers,
+    smtp_raw,
+)
 from tests.support.polling import eventually
 from tests.support.receivers import free_port
 
 from .conftest import make_settings, notifications_of
 from .factory import issue, linked, records
 
-SELECTOR = "fl2026"
-DOMAIN = "feedloop.example"
+__all__ = ["dkim_key", "smtp_raw"]  # fixtures
+
 LINK_KEYS = '{"k1": "' + base64.b64encode(b"unsubscribe-test-key-32-bytes-!!").decode() + '"}'
-
-
-@dataclass
-class RawMail:
-    """aiosmtpd handler that keeps each accepted message's bytes as they arrived."""
-
-    messages: list[bytes] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        """Accepts and keeps one message."""
-        self.messages.append(envelope.original_content or envelope.content)
-        return "250 OK"
-
-
-@dataclass(frozen=True)
-class DkimKey:
-    """An RSA key pair as a file (for notify) and a DNS TXT record (for the verifier)."""
-
-    private_key_file: Path
-    txt_record: bytes
-
-    def dns(self, name: bytes, timeout: int = 5) -> bytes | None:
-        """dkimpy's dnsfunc: answers the selector's TXT lookup, nothing else."""
-        return self.txt_record if name == f"{SELECTOR}._domainkey.{DOMAIN}.".encode() else None
-
-
-def _rsa_key(path: Path) -> None:
-    subprocess.run(
-        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-         "-out", str(path)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> DkimKey:
-    """A fresh 2048-bit RSA key made with openssl."""
-    folder = tmp_path_factory.mktemp("dkim")
-    private = folder / "dkim.pem"
-    _rsa_key(private)
-    public = subprocess.run(
-        ["openssl", "pkey", "-in", str(private), "-pubout", "-outform", "DER"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    return DkimKey(private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public))
-
-
-@pytest.fixture
-def smtp_raw() -> Iterator[tuple[RawMail, int]]:
-    """A real SMTP server on loopback that keeps raw messages."""
-    handler, port = RawMail(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
-
-
-@asynccontextmanager
-async def served(settings: Any) -> AsyncIterator[str]:
-    """Runs notify under uvicorn on loopback (real HTTP) until the block ends."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=settings.port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        await eventually(lambda: _started(server, task), timeout_s=60, every_s=0.05)
-        yield f"http://127.0.0.1:{settings.port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 60)
-
-
-async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> bool:
-    if task.done():
-        task.result()  # raises what stopped it
-    return server.started
-
-
-def parse(raw: bytes) -> email.message.EmailMessage:
-    """The message as a mail client reads it."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, email.message.EmailMessage)
-    return message
-
-
-def https_link(message: email.message.EmailMessage) -> str:
-    """The http(s) URI of the List-Unsubscribe header."""
-    links: list[str] = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
-    return next(link for link in links if link.startswith("http"))
 
 
 async def test_a_resolution_mail_is_dkim_signed_and_its_one_click_link_opts_the_customer_out(
@@ -158,7 +65,7 @@ async def test_a_resolution_mail_is_dkim_signed_and_its_one_click_link_opts_the_
         dkim_private_key_file=str(dkim_key.private_key_file),
     )
     async with (
-        served(settings) as url,
+        served(create_app(settings), port) as url,
         httpx.AsyncClient(base_url=url, headers={"X-API-Key": TEST_API_KEY}) as api,
     ):
         first = [
@@ -166,14 +73,13 @@ async def test_a_resolution_mail_is_dkim_signed_and_its_one_click_link_opts_the_
             issue("i1", 1, "resolved", message="We fixed the sizes."),
         ]
         await send_all(raw_producer, records(first, topic_prefix))
-        await eventually(lambda: _mails(mail, 1), timeout_s=30)
+        await eventually(lambda: mail.count(1), timeout_s=30)
         raw = mail.messages[0]
 
         assert dkim.verify(raw, dnsfunc=dkim_key.dns), "the DKIM signature verifies"
         message = parse(raw)
-        signed = str(message["DKIM-Signature"]).replace(" ", "").replace("\r\n", "")
-        signed_headers = re.search(r"h=([^;]+)", signed).group(1).lower().split(":")  # type: ignore[union-attr]
-        assert {"from", "list-unsubscribe", "list-unsubscribe-post"} <= set(signed_headers)
+        signed, names = signed_headers(message)
+        assert {"from", "list-unsubscribe", "list-unsubscribe-post"} <= names
         assert f"d={DOMAIN}" in signed and f"s={SELECTOR}" in signed
         assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
         assert f"<mailto:unsubscribe@{DOMAIN}?subject=unsubscribe%20" in str(
@@ -212,8 +118,6 @@ async def test_a_resolution_mail_is_dkim_signed_and_its_one_click_link_opts_the_
 def test_a_changed_body_or_a_different_key_fails_dkim_verification(
     dkim_key: DkimKey, tmp_path: Path
 ) -> None:
-    from feedloop.notify.delivery.channels.dkim import DkimSigner
-
     signer = DkimSigner(
         selector=SELECTOR, domain=DOMAIN, private_key=dkim_key.private_key_file.read_bytes()
     )
@@ -228,10 +132,6 @@ def test_a_changed_body_or_a_different_key_fails_dkim_verification(
         signed.replace(b"n.example/v1/unsubscribe/t", b"evil.example/x"), dnsfunc=dkim_key.dns
     ), "List-Unsubscribe is covered by the signature"
     other = tmp_path / "other.pem"
-    _rsa_key(other)
+    rsa_key(other)
     forged = DkimSigner(selector=SELECTOR, domain=DOMAIN, private_key=other.read_bytes())
     assert not dkim.verify(forged.sign(message), dnsfunc=dkim_key.dns)
-
-
-async def _mails(mail: RawMail, n: int) -> bool:
-    return len(mail.messages) >= n

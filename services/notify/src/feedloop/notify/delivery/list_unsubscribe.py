@@ -9,15 +9,15 @@ button) records the opt-out.
 
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import quote
 
 from feedloop.common.links import LinkClaims, LinkInvalid, LinkSigner
+from feedloop.common.mail.headers import ONE_CLICK, list_unsubscribe
 from feedloop.notify.delivery.mail_settings import MailAuthSettings, sender_domain
+
+__all__ = ["ONE_CLICK", "PATH", "PURPOSE", "OptOut", "UnsubscribeLinks"]
 
 PURPOSE: Final = "unsubscribe"
 PATH: Final = "/v1/unsubscribe"
-ONE_CLICK: Final = "List-Unsubscribe=One-Click"
-"""The List-Unsubscribe-Post header's value, and the body a one-click POST carries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +50,7 @@ class UnsubscribeLinks:
     def header(self, customer_id: str) -> str:
         """Returns the List-Unsubscribe value: the https link first, then the mailto."""
         token = self.token(customer_id)
-        subject = quote(f"unsubscribe {token}", safe="")
-        return f"<{self.url(token)}>, <mailto:{self.mailto}?subject={subject}>"
+        return list_unsubscribe(self.url(token), self.mailto, token)
 
     def read(self, token: str) -> OptOut:
         """Returns what a genuine, unexpired link asks for; raises LinkInvalid otherwise."""

@@ -1,13 +1,15 @@
 """Settings of mail that arrives: the public unsubscribe link and the DKIM key (a mixin)."""
 
-from email.utils import parseaddr
 from typing import ClassVar, Self
 
 from feedloop.common.links import LinkKeySettings
-from pydantic import Field, HttpUrl, SecretStr, model_validator
+from feedloop.common.mail.settings import DkimSettings, sender_domain
+from pydantic import Field, HttpUrl, model_validator
+
+__all__ = ["MailAuthSettings", "sender_domain"]
 
 
-class MailAuthSettings(LinkKeySettings):
+class MailAuthSettings(LinkKeySettings, DkimSettings):
     """Mixin: where one-click unsubscribe links point, what signs them, how mail is DKIM-signed.
 
     Link keys and the public URL are needed only when e-mail is on: the e-mail channel refuses
@@ -34,16 +36,6 @@ class MailAuthSettings(LinkKeySettings):
         default=2.0, gt=0, description="One-click requests per second and client address."
     )
     unsubscribe_burst: int = Field(default=10, ge=1)
-    dkim_selector: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9._-]{1,63}$", description="None: mail is not signed."
-    )
-    dkim_domain: str | None = Field(
-        default=None, description="The signing domain (d=); default: the sender's domain."
-    )
-    dkim_private_key: SecretStr | None = Field(
-        default=None, description="PEM RSA private key (or use dkim_private_key_file)."
-    )
-    dkim_private_key_file: str | None = None
 
     @property
     def public_base_url(self) -> str:
@@ -61,15 +53,7 @@ class MailAuthSettings(LinkKeySettings):
         return [prefix + name for name, value in needed.items() if not value]
 
     @model_validator(mode="after")
-    def _public_url_and_dkim_consistent(self) -> Self:
+    def _public_url_https_in_prod(self) -> Self:
         if self.environment == "prod" and self.public_url and self.public_url.scheme != "https":
             raise ValueError("public_url must use https in prod")
-        has_key = bool(self.dkim_private_key or self.dkim_private_key_file)
-        if has_key != bool(self.dkim_selector):
-            raise ValueError("DKIM needs both a selector and a private key (or neither)")
         return self
-
-
-def sender_domain(mail_from: str) -> str:
-    """Returns the domain of a From address ("Care <care@shop.example>" -> "shop.example")."""
-    return parseaddr(mail_from)[1].rpartition("@")[2].lower()

@@ -21,18 +21,16 @@ from email.utils import formatdate, parseaddr
 
 import aiosmtplib
 from feedloop.common import notifications
+from feedloop.common.mail.dkim import DkimSigner
+from feedloop.common.mail.wire import WIRE as _WIRE
+from feedloop.common.mail.wire import WireMessage, wire_message
 from feedloop.notify.delivery.channels import Outgoing, SendResult, Verdict
-from feedloop.notify.delivery.channels.dkim import DkimSigner
-from feedloop.notify.delivery.channels.smtp_pool import SmtpPool, WireMessage
+from feedloop.notify.delivery.channels.smtp_pool import SmtpPool
 from feedloop.notify.delivery.list_unsubscribe import ONE_CLICK, UnsubscribeLinks
 from feedloop.notify.delivery.render import Rendered
 from feedloop.notify.settings import NotifySettings
 
-# Lines up to RFC 5322's 998 characters: a List-Unsubscribe URL is one long word, which the
-# default 78 would turn into encoded words that no mailbox provider reads as a link.
-_WIRE = email.policy.SMTP.clone(max_line_length=998)
-_WIRE_UTF8 = email.policy.SMTPUTF8.clone(max_line_length=998)
-
+__all__ = ["EmailChannel", "build_message", "fast_wire", "message_id", "wire_message"]
 
 # A header value the fast path writes as it is: printable ASCII, no line breaks, no edge spaces.
 _PLAIN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,900}[\x21-\x7e])?")
@@ -101,17 +99,6 @@ def _body(text: str, html: str | None) -> EmailMessage:
             html, subtype="html", cte=None if html.isascii() else "quoted-printable"
         )
     return body
-
-
-def wire_message(message: EmailMessage, dkim: DkimSigner | None = None) -> WireMessage:
-    """Flattens a message to the bytes sent (DKIM-signed when a signer is given)."""
-    sender = parseaddr(str(message["From"]))[1]
-    recipient = parseaddr(str(message["To"]))[1]
-    utf8 = not (sender + recipient).isascii()
-    data = message.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE)
-    if dkim is not None:
-        data = dkim.sign(data)
-    return WireMessage(sender, [recipient], data, ["SMTPUTF8"] if utf8 else [])
 
 
 def fast_wire(

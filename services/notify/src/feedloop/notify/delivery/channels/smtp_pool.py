@@ -19,23 +19,13 @@ import contextlib
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
+from feedloop.common.mail.wire import WireMessage
 
 CLOSING = 421  # "service not available, closing transmission channel"
-
-
-@dataclass(frozen=True, slots=True)
-class WireMessage:
-    """A message as it goes on the wire: envelope and flattened (possibly signed) bytes."""
-
-    sender: str
-    recipients: list[str]
-    data: bytes
-    mail_options: list[str] = field(default_factory=list)
 
 
 class Session(aiosmtplib.SMTP):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Final
 
 import dkim
-from feedloop.notify.delivery.mail_settings import MailAuthSettings, sender_domain
+from feedloop.common.mail.settings import DkimSettings, sender_domain
 
 SIGNED_HEADERS: Final = (
     b"from",
@@ -37,7 +37,7 @@ class DkimSigner:
         self.sign(b"From: a@" + self.domain + b"\r\nSubject: key check\r\n\r\nkey check\r\n")
 
     @classmethod
-    def from_settings(cls, settings: MailAuthSettings, *, mail_from: str) -> "DkimSigner | None":
+    def from_settings(cls, settings: DkimSettings, *, mail_from: str) -> "DkimSigner | None":
         """Returns the signer the settings configure, or None when mail is not signed."""
         if settings.dkim_selector is None:
             return None
