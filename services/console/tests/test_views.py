@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from feedloop.console import charts, views
+from feedloop.prioritize.kpis import stats
 
 
 def impact(
@@ -172,30 +173,15 @@ def test_feedback_csv_neutralises_formulas_in_customer_text() -> None:
     assert (row["nps"], row["csat"], row["tier"]) == ("0", "", "gold")
 
 
-def test_confidence_intervals_of_nps_and_shares() -> None:
-    low, high = views.nps_interval(50, 20, 100) or (0, 0)
-    assert (round(low, 1), round(high, 1)) == (14.7, 45.3)
-    assert views.nps_interval(3, 0, 3) == (100.0, 100.0)  # all promoters: no spread
-    assert views.nps_interval(1, 0, 1) is None
-    low, high = views.wilson(8, 10) or (0, 0)
-    assert (round(low, 1), round(high, 1)) == (49.0, 94.3)  # Wilson (1927), 8 of 10
-    assert views.wilson(0, 0) is None
-
-
 def test_kpi_lines_carry_bands_and_the_chart_shades_them() -> None:
     def block(promoters: int, detractors: int, n: int) -> dict[str, Any]:
+        # What prioritize's /v1/kpis/scores answers: each score with its interval.
         return {
             "overall": {
                 "feedback": n,
-                "nps": {
-                    "score": 100 * (promoters - detractors) / n,
-                    "responses": n,
-                    "promoters": promoters,
-                    "detractors": detractors,
-                    "passives": n - promoters - detractors,
-                },
-                "csat": {"mean": {"score": 70.0, "responses": n}},
-                "ces": {"1-7 higher_is_easier": {"mean": 5, "easy_share": 50.0, "responses": n}},
+                "nps": stats.nps_of_counts(n, promoters=promoters, detractors=detractors),
+                "csat": {"mean": stats.csat_score("mean", 70.0, n, 0)},
+                "ces": {"1-7 higher_is_easier": stats.ces_score(5, n // 2, n)},
             }
         }
 

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import math
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -72,50 +71,17 @@ def score_block(result: dict[str, Any], dimension: str | None, value: str | None
     return result.get("overall")
 
 
-Z95 = 1.959963984540054
-"""The standard normal quantile of a two-sided 95 % interval."""
-
-
-def nps_interval(promoters: int, detractors: int, n: int) -> tuple[float, float] | None:
-    """95 % interval of an NPS (normal approximation of the difference of two shares of one
-    multinomial sample: var = (p + d - (p - d)^2) / n), clipped to -100..100."""
-    if n < 2:
-        return None
-    p, d = promoters / n, detractors / n
-    half = Z95 * math.sqrt(max(0.0, p + d - (p - d) ** 2) / n)
-    return max(-100.0, 100 * (p - d - half)), min(100.0, 100 * (p - d + half))
-
-
-def wilson(hits: float, n: int) -> tuple[float, float] | None:
-    """95 % Wilson score interval of a share, in percent."""
-    if n < 1:
-        return None
-    share = hits / n
-    centre = share + Z95**2 / (2 * n)
-    half = Z95 * math.sqrt(share * (1 - share) / n + Z95**2 / (4 * n * n))
-    scale = 1 + Z95**2 / n
-    return 100 * max(0.0, (centre - half) / scale), 100 * min(1.0, (centre + half) / scale)
-
-
-def _share_band(score: dict[str, Any] | None, key: str) -> tuple[float, float] | None:
-    if not score or not score.get("responses"):
-        return None
-    return wilson(round(score[key] * score["responses"] / 100), score["responses"])
+def _band(score: dict[str, Any] | None, key: str = "interval") -> tuple[float, float] | None:
+    pair = (score or {}).get(key)
+    return (float(pair[0]), float(pair[1])) if pair else None
 
 
 def _bands(block: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """The 95 % intervals of a block's NPS, first CSAT (a share, not a mean) and CES easy share
-    (None where the answer carries no counts)."""
-    nps = block.get("nps") or {}
-    nps_band = (
-        nps_interval(nps["promoters"], nps["detractors"], nps["responses"])
-        if {"promoters", "detractors", "responses"} <= nps.keys()
-        else None
-    )
-    method, csat = next(iter((block.get("csat") or {}).items()), ("", None))
-    csat_band = None if method == "mean" else _share_band(csat, "score")
-    ces_band = _share_band(next(iter((block.get("ces") or {}).values()), None), "easy_share")
-    return nps_band, csat_band, ces_band
+    """The 95 % intervals prioritize computed for a block's NPS (adjusted Wald: it holds for a
+    handful of answers), first CSAT (a share; a mean has none) and CES easy share (Wilson)."""
+    csat = next(iter((block.get("csat") or {}).values()), None)
+    ces = next(iter((block.get("ces") or {}).values()), None)
+    return _band(block.get("nps")), _band(csat), _band(ces, "easy_interval")
 
 
 def kpi_series(

@@ -151,11 +151,12 @@ def _csat(cells: Sequence[rollup.Cell]) -> dict[str, stats.CsatScore]:
         n = sum(c["csat_n"] for c in group)
         if not method or not n:
             continue
+        hits = sum(c["csat_hits"] for c in group)
         if method == "mean":
             value = round(100 * sum(c["csat_norm_micro"] for c in group) / 1e6 / n, 1)
         else:
-            value = round(100 * sum(c["csat_hits"] for c in group) / n, 1)
-        out[method] = {"score": value, "responses": n}
+            value = round(100 * hits / n, 1)
+        out[method] = stats.csat_score(method, value, n, hits)
     return out
 
 
@@ -165,11 +166,11 @@ def _ces(cells: Sequence[rollup.Cell]) -> dict[str, stats.CesScore]:
         n = sum(c["ces_n"] for c in group)
         if not scale or not n:
             continue
-        out[scale] = {
-            "mean": round(sum(c["ces_score_sum"] for c in group) / n, 2),
-            "easy_share": round(100 * sum(c["ces_easy"] for c in group) / n, 1),
-            "responses": n,
-        }
+        out[scale] = stats.ces_score(
+            round(sum(c["ces_score_sum"] for c in group) / n, 2),
+            sum(c["ces_easy"] for c in group),
+            n,
+        )
     return out
 
 
