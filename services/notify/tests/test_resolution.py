@@ -2,8 +2,10 @@
 every feedback item once."""
 
 from collections import Counter
+from typing import Any
 
 import httpx
+from feedloop.common.events import Envelope, FeedbackClosed
 
 from tests.support.clients import send_all
 from tests.support.polling import eventually
@@ -15,12 +17,9 @@ from .factory import NotifyLoop, issue, linked, records
 MESSAGE = "We re-measured every product and updated the size charts."
 
 
-async def test_resolving_an_issue_tells_each_customer_once_through_the_right_channel(
-    loop: NotifyLoop,
-    database_url: str,
-    smtp: SmtpServer,
-) -> None:
-    events = [
+def one_issue_seven_items() -> list[Envelope[Any]]:
+    """Seven items of five customers linked to i1, then i1 in progress, then resolved."""
+    return [
         # Three items of one customer from the shop (which has a webhook): one message.
         linked("f1", "i1", "c1"),
         linked("f2", "i1", "c1"),
@@ -35,13 +34,10 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
         issue("i1", 1, "in_progress"),
         issue("i1", 2, "resolved", message=MESSAGE),
     ]
-    async with loop.app(database_url, smtp=smtp) as client:
-        await loop.send(events)
-        await eventually(lambda: _settled(client, 7), timeout_s=60)
-        items = await notifications_of(client, kind="resolution")
-        closed = await loop.closed(expect=7)
 
-    by_feedback = {i["feedback_id"]: i for i in items}
+
+def check_outcomes(by_feedback: dict[str, dict[str, Any]]) -> None:
+    """Each item's outcome and channel; c1's three items share one delivery."""
     assert {f: i["outcome"] for f, i in by_feedback.items()} == {
         "f1": "delivered",
         "f2": "delivered",
@@ -62,6 +58,9 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
     }
     assert len({by_feedback[f]["delivery_id"] for f in ("f1", "f2", "f3")}) == 1
 
+
+def check_webhooks(loop: NotifyLoop) -> None:
+    """One signed webhook per shop customer, c1's listing its three items, c5's in German."""
     hooks = loop.receiver.delivered()
     assert Counter(h.body["customer_id"] for h in hooks) == {"c1": 1, "c5": 1}
     assert all(h.verified and h.event == "notification.resolution" for h in hooks)
@@ -74,6 +73,9 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
     c5 = next(h.body for h in hooks if h.body["customer_id"] == "c5")
     assert c5["locale"] == "de" and c5["subject"] == "Was wir mit Ihrem Feedback gemacht haben"
 
+
+def check_mails(smtp: SmtpServer, by_feedback: dict[str, dict[str, Any]]) -> None:
+    """One mail each to c2 and c3, carrying the message, its Message-ID from the delivery."""
     mails = smtp.handler.accepted
     assert sorted((m.to, m.kind, m.customer_id) for m in mails) == [
         ("c2@example.com", "resolution", "c2"),
@@ -84,11 +86,32 @@ async def test_resolving_an_issue_tells_each_customer_once_through_the_right_cha
         f"<{by_feedback[f]['delivery_id']}@notify.feedloop.example>" for f in ("f4", "f5")
     }
 
+
+def check_closed(closed: list[tuple[str, FeedbackClosed]]) -> None:
+    """Every item closed once, delivered_at set exactly where it was delivered."""
     assert sorted(c.feedback_id for _, c in closed) == [f"f{n}" for n in range(1, 8)]
     assert len({event_id for event_id, _ in closed}) == 7
     assert {c.feedback_id: c.outcome for _, c in closed}["f6"] == "no_channel"
     assert all(c.issue_id == "i1" and c.time_to_close_seconds > 0 for _, c in closed)
     assert all((c.delivered_at is not None) == (c.outcome == "delivered") for _, c in closed)
+
+
+async def test_resolving_an_issue_tells_each_customer_once_through_the_right_channel(
+    loop: NotifyLoop,
+    database_url: str,
+    smtp: SmtpServer,
+) -> None:
+    async with loop.app(database_url, smtp=smtp) as client:
+        await loop.send(one_issue_seven_items())
+        await eventually(lambda: _settled(client, 7), timeout_s=60)
+        items = await notifications_of(client, kind="resolution")
+        closed = await loop.closed(expect=7)
+
+    by_feedback = {i["feedback_id"]: i for i in items}
+    check_outcomes(by_feedback)
+    check_webhooks(loop)
+    check_mails(smtp, by_feedback)
+    check_closed(closed)
 
 
 async def _settled(client: httpx.AsyncClient, n: int, kind: str = "resolution") -> bool:
