@@ -81,6 +81,27 @@ async def test_a_customer_over_the_daily_cap_gets_no_more_messages_that_day(
     assert sorted(c.outcome for _, c in closed) == ["capped", "delivered", "delivered", "delivered"]
 
 
+async def erase_once_acknowledged(client: httpx.AsyncClient) -> tuple[Any, Any]:
+    """Waits for "gone"'s acknowledgement, then erases "gone" twice; returns both answers."""
+
+    async def acknowledged() -> list[dict[str, Any]]:
+        items = await notifications_of(client, customer_id="gone")
+        return [i for i in items if i["outcome"] == "delivered"]
+
+    await eventually(acknowledged)
+    erased = await client.delete("/v1/customers/gone")
+    assert erased.status_code == 200, erased.text
+    again = await client.delete("/v1/customers/gone")
+    return erased.json(), again.json()
+
+
+async def gone_customer_row(client: httpx.AsyncClient) -> Any:
+    """The stored customer row of "gone"."""
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    async with engine.connect() as conn:
+        return (await conn.execute(select(customer_t).where(customer_t.c.id == "gone"))).one()
+
+
 async def test_an_erased_customer_keeps_no_contact_data_and_is_never_notified_again(
     app_client: AppClient,
     sqlite_url: str,
@@ -89,44 +110,24 @@ async def test_an_erased_customer_keeps_no_contact_data_and_is_never_notified_ag
     kafka_bootstrap: str,
     topic_prefix: str,
 ) -> None:
+    before = [
+        linked("f1", "i1", "gone", source="crm", email="gone@example.com", nps=1),
+        linked("f2", "i1", "stays", source="crm", email="stays@example.com"),
+    ]
+    # Fresh feedback of the erased customer still names their address: not stored.
+    after = [
+        linked("f3", "i1", "gone", source="crm", email="gone@example.com"),
+        issue("i1", 1, "resolved", message="Fixed."),
+    ]
     async with app_client(sqlite_url, smtp_host="127.0.0.1", smtp_port=smtp.port) as client:
-        await send_all(
-            raw_producer,
-            records(
-                [
-                    linked("f1", "i1", "gone", source="crm", email="gone@example.com", nps=1),
-                    linked("f2", "i1", "stays", source="crm", email="stays@example.com"),
-                ],
-                topic_prefix,
-            ),
-        )
-
-        async def acknowledged() -> list[dict[str, Any]]:
-            items = await notifications_of(client, customer_id="gone")
-            return [i for i in items if i["outcome"] == "delivered"]
-
-        await eventually(acknowledged)
-        erased = await client.delete("/v1/customers/gone")
-        assert erased.status_code == 200, erased.text
-        again = await client.delete("/v1/customers/gone")
-        # Fresh feedback of the erased customer still names their address: not stored.
-        await send_all(
-            raw_producer,
-            records(
-                [
-                    linked("f3", "i1", "gone", source="crm", email="gone@example.com"),
-                    issue("i1", 1, "resolved", message="Fixed."),
-                ],
-                topic_prefix,
-            ),
-        )
+        await send_all(raw_producer, records(before, topic_prefix))
+        erased, again = await erase_once_acknowledged(client)
+        await send_all(raw_producer, records(after, topic_prefix))
         items = await eventually(lambda: _settled(client, 3))
         closed = await closed_events(kafka_bootstrap, topic_prefix, expect=3)
-        engine = client.app.state.engine  # type: ignore[attr-defined]
-        async with engine.connect() as conn:
-            stored = (await conn.execute(select(customer_t).where(customer_t.c.id == "gone"))).one()
+        stored = await gone_customer_row(client)
         prefs = (await client.get("/v1/customers/gone/preferences")).json()
-    assert again.json()["erased_at"] == erased.json()["erased_at"], "erasure is idempotent"
+    assert again["erased_at"] == erased["erased_at"], "erasure is idempotent"
     assert (stored.email, stored.locale) == (None, None) and stored.erased_at is not None
     assert prefs["erased"] is True
     assert {(i["feedback_id"], i["outcome"]) for i in items} == {
