@@ -225,3 +225,20 @@ def test_an_internal_note_on_one_feedback_item(
     assert "Refund sent &lt;b&gt;today&lt;/b&gt;." in again  # escaped, never markup
     assert "No notes yet." not in again
     assert browser.get("/feedback/not-stored").status_code == 404
+
+
+def test_the_issue_list_takes_the_shared_tier_and_language_filters(
+    seeded: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    browser, data = seeded
+    linked = [r for r in data if r["issue_id"] == ISSUE]
+    tiers = {r["tier"] for r in linked}
+    assert "gold" in tiers  # the seeded issue has gold feedback in German
+    listed = browser.get("/issues", params={"tier": "gold", "language": "de"})
+    assert listed.status_code == 200
+    assert f'href="/issues/{ISSUE}"' in listed.text
+    assert 'name="tier" value="gold"' in listed.text  # the form keeps the shared filters
+    for params in ({"tier": "platinum"}, {"language": "fr"}, {"tier": "gold", "language": "xx"}):
+        other = browser.get("/issues", params=params)
+        assert other.status_code == 200 and f'href="/issues/{ISSUE}"' not in other.text
+        assert "No issue matches these filters." in other.text

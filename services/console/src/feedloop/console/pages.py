@@ -311,8 +311,11 @@ async def _filtered_issues(
     pattern: str,
     owner: str,
     sort: str,
+    shared: dict[str, str] | None = None,
     limit: int = 200,
 ) -> tuple[list[dict[str, Any]], int]:
+    """Issues by the issue filters and the shared ones (issues with feedback of that segment,
+    tier, channel and language; the theme is the issue's)."""
     statuses: list[str] | None
     if status == "open":
         statuses = list(views.OPEN_STATUSES)
@@ -326,6 +329,7 @@ async def _filtered_issues(
         pattern={"pattern": "true", "one-off": "false"}.get(pattern),
         sort=sort,
         limit=limit,
+        **{k: v for k, v in (shared or {}).items() if k in views.ISSUE_FEEDBACK_FILTERS},
     )
     items: list[dict[str, Any]] = page["items"]
     if owner:
@@ -346,6 +350,7 @@ Sort = Literal["-priority", "-last_seen", "-created_at", "-customers"]
 async def issues_page(
     request: Request,
     person: PersonDep,
+    shared: FiltersDep,
     theme: Annotated[str, Query(max_length=100)] = "",
     status: StatusFilter = "open",
     pattern: PatternFilter = "",
@@ -354,7 +359,13 @@ async def issues_page(
 ) -> Response:
     del person
     items, total = await _filtered_issues(
-        backend_of(request), theme=theme, status=status, pattern=pattern, owner=owner, sort=sort
+        backend_of(request),
+        theme=theme,
+        status=status,
+        pattern=pattern,
+        owner=owner,
+        sort=sort,
+        shared=shared,
     )
     for item in items:
         item["factor_rows"] = views.factor_rows(item["priority"])
@@ -369,7 +380,9 @@ async def issues_page(
             "pattern": pattern,
             "owner": owner,
             "sort": sort,
-        },
+        }
+        | {d: shared.get(d, "") for d in views.ISSUE_FEEDBACK_FILTERS},
+        feedback_filters=views.ISSUE_FEEDBACK_FILTERS,
         statuses=views.STATUSES,
         query=request.url.query,
     )
@@ -379,6 +392,7 @@ async def issues_page(
 async def export_csv(
     request: Request,
     person: PersonDep,
+    shared: FiltersDep,
     theme: Annotated[str, Query(max_length=100)] = "",
     status: StatusFilter = "",
     pattern: PatternFilter = "",
@@ -387,7 +401,13 @@ async def export_csv(
     del person
     backend = backend_of(request)
     items, _ = await _filtered_issues(
-        backend, theme=theme, status=status, pattern=pattern, owner=owner, sort="-priority"
+        backend,
+        theme=theme,
+        status=status,
+        pattern=pattern,
+        owner=owner,
+        sort="-priority",
+        shared=shared,
     )
     limit = asyncio.Semaphore(8)
 

@@ -12,6 +12,8 @@ from feedloop.console.charts import Series
 STATUSES = ("new", "acknowledged", "planned", "in_progress", "resolved", "wont_fix")
 OPEN_STATUSES = ("new", "acknowledged", "planned", "in_progress")
 FILTER_DIMENSIONS = ("segment", "tier", "channel", "theme", "language")
+ISSUE_FEEDBACK_FILTERS = ("segment", "tier", "channel", "language")
+"""Shared filters the issue list applies through the issues' feedback (theme: the issue's)."""
 
 
 def factor_rows(priority: dict[str, Any]) -> list[dict[str, Any]]:

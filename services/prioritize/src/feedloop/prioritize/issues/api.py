@@ -22,6 +22,8 @@ from feedloop.prioritize.issues.schemas import (
     IssueSplit,
 )
 from feedloop.prioritize.issues.service import IssueDetailRow
+from feedloop.prioritize.kpis import rollup
+from feedloop.prioritize.kpis.api import FilterValues
 from feedloop.prioritize.rows import IssueRow
 from feedloop.prioritize.settings import SCOPE_RESOLVE
 
@@ -41,10 +43,18 @@ async def list_issues(
     since: Annotated[Timestamp | None, Query(description="Last reported at or after")] = None,
     until: Annotated[Timestamp | None, Query(description="First reported before")] = None,
     include_merged: bool = False,
+    segment: FilterValues = None,
+    tier: FilterValues = None,
+    channel: FilterValues = None,
+    language: FilterValues = None,
     sort: IssueSort = "-priority",
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
+    # segment, tier, channel, language: issues with feedback of one of the values (as in KPIs).
+    by = {"segment": segment, "tier": tier, "channel": channel, "language": language}
+    wanted = {k: v for k, v in by.items() if v}
+    also = [rollup.issues_with_feedback(engine.dialect.name, wanted)] if wanted else []
     async with engine.connect() as conn:
         items, total = await service.list_issues(
             conn=conn,
@@ -58,6 +68,7 @@ async def list_issues(
             sort=sort,
             limit=limit,
             offset=offset,
+            also=also,
         )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 

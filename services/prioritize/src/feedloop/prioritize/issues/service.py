@@ -1,6 +1,6 @@
 """Issue queries and edits: list, detail, patch (owner, status, action, resolution)."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TypedDict, cast
 
@@ -77,9 +77,11 @@ async def list_issues(
     sort: IssueSort,
     limit: int,
     offset: int,
+    also: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[list[IssueRow], int]:
-    """Lists issues matching the filters, sorted, one page; returns the page and the total."""
-    where: list[ColumnElement[bool]] = []
+    """Lists issues matching the filters (and the conditions `also`), sorted, one page;
+    returns the page and the total."""
+    where: list[ColumnElement[bool]] = [*also]
     if status:
         where.append(issue_t.c.status.in_(status))
     if theme:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from feedloop.prioritize.models import feedback_day_t, feedback_t
+from feedloop.prioritize.models import feedback_day_t, feedback_t, issue_t
 from sqlalchemy import ColumnElement, and_, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -268,6 +268,16 @@ async def _from_rows(
         .group_by(*grouped)
     )
     return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+def issues_with_feedback(dialect_name: str, filters: Filters) -> ColumnElement[bool]:
+    """Issues that have feedback passing the filters (any of the values per dimension, with
+    the same expressions and 'unknown' as the KPI filters)."""
+    keys = key_sql(Dialect(dialect_name), "r")
+    r = feedback_t.alias("r")
+    where: list[ColumnElement[bool]] = [r.c.issue_id.is_not(None)]
+    where += [literal_column(keys[k]).in_(_wanted(v)) for k, v in filters.items() if v]
+    return issue_t.c.id.in_(select(r.c.issue_id).where(and_(*where)))
 
 
 def _midnight(day: Any) -> datetime:
