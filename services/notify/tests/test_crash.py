@@ -99,17 +99,13 @@ async def _ready(url: str) -> bool:
         return False
 
 
-async def test_killing_the_service_mid_send_skips_no_customer_and_doubles_none_beyond_the_key(
-    tmp_path: Path,
-    receiver: WebhookReceiver,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
-) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+def service_env(
+    tmp_path: Path, receiver: WebhookReceiver, kafka_bootstrap: str, topic_prefix: str, port: int
+) -> dict[str, str]:
+    """The environment of a notify process on the test broker, its shop webhook at `receiver`,
+    with short leases, back-offs and polls (five sends in flight)."""
     p = "FEEDLOOP_NOTIFY_"
-    env = {
+    return {
         p + "ENVIRONMENT": "test",
         p + "API_KEYS": api_keys_json(),
         p + "METRICS_PORT": str(free_port()),
@@ -131,6 +127,38 @@ async def test_killing_the_service_mid_send_skips_no_customer_and_doubles_none_b
         p + "SESSION_TIMEOUT_MS": "6000",
         p + "OUTBOX_POLL_S": "0.1",
     }
+
+
+async def wait_all_delivered(url: str) -> None:
+    """Waits until the service at `url` lists every customer's resolution as delivered."""
+    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": TEST_API_KEY}) as api:
+
+        async def all_delivered() -> bool:
+            items = await notifications_of(api, kind="resolution")
+            return len(items) == CUSTOMERS and all(i["outcome"] == "delivered" for i in items)
+
+        await eventually(all_delivered, timeout_s=60, every_s=0.2)
+
+
+def assert_each_item_closed_once(closed: list[tuple[str, Any]]) -> None:
+    """Every item has a closed event, under one event id."""
+    by_feedback: dict[str, set[str]] = {}
+    for event_id, event in closed:
+        by_feedback.setdefault(event.feedback_id, set()).add(event_id)
+    assert sorted(by_feedback) == sorted(f"f{n}" for n in range(CUSTOMERS))
+    assert all(len(ids) == 1 for ids in by_feedback.values()), "one closed event id per item"
+
+
+async def test_killing_the_service_mid_send_skips_no_customer_and_doubles_none_beyond_the_key(
+    tmp_path: Path,
+    receiver: WebhookReceiver,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = service_env(tmp_path, receiver, kafka_bootstrap, topic_prefix, port)
     receiver.delay_s = 0.3
     log = tmp_path / "notify.log"
     process = _start(env, log)
@@ -144,20 +172,10 @@ async def test_killing_the_service_mid_send_skips_no_customer_and_doubles_none_b
         receiver.delay_s = 0.0
         process = _start(env, log)
         await eventually(lambda: _ready(url), timeout_s=60, every_s=0.2)
-        async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": TEST_API_KEY}) as api:
-
-            async def all_delivered() -> bool:
-                items = await notifications_of(api, kind="resolution")
-                return len(items) == CUSTOMERS and all(i["outcome"] == "delivered" for i in items)
-
-            await eventually(all_delivered, timeout_s=60, every_s=0.2)
+        await wait_all_delivered(url)
         closed = await closed_events(kafka_bootstrap, topic_prefix, expect=CUSTOMERS)
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, 30)
     assert_each_customer_got_it_under_one_key(receiver, in_flight=5)
-    by_feedback: dict[str, set[str]] = {}
-    for event_id, event in closed:
-        by_feedback.setdefault(event.feedback_id, set()).add(event_id)
-    assert sorted(by_feedback) == sorted(f"f{n}" for n in range(CUSTOMERS))
-    assert all(len(ids) == 1 for ids in by_feedback.values()), "one closed event id per item"
+    assert_each_item_closed_once(closed)
