@@ -41,7 +41,9 @@ def test_an_invitation_e_mail_carries_its_key_language_and_one_click_unsubscribe
     mail = mail_message(message, SolicitSettings(environment="test"))
     assert mail["Message-ID"] == "<inv-1.invitation@solicit.feedloop.example>"
     assert mail["Content-Language"] == "de"
-    assert mail["List-Unsubscribe"] == f"<{message.unsubscribe_url}>"
+    mailto = "unsubscribe@feedloop.example?subject=unsubscribe%20" + message.unsubscribe_token
+    assert mail["List-Unsubscribe"] == f"<{message.unsubscribe_url}>, <mailto:{mailto}>"
+    assert message.unsubscribe_url.endswith("/u/" + message.unsubscribe_token)
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message.survey_url in mail.get_content()
     survey_token = message.survey_url.rsplit("/", 1)[1]

@@ -10,7 +10,7 @@ from feedloop.common.links import LinkSigner
 from feedloop.common.openapi import install_openapi
 from feedloop.common.outbox import stateful_steps
 from feedloop.common.shell import Step, build_lifespan, consumers_step, readiness, service_app
-from feedloop.solicit import pages, rights
+from feedloop.solicit import inbound, pages, rights
 from feedloop.solicit.api import router
 from feedloop.solicit.channels import EmailChannel, WebhookChannel
 from feedloop.solicit.migrate import upgrade
@@ -34,6 +34,8 @@ def create_app(
     )
     if settings.send:
         steps.append(_sender_step(engine, settings, programs, signer))
+    if settings.inbound_smtp_port is not None:
+        steps.append(_inbound_step(engine, settings, signer))
     if settings.consume:
         steps.append(consumers_step(lambda app: [rights.consumer(app, engine, settings)]))
 
@@ -59,6 +61,7 @@ def create_app(
             "programs": programs,
             "signer": signer,
             "sender": None,
+            "inbound": None,
         },
         checks=checks,
     )
@@ -85,5 +88,21 @@ def _sender_step(
         app.state.sender = sender
         sender.start()
         stack.push_async_callback(sender.stop)
+
+    return step
+
+
+def _inbound_step(engine: AsyncEngine, settings: SolicitSettings, signer: LinkSigner) -> Step:
+    """Starts the unsubscribe mailbox's SMTP listener (`app.state.inbound`, an asyncio.Server)."""
+
+    async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
+        server = await inbound.start_listener(settings, engine, signer)
+        app.state.inbound = server
+
+        async def close() -> None:
+            server.close()
+            await server.wait_closed()
+
+        stack.push_async_callback(close)
 
     return step

@@ -3,6 +3,11 @@
 Each message carries a key that stays the same across retries and restarts (`Idempotency-Key`
 on webhooks, the Message-ID of e-mails), so a receiver drops the copy a sender killed between
 sending and recording may send again.
+
+E-mails carry List-Unsubscribe (the https one-click link and a mailto whose replies
+feedloop.solicit.inbound reads), List-Unsubscribe-Post (RFC 8058), Content-Language, and a DKIM
+signature when a key is configured (feedloop.common.mail): flattened once, signed, those bytes
+sent.
 """
 
 import time
@@ -15,6 +20,9 @@ import aiosmtplib
 import httpx
 import orjson
 from feedloop.common import notifications
+from feedloop.common.mail.dkim import DkimSigner
+from feedloop.common.mail.headers import ONE_CLICK, list_unsubscribe
+from feedloop.common.mail.wire import wire_message
 from feedloop.solicit.settings import SolicitSettings
 
 Kind = Literal["survey.invitation", "survey.reminder"]
@@ -34,6 +42,7 @@ class Outgoing:
     text: str
     survey_url: str
     unsubscribe_url: str
+    unsubscribe_token: str
     payload: dict[str, Any]
     """What a webhook carries (the originating system shows the survey in-app)."""
 
@@ -56,15 +65,20 @@ class Channel(Protocol):
 def mail_message(message: Outgoing, settings: SolicitSettings) -> EmailMessage:
     """The e-mail of a message: plain text, one-click unsubscribe (RFC 8058), its language."""
     mail = EmailMessage()
-    mail.set_content(message.text)  # first: it drops every Content-* header set before it
+    # First: it drops every Content-* header set before it. 7-bit on the wire whatever the
+    # server supports, so the signed bytes are the bytes that arrive.
+    mail.set_content(message.text, cte=None if message.text.isascii() else "quoted-printable")
     mail["From"] = settings.mail_from
     mail["To"] = message.email or ""
     mail["Subject"] = message.subject
-    mail["Date"] = formatdate(localtime=False)
+    mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = f"<{message.key}@{settings.message_id_domain}>"
+    mail["Auto-Submitted"] = "auto-generated"
     mail["Content-Language"] = message.language
-    mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-    mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail["List-Unsubscribe"] = list_unsubscribe(
+        message.unsubscribe_url, settings.mailto, message.unsubscribe_token
+    )
+    mail["List-Unsubscribe-Post"] = ONE_CLICK
     mail[notifications.MAIL_HEADER_KIND] = message.kind
     mail[notifications.MAIL_HEADER_CUSTOMER] = message.customer_id
     mail[notifications.MAIL_HEADER_IDEMPOTENCY_KEY] = message.key
@@ -76,9 +90,11 @@ class EmailChannel:
 
     def __init__(self, settings: SolicitSettings) -> None:
         self.settings = settings
+        # A bad key fails here, when the app starts, not on the first invitation.
+        self.dkim = DkimSigner.from_settings(settings, mail_from=settings.mail_from)
 
     async def send(self, message: Outgoing) -> None:
-        """Sends the e-mail; refused recipients are permanent failures."""
+        """Sends the e-mail (signed when DKIM is on); refused recipients are permanent failures."""
         server = self.settings.smtp_server
         if server is None:
             raise SendFailed("e-mail is not configured", permanent=True)
@@ -86,9 +102,13 @@ class EmailChannel:
             raise SendFailed("no e-mail address", permanent=True)
         security = self.settings.effective_smtp_security
         password = self.settings.smtp_password
+        wire = wire_message(mail_message(message, self.settings), self.dkim)
         try:
             await aiosmtplib.send(
-                mail_message(message, self.settings),
+                wire.data,
+                sender=wire.sender,
+                recipients=wire.recipients,
+                mail_options=wire.mail_options,
                 hostname=server[0],
                 port=server[1],
                 use_tls=security == "tls",

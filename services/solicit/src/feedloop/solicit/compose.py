@@ -49,9 +49,13 @@ def survey_url(base: str, signer: LinkSigner, invitation_id: str, ttl_s: float) 
     return f"{base.rstrip('/')}/s/{token}"
 
 
-def unsubscribe_url(base: str, signer: LinkSigner, invitation_id: str) -> str:
-    """The signed one-click unsubscribe link (RFC 8058) of an invitation's customer."""
-    token = signer.sign(purpose=UNSUBSCRIBE_PURPOSE, subject=invitation_id, ttl_s=UNSUBSCRIBE_TTL_S)
+def unsubscribe_token(signer: LinkSigner, invitation_id: str) -> str:
+    """The signed token that opts an invitation's customer out (the link's and the mailto's)."""
+    return signer.sign(purpose=UNSUBSCRIBE_PURPOSE, subject=invitation_id, ttl_s=UNSUBSCRIBE_TTL_S)
+
+
+def unsubscribe_url(base: str, token: str) -> str:
+    """The one-click unsubscribe link (RFC 8058) of a token."""
     return f"{base.rstrip('/')}/u/{token}"
 
 
@@ -62,7 +66,8 @@ def compose(
     words = texts(claimed.language)
     reminding = claimed.kind == "survey.reminder"
     survey = survey_url(base, signer, claimed.id, (claimed.expires_at - now).total_seconds())
-    unsubscribe = unsubscribe_url(base, signer, claimed.id)
+    token = unsubscribe_token(signer, claimed.id)
+    unsubscribe = unsubscribe_url(base, token)
     lines = [
         words["greeting"],
         "",
@@ -82,6 +87,7 @@ def compose(
         text="\n".join(lines) + "\n",
         survey_url=survey,
         unsubscribe_url=unsubscribe,
+        unsubscribe_token=token,
         payload={
             "kind": claimed.kind,
             "invitation_id": claimed.id,

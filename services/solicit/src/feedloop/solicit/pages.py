@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from feedloop.common.errors import Invalid, NotFound
 from feedloop.common.events import utcnow
 from feedloop.common.links import LinkExpired, LinkInvalid, LinkSigner
-from feedloop.solicit import answers, customers
+from feedloop.solicit import answers, optout
 from feedloop.solicit.compose import SURVEY_PURPOSE, UNSUBSCRIBE_PURPOSE
 from feedloop.solicit.messages import Texts, texts
 from feedloop.solicit.models import invitation_t
@@ -244,11 +244,8 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
 async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     """One-click unsubscribe (RFC 8058 POST, or the confirmation form): no more surveys."""
     try:
-        customer_id, language = await _customer_of(request, token)
+        invitation_id = _verified(request, token, UNSUBSCRIBE_PURPOSE)
     except PageError as error:
         return _message(request, error)
-    now = utcnow()
-    async with request.app.state.engine.begin() as conn:
-        await customers.opt_out(conn=conn, customer_id=customer_id, now=now)
-        await customers.withdraw_pending(conn=conn, customer_id=customer_id, now=now)
-    return _message(request, PageError(200, "unsubscribed", language))
+    language = await optout.opt_out_invitation(request.app.state.engine, invitation_id, utcnow())
+    return _message(request, PageError(200, "unsubscribed", language or "en"))

@@ -3,6 +3,7 @@
 from typing import Self
 
 from feedloop.common.links import LinkKeySettings
+from feedloop.common.mail.settings import DkimSettings, sender_domain
 from feedloop.common.settings import (
     ApiKeySettings,
     ConsumerSettings,
@@ -23,7 +24,13 @@ DEMO_WEBHOOK_SECRET = "fl_dev_local_only_webhook_secret"
 
 
 class SolicitSettings(
-    StoreSettings, OutboxSettings, ApiKeySettings, LinkKeySettings, ConsumerSettings, SmtpSettings
+    StoreSettings,
+    OutboxSettings,
+    ApiKeySettings,
+    LinkKeySettings,
+    ConsumerSettings,
+    SmtpSettings,
+    DkimSettings,
 ):
     """How solicit takes touchpoints, invites customers, hosts surveys and counts answers."""
 
@@ -63,8 +70,27 @@ class SolicitSettings(
         "to raw-feedback once (0: at once, and later answers are refused).",
     )
 
-    # E-mail (SMTP server and sender: SmtpSettings)
+    # E-mail (SMTP server and sender: SmtpSettings; DKIM key: DkimSettings)
     message_id_domain: str = "solicit.feedloop.example"
+    unsubscribe_mailto: str | None = Field(
+        default=None,
+        description="Address of the List-Unsubscribe mailto (default: unsubscribe@ the sender's "
+        "domain); mail to it must reach the inbound listener (inbound_smtp_port).",
+    )
+
+    # Inbound: replies to the List-Unsubscribe mailto (feedloop.solicit.inbound)
+    inbound_smtp_port: int | None = Field(
+        default=None, ge=0, le=65535, description="None: no inbound listener (off by default)."
+    )
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_max_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=10 * 1024 * 1024, description="Larger messages: 552."
+    )
+    inbound_timeout_s: float = Field(default=30.0, gt=0, le=300, description="Idle connection.")
+    inbound_per_minute: int = Field(
+        default=30, ge=1, description="Messages per minute and client address (then 451)."
+    )
+    inbound_overall_per_minute: int = Field(default=600, ge=1, description="From everyone.")
 
     # Webhooks (the originating system shows the survey in-app)
     webhooks: dict[str, HttpUrl] = Field(
@@ -87,6 +113,11 @@ class SolicitSettings(
         if self.webhook_signing_secret is not None:
             return self.webhook_signing_secret.get_secret_value()
         return DEMO_WEBHOOK_SECRET if self.environment == "local" else None
+
+    @property
+    def mailto(self) -> str:
+        """The address replies to the List-Unsubscribe mailto go to."""
+        return self.unsubscribe_mailto or f"unsubscribe@{sender_domain(self.mail_from)}"
 
     @model_validator(mode="after")
     def _safe_outside_local(self) -> Self:
