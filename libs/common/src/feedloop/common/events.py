@@ -310,6 +310,86 @@ class AuditRecorded(Contract):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- kpi alerts (alerts)
+class SpikeDetected(Contract):
+    """A theme's daily volume lay far above its baseline (prioritize's KPIs): one event per
+    theme and day, ever. Carries counts and the theme only, no customer data."""
+
+    event_type: ClassVar[str] = "kpi.spike_detected"
+    topic: ClassVar[str] = topics.ALERTS
+
+    alert_key: str = Field(description="spike:<theme>:<day>: unique per spike window.")
+    theme: str
+    day: str = Field(description="The UTC day of the spike, YYYY-MM-DD.")
+    volume: int
+    baseline_mean: float
+    baseline_std: float
+    z: float
+    threshold_z: float
+    detected_at: AwareDatetime
+
+
+class DigestScore(Contract):
+    """One KPI in one week: its value, answers and 95 % interval (None without answers)."""
+
+    value: float | None = None
+    responses: int = 0
+    low: float | None = None
+    high: float | None = None
+
+
+class DigestKpi(Contract):
+    """One KPI this week and last week."""
+
+    name: str = Field(description="NPS, CSAT (share %), or CES (easy share %).")
+    this_week: DigestScore
+    last_week: DigestScore
+
+
+class DigestIssue(Contract):
+    """A top issue of the week by priority: ids, counts and the priority's reasons (no title:
+    titles may quote customers)."""
+
+    issue_id: str
+    theme: str
+    status: str
+    priority: float
+    customers: int
+    feedback: int
+    reasons: list[str] = Field(default_factory=list, max_length=10)
+
+
+class DigestPraise(Contract):
+    """Praise of one theme this week and last week."""
+
+    theme: str
+    this_week: int
+    last_week: int
+
+
+class WeeklyDigest(Contract):
+    """The week in numbers, once per ISO week: KPIs against last week, top issues, praise that
+    appeared or faded, closure, spikes. Counts, themes and ids only, no customer data."""
+
+    event_type: ClassVar[str] = "kpi.weekly_digest"
+    topic: ClassVar[str] = topics.ALERTS
+
+    alert_key: str = Field(description="digest:<Monday of the week>: unique per week.")
+    week: str = Field(description="The Monday (UTC) the week began, YYYY-MM-DD.")
+    since: AwareDatetime
+    until: AwareDatetime
+    kpis: list[DigestKpi] = Field(default_factory=list)
+    top_issues: list[DigestIssue] = Field(default_factory=list, max_length=5)
+    new_praise: list[DigestPraise] = Field(default_factory=list, max_length=20)
+    fading_praise: list[DigestPraise] = Field(default_factory=list, max_length=20)
+    linked_feedback: int = 0
+    closed: int = 0
+    closure_rate: float | None = None
+    median_time_to_close_s: float | None = None
+    spikes: list[SpikeDetected] = Field(default_factory=list, max_length=50)
+    built_at: AwareDatetime
+
+
 EVENT_TYPES: Final[dict[str, type[Contract]]] = {
     model.event_type: model
     for model in (
@@ -321,6 +401,8 @@ EVENT_TYPES: Final[dict[str, type[Contract]]] = {
         CustomerErasureRequested,
         CustomerErased,
         AuditRecorded,
+        SpikeDetected,
+        WeeklyDigest,
     )
 }
 SUPPORTED_SCHEMA_VERSIONS: Final = frozenset({1})

@@ -12,6 +12,9 @@ NOTIFICATIONS_DLQ: Final = "notifications.dlq"
 CUSTOMER_REQUESTS: Final = "customer-requests"
 # Administrative actions of every service (feedloop.common.audit), keyed by their target.
 AUDIT: Final = "audit"
+# KPI alerts of prioritize (spikes, weekly digests) that notify delivers to staff subscribers.
+# Counts, themes and ids only: no customer data, nothing to erase (7 days' retention).
+ALERTS: Final = "alerts"
 
 PIPELINE_TOPICS: Final = (RAW_FEEDBACK, ENRICHED, PRIORITIZED, CLOSED)
 
@@ -26,9 +29,10 @@ DLQ_TOPICS: Final = (
     dlq_topic(ENRICHED),
     dlq_topic(PRIORITIZED),
     NOTIFICATIONS_DLQ,
+    dlq_topic(ALERTS),
 )
 RIGHTS_TOPICS: Final = (CUSTOMER_REQUESTS, AUDIT)
-ALL_TOPICS: Final = PIPELINE_TOPICS + DLQ_TOPICS + RIGHTS_TOPICS
+ALL_TOPICS: Final = PIPELINE_TOPICS + DLQ_TOPICS + RIGHTS_TOPICS + (ALERTS,)
 TOPIC_CONFIGS: Final = {CUSTOMER_REQUESTS: {"cleanup.policy": "compact"}}
 """Topic configs that differ from the broker's defaults (set when a topic is created)."""
 
@@ -44,6 +48,7 @@ CONSUMER_GROUP_PRIORITIZE_RIGHTS: Final = "feedloop-prioritize-rights"
 CONSUMER_GROUP_NOTIFY_RIGHTS: Final = "feedloop-notify-rights"
 # notify reads customers' e-mail addresses from raw-feedback, the only topic carrying them.
 CONSUMER_GROUP_NOTIFY_CONTACTS: Final = "feedloop-notify-contacts"
+CONSUMER_GROUP_NOTIFY_ALERTS: Final = "feedloop-notify-alerts"
 
 # CloudEvents Kafka protocol binding (binary mode): attributes travel as ce_-prefixed headers.
 HEADER_ID: Final = "ce_id"
