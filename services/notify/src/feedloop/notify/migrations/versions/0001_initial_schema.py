@@ -1,11 +1,4 @@
-"""initial schema
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-01-01
-"""
-
-from collections.abc import Sequence
+"""initial schema"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,8 +12,6 @@ from feedloop.common.migration_ops import (
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -163,7 +154,6 @@ def _create_preference() -> None:
 
 
 def downgrade() -> None:
-    """Reverts this revision."""
     drop_tables("processed_event", "preference", "outbox")
     drop_indexes("notification", ["ix_notification_delivery", "ix_notification_customer"])
     drop_tables("notification", "issue_state")

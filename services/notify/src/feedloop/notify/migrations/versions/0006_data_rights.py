@@ -1,11 +1,4 @@
-"""erasure_request, erasure_confirmation and audit_entry: data-rights requests and the audit log
-
-Revision ID: 0006
-Revises: 0003
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+"""erasure_request, erasure_confirmation and audit_entry: data-rights requests and the audit log"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,8 +6,6 @@ from feedloop.common.migration_ops import create_audit_entry_table, create_index
 
 revision: str = "0006"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -42,5 +33,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Reverts this revision."""
     drop_tables("audit_entry", "erasure_confirmation", "erasure_request")

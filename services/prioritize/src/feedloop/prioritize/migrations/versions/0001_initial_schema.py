@@ -1,11 +1,4 @@
-"""initial schema
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-01-01
-"""
-
-from collections.abc import Sequence
+"""initial schema"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,8 +11,6 @@ from feedloop.common.migration_ops import (
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -151,7 +142,6 @@ def _create_theme_day() -> None:
 
 
 def downgrade() -> None:
-    """Reverts this revision."""
     drop_tables("theme_day", "outbox")
     drop_indexes("issue_status_change", ["ix_issue_status_change_issue"])
     drop_tables("issue_status_change", "issue_customer")

@@ -1,11 +1,4 @@
-"""feedback.kind (complaint, praise, question, remark) and the answer queue (inbox_item)
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+"""feedback.kind (complaint, praise, question, remark) and the answer queue (inbox_item)"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,12 +6,9 @@ from feedloop.common.migration_ops import add_kind_columns, drop_kind_columns
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Applies this revision."""
     add_kind_columns("feedback")
     op.create_table(
         "inbox_item",
@@ -46,7 +36,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Reverts this revision."""
     op.drop_index("ix_inbox_item_customer", table_name="inbox_item")
     op.drop_index("ix_inbox_item_status_received", table_name="inbox_item")
     op.drop_table("inbox_item")

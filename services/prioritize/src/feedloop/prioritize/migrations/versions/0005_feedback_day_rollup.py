@@ -1,9 +1,4 @@
-"""feedback_day: the daily KPI rollup, its triggers on feedback, and its backfill; feedback_note
-
-Revision ID: 0005
-Revises: 0003 (after 0004: feedback.kind)
-Create Date: 2026-12-07
-"""
+"""feedback_day: the daily KPI rollup, its triggers on feedback, and its backfill; feedback_note"""
 
 from collections.abc import Sequence
 
@@ -13,7 +8,6 @@ from feedloop.prioritize.kpis import rollup
 
 revision: str = "0005"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = "0004"  # praise is counted by feedback.kind
 
 
@@ -57,7 +51,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Reverts this revision."""
     op.drop_index("ix_feedback_note_feedback", table_name="feedback_note")
     op.drop_table("feedback_note")
     for statement in rollup.drop_triggers(op.get_bind().dialect.name):
