@@ -9,6 +9,3 @@ MIGRATIONS = Migrations.beside(
 )
 upgrade = MIGRATIONS.upgrade
 main = MIGRATIONS.main  # feedloop-notify-migrate [upgrade | revision -m MESSAGE]
-
-if __name__ == "__main__":
-    main()
