@@ -24,6 +24,7 @@ from feedloop.prioritize.consumer import SERVICE, closed_handler, enriched_handl
 from feedloop.prioritize.feedback.api import router as feedback_router
 from feedloop.prioritize.inbox.api import router as inbox_router
 from feedloop.prioritize.issues.api import router as issues_router
+from feedloop.prioritize.kpis import alerts as kpi_alerts
 from feedloop.prioritize.kpis.api import router as kpis_router
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.models import audit_t
@@ -54,6 +55,8 @@ def create_app(settings: PrioritizeSettings | None = None) -> FastAPI:
     if settings.consume:
         steps.append(retention.step(engine, settings))
         steps.append(consumers_step(lambda app: _consumers(app, engine, settings)))
+        if settings.kpi_alerts:
+            steps.append(kpi_alerts.step(engine, settings))
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
         return readiness(app, settings, consume=settings.consume, database=db_check(engine))

@@ -1,6 +1,7 @@
 """`alembic upgrade head` of the prioritize store: at app start (local) or by the script."""
 
 from feedloop.common.migrate import Migrations
+from feedloop.prioritize.kpis import alerts as _alerts  # noqa: F401 (kpi_alert joins Base)
 from feedloop.prioritize.models import Base
 from feedloop.prioritize.settings import PrioritizeSettings
 

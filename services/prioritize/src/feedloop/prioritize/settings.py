@@ -7,6 +7,7 @@ from feedloop.common.settings import (
     OutboxSettings,
     StoreSettings,
 )
+from feedloop.prioritize.kpis.alert_settings import KpiAlertSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -16,7 +17,9 @@ SCOPE_RESOLVE = "issues:resolve"
 """Resolving an issue mails every linked customer: a scope of its own, beside issues:write."""
 
 
-class PrioritizeSettings(StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSettings):
+class PrioritizeSettings(
+    StoreSettings, OutboxSettings, ApiKeySettings, ConsumerSettings, KpiAlertSettings
+):
     """How prioritize stores, groups, scores and serves issues."""
 
     model_config = SettingsConfigDict(
