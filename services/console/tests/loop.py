@@ -1,4 +1,5 @@
-"""The loop the console shows: real prioritize and notify apps on the test broker, seeded.
+"""The loop the console shows: real prioritize, notify and solicit apps on the test broker,
+seeded.
 
 Everything runs on loopback: the apps under uvicorn in threads (tests/support/browser.py),
 SQLite files in a temporary folder, topics of a fresh prefix on the shared test broker, and a
@@ -33,6 +34,7 @@ from feedloop.prioritize.app import create_app as create_prioritize
 from feedloop.prioritize.settings import PrioritizeSettings
 from starlette.types import Receive, Scope, Send
 
+from services.console.tests.surveys_seed import answered_surveys, solicit_app
 from tests.support.browser import serve_in_thread
 from tests.support.kafka import delete_prefixed_topics
 from tests.support.keys import TEST_API_KEY, api_keys_json
@@ -187,6 +189,7 @@ class Loop:
     console: str
     prioritize: str
     notify: str
+    solicit: str
     sink: Sink
     send: Callable[[list[FeedbackEnriched]], None]
     run: str
@@ -290,7 +293,13 @@ def _apps(bootstrap: str, folder: Path, prefix: str) -> Iterator[Loop]:
                 send_poll_s=0.05,
             )
         )
-        with serve_in_thread(prioritize) as prioritize_url, serve_in_thread(notify) as notify_url:
+        solicit = solicit_app(folder, sink_url, WEBHOOK_SECRET, common)
+        with (
+            serve_in_thread(prioritize) as prioritize_url,
+            serve_in_thread(notify) as notify_url,
+            serve_in_thread(solicit) as solicit_url,
+        ):
+            in_thread(answered_surveys(solicit_url))
             console = create_console(
                 ConsoleSettings(
                     environment="test",
@@ -298,6 +307,7 @@ def _apps(bootstrap: str, folder: Path, prefix: str) -> Iterator[Loop]:
                     log_json=False,
                     prioritize_url=prioritize_url,
                     notify_url=notify_url,
+                    solicit_url=solicit_url,
                     api_key=TEST_API_KEY,
                     overview_days=7,
                 )
@@ -307,6 +317,7 @@ def _apps(bootstrap: str, folder: Path, prefix: str) -> Iterator[Loop]:
                     console=console_url,
                     prioritize=prioritize_url,
                     notify=notify_url,
+                    solicit=solicit_url,
                     sink=sink,
                     send=lambda events: _producer_send(bootstrap, prefix, events),
                     run=prefix.strip("."),

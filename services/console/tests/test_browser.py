@@ -23,10 +23,19 @@ from .loop import (
     story_after,
     story_before,
 )
+from .surveys_seed import ANSWERS, INVITED, PROGRAM
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 MESSAGE = "We fixed the size chart: the jeans now fit as labelled. Thank you for telling us."
-PAGES = ("/", "/?tier=standard&language=en", "/issues", "/feedback", "/impact", "/notifications")
+PAGES = (
+    "/",
+    "/?tier=standard&language=en",
+    "/issues",
+    "/feedback",
+    "/impact",
+    "/notifications",
+    "/surveys",
+)
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +153,17 @@ async def test_feedback_of_the_filtered_issues_exports_as_csv(page: Page, loop: 
     lines = (await response.text()).splitlines()
     assert lines[0].startswith("issue_id,issue_title,theme,status")
     assert len(lines) > 1 and all(f",{SIZING}," in line for line in lines[1:])
+
+
+async def test_surveys_show_response_rates_beside_their_scores(page: Page, loop: Loop) -> None:
+    await sign_in(page, loop)
+    await page.get_by_role("link", name="Surveys").click()
+    await expect(page.get_by_role("heading", name="Surveys", exact=True)).to_be_visible()
+    await expect(page.locator('[data-field="sent"]')).to_have_text(str(INVITED))
+    await expect(page.locator('[data-field="answered"]')).to_have_text(str(len(ANSWERS)))
+    await expect(page.locator('[data-field="response-rate"]')).to_contain_text("67 % (")
+    rows = page.locator("table.surveys tbody tr")
+    await expect(rows).to_have_count(2)  # one program and channel, two segments
+    await expect(rows.first).to_contain_text(PROGRAM)
+    await expect(rows.first).to_contain_text("NPS ")
+    assert not page.errors  # type: ignore[attr-defined]

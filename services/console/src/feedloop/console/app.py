@@ -14,6 +14,8 @@ from feedloop.console.backend import Backend, BackendError
 from feedloop.console.pages import TEMPLATES, router
 from feedloop.console.people import NotSignedIn, csrf_token
 from feedloop.console.settings import ConsoleSettings
+from feedloop.console.surveys import Solicit
+from feedloop.console.surveys import router as surveys_router
 from starlette.middleware.sessions import SessionMiddleware
 
 SERVICE = "console"
@@ -34,6 +36,7 @@ def create_app(
     """Builds the console; `transport` lets tests route its API calls in-process."""
     settings = settings or ConsoleSettings()
     backend = Backend(settings, transport=transport)
+    solicit = Solicit(settings, backend, transport=transport)
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
         async def prioritize_ready() -> bool:
@@ -49,10 +52,15 @@ def create_app(
         settings=settings,
         summary="The CX team's web UI over the prioritize and notify APIs.",
         lifespan=build_lifespan(
-            service=SERVICE, settings=settings, steps=[started_step("backend", lambda: backend)]
+            service=SERVICE,
+            settings=settings,
+            steps=[
+                started_step("backend", lambda: backend),
+                started_step("solicit", lambda: solicit),
+            ],
         ),
-        routers=[router],
-        state={"backend": backend},
+        routers=[router, surveys_router],
+        state={"backend": backend, "solicit": solicit},
         checks=checks,
     )
     _install_web(app, settings)

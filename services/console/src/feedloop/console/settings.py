@@ -30,6 +30,9 @@ class ConsoleSettings(ServiceSettings):
     )
     prioritize_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
+    solicit_url: str = Field(
+        default="http://127.0.0.1:8006", description="Solicit's API (the Surveys page)."
+    )
     api_key: SecretStr | None = Field(
         default=None,
         description="The console's own key for prioritize and notify (scopes issues:read, "
@@ -38,6 +41,10 @@ class ConsoleSettings(ServiceSettings):
     )
     notify_api_key: SecretStr | None = Field(
         default=None, description="A separate key for notify; default: api_key."
+    )
+    solicit_api_key: SecretStr | None = Field(
+        default=None,
+        description="A separate key for solicit (scope surveys:read); default: api_key.",
     )
     api_timeout_s: float = Field(default=10.0, gt=0, le=120)
     session_secret: SecretStr | None = Field(
@@ -87,6 +94,13 @@ class ConsoleSettings(ServiceSettings):
         return self.effective_api_key
 
     @property
+    def effective_solicit_api_key(self) -> str:
+        """The key the console sends to solicit."""
+        if self.solicit_api_key is not None:
+            return self.solicit_api_key.get_secret_value()
+        return self.effective_api_key
+
+    @property
     def effective_session_secret(self) -> str:
         """The secret that signs session cookies."""
         if self.session_secret is not None:
@@ -122,7 +136,7 @@ class ConsoleSettings(ServiceSettings):
                     "FEEDLOOP_CONSOLE_TRUSTED_PROXIES is required outside local mode "
                     "(people are identified by the reverse proxy there)"
                 )
-        keys = (self.api_key, self.notify_api_key)
+        keys = (self.api_key, self.notify_api_key, self.solicit_api_key)
         dev_key = any(k is not None and k.get_secret_value() == DEV_API_KEY for k in keys)
         if dev_key and not self.allows_dev_key:
             raise ValueError("the development API key is configured outside local mode")
