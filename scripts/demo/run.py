@@ -4,7 +4,8 @@ Feedback in (surveys, reviews, tickets, chat, e-mail) -> insight (this run's siz
 ranked among the open issues, with reasons) -> action (an owner resolves it) -> customers told
 (webhook and e-mail, once each) and asked "Is it fixed for you?" (their answers come back) ->
 what's going well (praise ranked, a promoter thanked) -> a question answered by an owner -> the
-problem recedes (complaint rate and NPS before/after, with significance, as a table).
+problem recedes (complaint rate and NPS before/after, with significance, as a table) -> a
+post-delivery NPS asks customers at the right moment (invited, skipped, answered, response rate).
 
 It works on a platform that already holds other data, and runs again on the same platform: it
 follows the issue that holds most of its own sizing complaints, resolved by an earlier run or
@@ -29,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scripts.demo.story import Voice, after, before, promoter, question
+from scripts.demo.surveys import SurveyResult, asked_after_delivery
 
 DEV_KEY = "fl_dev_local_only_key"
 ANSWER = "Our medium is a UK 12; the size chart on each product page now shows both."
@@ -47,6 +49,8 @@ class Endpoints:
     notify: str = "http://127.0.0.1:8004"
     sinks: str = "http://127.0.0.1:8025"
     console: str = "http://127.0.0.1:8005"
+    solicit: str | None = "http://127.0.0.1:8006"
+    """None: the story asks no surveys (step 8 left out)."""
 
 
 @dataclass
@@ -74,6 +78,7 @@ class StoryResult:
     thanked: dict[str, int] = field(default_factory=dict)
     followup: dict[str, Any] = field(default_factory=dict)
     answered: dict[str, int] = field(default_factory=dict)
+    surveys: SurveyResult | None = None
 
 
 def progress(console: Console) -> Progress:
@@ -205,6 +210,11 @@ async def play(
         await going_well(clients, result, voices)
         await question_answered(clients, result, voices)
         await problem_recedes(clients, result, start=len(voices), after_customers=after_customers)
+        if endpoints.solicit is not None:
+            async with httpx.AsyncClient(
+                base_url=endpoints.solicit, headers=headers, timeout=60
+            ) as solicit:
+                result.surveys = await asked_after_delivery(clients, solicit, run, voices)
     console.print(
         f"[bold]See it in the console:[/bold] {endpoints.console}/issues/{result.top_issue['id']} "
         "(local login: cx-lead / feedloop-local)"
