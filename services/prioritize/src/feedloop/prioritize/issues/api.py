@@ -8,7 +8,13 @@ from feedloop.common.feedback import Timestamp
 from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.common.web import Limit, Offset
 from feedloop.prioritize.audit_log import audit_action, issue_action
-from feedloop.prioritize.deps import EngineDep, ReaderDep, RelayDep, SettingsDep, WriterDep
+from feedloop.prioritize.deps import (
+    EngineDep,
+    ReaderDep,
+    SettingsDep,
+    TransactionDep,
+    WriterDep,
+)
 from feedloop.prioritize.issues import regroup, service
 from feedloop.prioritize.issues.followup import followup_summary
 from feedloop.prioritize.issues.schemas import (
@@ -105,10 +111,9 @@ async def get_followup(issue_id: str, engine: EngineDep, _client: ReaderDep) -> 
 async def patch_issue(
     issue_id: str,
     patch: IssuePatch,
-    engine: EngineDep,
     settings: SettingsDep,
-    relay: RelayDep,
     client: WriterDep,
+    conn: TransactionDep,
 ) -> IssueRow:
     if patch.status == "resolved" and SCOPE_RESOLVE not in client.scopes:
         # Resolving mails every linked customer: ordinary writers may not trigger that.
@@ -119,25 +124,22 @@ async def patch_issue(
             field="status",
             required_scope=SCOPE_RESOLVE,
         )
-    async with engine.begin() as conn:
-        issue = await service.patch_issue(
-            conn=conn,
-            issue_id=issue_id,
-            patch=patch,
-            by=client.client_id,
-            settings=settings,
-            now=utcnow(),
-        )
-        await audit_action(
-            conn,
-            settings=settings,
-            actor=client.client_id,
-            action=issue_action(patch.status),
-            target=("issue", issue_id),
-            detail=patch.model_dump(mode="json", exclude_unset=True),
-        )
-    if relay is not None:
-        relay.wake()
+    issue = await service.patch_issue(
+        conn=conn,
+        issue_id=issue_id,
+        patch=patch,
+        by=client.client_id,
+        settings=settings,
+        now=utcnow(),
+    )
+    await audit_action(
+        conn,
+        settings=settings,
+        actor=client.client_id,
+        action=issue_action(patch.status),
+        target=("issue", issue_id),
+        detail=patch.model_dump(mode="json", exclude_unset=True),
+    )
     return issue
 
 
@@ -150,25 +152,21 @@ async def patch_issue(
 async def merge_issue(
     issue_id: str,
     body: IssueMerge,
-    engine: EngineDep,
     settings: SettingsDep,
-    relay: RelayDep,
     client: WriterDep,
+    conn: TransactionDep,
 ) -> IssueRow:
-    async with engine.begin() as conn:
-        target = await regroup.merge_issues(
-            conn=conn, source_id=issue_id, into_id=body.into, settings=settings, now=utcnow()
-        )
-        await audit_action(
-            conn,
-            settings=settings,
-            actor=client.client_id,
-            action="issue.merged",
-            target=("issue", issue_id),
-            detail={"into": body.into},
-        )
-    if relay is not None:
-        relay.wake()
+    target = await regroup.merge_issues(
+        conn=conn, source_id=issue_id, into_id=body.into, settings=settings, now=utcnow()
+    )
+    await audit_action(
+        conn,
+        settings=settings,
+        actor=client.client_id,
+        action="issue.merged",
+        target=("issue", issue_id),
+        detail={"into": body.into},
+    )
     return target
 
 
@@ -182,28 +180,24 @@ async def merge_issue(
 async def split_issue(
     issue_id: str,
     body: IssueSplit,
-    engine: EngineDep,
     settings: SettingsDep,
-    relay: RelayDep,
     client: WriterDep,
+    conn: TransactionDep,
 ) -> IssueRow:
-    async with engine.begin() as conn:
-        new = await regroup.split_issue(
-            conn=conn,
-            issue_id=issue_id,
-            feedback_ids=body.feedback_ids,
-            title=body.title,
-            settings=settings,
-            now=utcnow(),
-        )
-        await audit_action(
-            conn,
-            settings=settings,
-            actor=client.client_id,
-            action="issue.split",
-            target=("issue", issue_id),
-            detail={"new_issue": new["id"], "feedback": len(body.feedback_ids)},
-        )
-    if relay is not None:
-        relay.wake()
+    new = await regroup.split_issue(
+        conn=conn,
+        issue_id=issue_id,
+        feedback_ids=body.feedback_ids,
+        title=body.title,
+        settings=settings,
+        now=utcnow(),
+    )
+    await audit_action(
+        conn,
+        settings=settings,
+        actor=client.client_id,
+        action="issue.split",
+        target=("issue", issue_id),
+        detail={"new_issue": new["id"], "feedback": len(body.feedback_ids)},
+    )
     return new
