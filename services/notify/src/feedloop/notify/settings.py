@@ -1,6 +1,7 @@
 """Notify settings, read from FEEDLOOP_NOTIFY_* variables."""
 
 import functools
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
@@ -15,6 +16,7 @@ from feedloop.common.settings import (
     SmtpSettings,
     StoreSettings,
 )
+from feedloop.notify.alerts.settings import AlertSettings
 from feedloop.notify.delivery.mail_settings import MailAuthSettings
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -94,6 +96,7 @@ class NotifySettings(
     ConsumerSettings,
     MailAuthSettings,
     SmtpSettings,
+    AlertSettings,
 ):
     """How notify stores, routes, sends and retries customer notifications."""
 
@@ -143,6 +146,13 @@ class NotifySettings(
     )
     daily_cap: int | None = Field(
         default=3, ge=1, description="Messages per customer per UTC day; None: no cap."
+    )
+    noted_quiet_period: timedelta = Field(
+        default=timedelta(0),
+        ge=timedelta(0),
+        le=timedelta(days=90),
+        description="Remarks and unthanked praise close `noted` after this long (seconds or "
+        "ISO 8601, e.g. PT24H), unless re-analysed into something owed meanwhile; 0: at once.",
     )
 
     # Sending

@@ -56,9 +56,9 @@ class Triage:
     """Due deliveries sorted by what becomes of them at claim time."""
 
     sendable: list[DeliveryRow] = field(default_factory=list)
-    # Ended without sending, by outcome: erased, opted_out, capped.
+    # Ended without sending, by outcome: erased, opted_out, capped, noted (a quiet note).
     ending: dict[str, list[DeliveryRow]] = field(
-        default_factory=lambda: {"erased": [], "opted_out": [], "capped": []}
+        default_factory=lambda: {"erased": [], "opted_out": [], "capped": [], "noted": []}
     )
     # Its lease ran out on the last attempt: the sender died mid-send every time.
     abandoned: list[DeliveryRow] = field(default_factory=list)
@@ -134,7 +134,7 @@ def triage_due(
     opted_out: set[tuple[str, str]],
     settings: NotifySettings,
 ) -> Triage:
-    """Sorts due deliveries: out of attempts, erased, opted out, no address, or sendable."""
+    """Sorts due deliveries: out of attempts, erased, noted, opted out, no address, sendable."""
     triage = Triage()
     for delivery in due:
         customer = customers.get(delivery.customer_id)
@@ -142,6 +142,8 @@ def triage_due(
             triage.abandoned.append(delivery)
         elif customer is not None and customer.erased:
             triage.ending["erased"].append(delivery)
+        elif delivery.kind == "note":
+            triage.ending["noted"].append(delivery)  # its quiet period is over (intake.quiet)
         elif {(delivery.customer_id, delivery.channel), (delivery.customer_id, "all")} & opted_out:
             triage.ending["opted_out"].append(delivery)
         elif delivery.channel == "email" and (customer is None or customer.email is None):
@@ -359,6 +361,9 @@ async def depth(engine: AsyncEngine) -> int:
         count = await conn.scalar(
             select(func.count())
             .select_from(delivery_t)
-            .where(or_(delivery_t.c.status == "pending", delivery_t.c.status == "sending"))
+            .where(
+                or_(delivery_t.c.status == "pending", delivery_t.c.status == "sending"),
+                delivery_t.c.kind != "note",  # quiet notes wait on a period, not on the sender
+            )
         )
     return int(count or 0)

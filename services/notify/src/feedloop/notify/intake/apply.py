@@ -15,6 +15,7 @@ from typing import Any
 from feedloop.common.db import lock_keys
 from feedloop.common.events import FeedbackPrioritized, IssueUpdated
 from feedloop.notify.delivery.outcomes import CLOSING_KINDS
+from feedloop.notify.intake import quiet
 from feedloop.notify.intake.owed import owe
 from feedloop.notify.intake.routing import wants_acknowledgement, wants_thanks
 from feedloop.notify.intake.staging import IssueRow, LinkRow, Staging
@@ -118,7 +119,9 @@ class _Applier:
             self._owed = _Owed(replace(state), kind)
         self._owed.links.append(replace(link))
         self._owed.customers.add(link.customer_id)
-        if kind in CLOSING_KINDS:
+        if quiet.is_quiet(kind, self.settings.noted_quiet_period):
+            self.staging.quiet.add(link.feedback_id)
+        elif kind in CLOSING_KINDS:
             self.staging.resolved.add(link.feedback_id)
 
     async def _link(self, item: Incoming, event: FeedbackPrioritized) -> None:
@@ -136,6 +139,10 @@ class _Applier:
         if existing is not None:
             if existing.issue_id == event.issue_id or ref.feedback_id in self.staging.resolved:
                 return
+            if ref.feedback_id in self.staging.quiet:
+                # Re-analysed within its quiet period: owed what its new kind is owed instead.
+                await quiet.withdraw(self.conn, ref.feedback_id)
+                self.staging.quiet.discard(ref.feedback_id)
             # Regrouped into another issue (a merge): it now waits on that one.
             self.staging.move_link(ref.feedback_id, event.issue_id, self.now)
         else:
@@ -154,8 +161,13 @@ class _Applier:
             )
         # Events of one issue arrive in order, so the status it carries is the newest.
         kind = event.kind or "complaint"
+        # A group keeps the kind it has: an incident answered individually (a complaint) joins
+        # a one-off issue of kind question, and is owed its answer.
+        known = self.staging.issues.get(event.issue_id)
         state = self._set_status(
-            event.issue_id, event.issue_status, {"severity": event.severity, "kind": kind}
+            event.issue_id,
+            event.issue_status,
+            {"severity": event.severity, "kind": (known.kind if known else None) or kind},
         )
         link = self.staging.links[ref.feedback_id]
         link.kind = kind

@@ -9,12 +9,13 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from feedloop.common.db import insert_ignoring_conflicts
 from feedloop.common.events import deterministic_id
 from feedloop.notify.delivery.outcomes import close_notifications, finish
 from feedloop.notify.followup.links import FollowupLinks, with_followup
+from feedloop.notify.intake import quiet
 from feedloop.notify.intake.routing import Contact, route
 from feedloop.notify.intake.staging import IssueRow, LinkRow
 from feedloop.notify.models import delivery_t, notification_t
@@ -51,17 +52,26 @@ class Owed:
     by_customer: dict[str, list[LinkRow]]
 
     @classmethod
-    def of(cls, issue: IssueRow, links: Sequence[LinkRow], kind: str, *, now: datetime) -> "Owed":
+    def of(
+        cls,
+        issue: IssueRow,
+        links: Sequence[LinkRow],
+        kind: str,
+        *,
+        now: datetime,
+        quiet_period: timedelta = timedelta(0),
+    ) -> "Owed":
         """Groups the links by customer; a resolution belongs to the issue's current round.
 
         A thank-you's round is the UTC day (the policy allows one per customer per N days);
-        the remarks and unthanked praise of one customer and group share one noted delivery.
+        the remarks and unthanked praise of one customer and group share one noted delivery
+        (one per due bucket when they wait out a quiet period: intake.quiet).
         """
         round_ = {
             "resolution": issue.resolutions,
             "answer": issue.resolutions,
             "thanks": int(now.timestamp() // 86400),
-            "note": 1,
+            "note": quiet.note_round(now, quiet_period),
         }.get(kind, issue.resolutions + 1)
         by_customer: dict[str, list[LinkRow]] = defaultdict(list)
         for link in sorted(links, key=lambda row: (row.received_at, row.feedback_id)):
@@ -88,7 +98,7 @@ async def owe(
     """
     if not links:
         return 0
-    owed = Owed.of(issue, links, kind, now=now)
+    owed = Owed.of(issue, links, kind, now=now, quiet_period=settings.noted_quiet_period)
     ids = owed.delivery_ids()
     known = {
         row.id
@@ -139,7 +149,8 @@ def plan_deliveries(
                 ),
                 settings,
             )
-        outcome = _born_ended(owed.kind, erased=erased, channel=channel)
+        waits = quiet.is_quiet(owed.kind, settings.noted_quiet_period)
+        outcome = _born_ended(owed.kind, erased=erased, channel=channel, waits=waits)
         new.append(
             DeliveryRow(
                 id=ids[customer_id],
@@ -153,7 +164,7 @@ def plan_deliveries(
                 status="pending" if outcome is None else "done",
                 outcome=outcome,
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=quiet.due_at(owed.round) if waits else now,
                 lease_token=None,
                 cap_day=None,
                 last_error=None,
@@ -199,12 +210,17 @@ MESSAGE_KINDS = ("resolution", "answer")
 """Kinds whose delivery carries the issue's resolution message (a question's answer)."""
 
 
-def _born_ended(kind: str, *, erased: bool, channel: str) -> str | None:
-    """The outcome of a delivery that ends as it is planned; None: it waits to be sent."""
-    if kind == "note":
+def _born_ended(kind: str, *, erased: bool, channel: str, waits: bool = False) -> str | None:
+    """The outcome of a delivery that ends as it is planned; None: it waits to be sent.
+
+    `waits`: a note that waits out its quiet period (the sender's claim ends it `noted`).
+    """
+    if kind == "note" and not waits:
         return "noted"  # nothing to send: no action owed
     if erased:
         return "erased"
+    if waits:
+        return None
     return "no_channel" if channel == "none" else None
 
 

@@ -95,6 +95,7 @@ class Staging:
     issues: dict[str, IssueRow]
     links: dict[str, LinkRow]
     resolved: set[str] = field(default_factory=set)  # feedback owed a closing message already
+    quiet: set[str] = field(default_factory=set)  # feedback whose note waits (intake.quiet)
     _stored_issues: set[str] = field(default_factory=set)
     _processed: list[dict[str, Any]] = field(default_factory=list)
     _customers: dict[str, CustomerRow] = field(default_factory=dict)
@@ -129,16 +130,26 @@ class Staging:
                 select(link_t).where(link_t.c.feedback_id.in_(feedback_ids))
             )
         }
-        resolved = set(
-            await conn.scalars(
-                select(notification_t.c.feedback_id).where(
-                    notification_t.c.feedback_id.in_(feedback_ids),
-                    notification_t.c.kind.in_(CLOSING_KINDS),
-                )
+        resolved: set[str] = set()
+        quiet: set[str] = set()
+        for row in await conn.execute(
+            select(
+                notification_t.c.feedback_id, notification_t.c.kind, notification_t.c.outcome
+            ).where(
+                notification_t.c.feedback_id.in_(feedback_ids),
+                notification_t.c.kind.in_(CLOSING_KINDS),
             )
-        )
+        ):
+            # A note still waiting out its quiet period does not hold its item yet.
+            waiting = row.kind == "note" and row.outcome is None
+            (quiet if waiting else resolved).add(row.feedback_id)
         return cls(
-            seen=seen, issues=issues, links=links, resolved=resolved, _stored_issues=set(issues)
+            seen=seen,
+            issues=issues,
+            links=links,
+            resolved=resolved - quiet,
+            quiet=quiet - resolved,
+            _stored_issues=set(issues),
         )
 
     def processed(self, event_id: str, now: datetime) -> None:
@@ -233,12 +244,17 @@ class Staging:
             await conn.execute(
                 update(link_t)
                 .where(link_t.c.feedback_id == bindparam("b_id"))
-                .values(issue_id=bindparam("b_issue_id"), linked_at=bindparam("b_linked_at")),
+                .values(
+                    issue_id=bindparam("b_issue_id"),
+                    linked_at=bindparam("b_linked_at"),
+                    kind=bindparam("b_kind"),
+                ),
                 [
                     {
                         "b_id": i,
                         "b_issue_id": self.links[i].issue_id,
                         "b_linked_at": self.links[i].linked_at,
+                        "b_kind": self.links[i].kind,
                     }
                     for i in self._moved_links
                 ],
