@@ -1,6 +1,7 @@
 """Praise, questions and remarks close their loop too: thanked, answered or noted, once each."""
 
 from collections import Counter
+from typing import Any
 
 from feedloop.common.events import Sentiment
 from feedloop.notify.delivery.outcomes import loop_outcome
@@ -120,3 +121,49 @@ async def test_opted_out_customers_are_not_thanked(
         closed = await loop.closed(expect=1)
     assert [(c.feedback_id, c.loop_outcome) for _, c in closed] == [("p1", "opted_out")]
     assert loop.receiver.delivered() == []
+
+
+async def test_an_incident_answered_individually_closes_answered_once(
+    loop: NotifyLoop, database_url: str
+) -> None:
+    """A one-off complaint answered through prioritize's inbox leaves its issue for its own
+    one-off issue (kind question): answered, and not told again when its old issue is fixed.
+    A reporter of an issue that became a pattern is told about the fix with the others."""
+    complaints = [
+        linked("f1", "i1", "c1", severity="low"),
+        linked("f2", "i2", "c2", severity="low"),
+        linked("f3", "i2", "c3", severity="low"),
+    ]
+
+    def answered(feedback_id: str, customer: str) -> list[Any]:
+        one_off = f"incident-{feedback_id}"
+        return [
+            issue(one_off, 2, "resolved", message=ANSWER, severity="low", kind="question"),
+            linked(feedback_id, one_off, customer, status="resolved", severity="low"),
+        ]
+
+    async with loop.app(database_url):
+        await loop.send(complaints)
+        # f4's answer comes before its link to i1 is applied (another key, another partition).
+        await loop.send([*answered("f1", "c1"), *answered("f4", "c4")])
+        await loop.send([linked("f4", "i1", "c4", severity="low")])
+        first = await loop.closed(expect=2)
+        await loop.send(
+            [
+                issue("i1", 2, "resolved", message="Fixed."),
+                issue("i2", 2, "resolved", message="Fixed."),
+            ]
+        )
+        closed = await loop.closed(expect=4)
+    assert {c.feedback_id for _, c in first} == {"f1", "f4"}
+    assert Counter(c.feedback_id for _, c in closed) == Counter(["f1", "f2", "f3", "f4"])
+    outcomes = {c.feedback_id: (c.kind, c.loop_outcome, c.issue_id) for _, c in closed}
+    assert outcomes == {
+        "f1": ("complaint", "answered", "incident-f1"),
+        "f4": ("complaint", "answered", "incident-f4"),
+        "f2": ("complaint", "resolved", "i2"),
+        "f3": ("complaint", "resolved", "i2"),
+    }
+    hooks = {h.body["customer_id"]: h for h in loop.receiver.delivered()}
+    assert hooks["c1"].event == "notification.answer" and hooks["c1"].body["message"] == ANSWER
+    assert hooks["c2"].event == "notification.resolution"

@@ -1,8 +1,5 @@
 """Every enriched item is prioritized with its kind; questions wait in the answer queue."""
 
-import json
-from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -17,8 +14,7 @@ from tests.support.kafka import Record, read_topic
 from tests.support.polling import eventually
 
 from .factory import enriched, record
-
-LABELLED = Path(__file__).parent / "data" / "questions.json"
+from .labelled import figures
 
 
 def _kind(event: FeedbackEnriched) -> str:
@@ -28,16 +24,7 @@ def _kind(event: FeedbackEnriched) -> str:
 
 def detector_figures() -> dict[str, tuple[float, float]]:
     """Precision and recall of the question detector per language on the labelled set."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
-    for item in json.loads(LABELLED.read_text())["items"]:
-        said, truth = is_question(item["text"], item["lang"]), item["q"]
-        c = counts[item["lang"]]
-        c[0] += said and truth
-        c[1] += said and not truth
-        c[2] += truth and not said
-    return {
-        lang: (tp / max(1, tp + fp), tp / max(1, tp + fn)) for lang, (tp, fp, fn) in counts.items()
-    }
+    return figures("questions.json", is_question, "q")
 
 
 def test_the_question_detector_holds_in_seven_languages() -> None:

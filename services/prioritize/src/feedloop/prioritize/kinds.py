@@ -6,6 +6,11 @@ reads multilingual cues (en, fr, de, es, it, pt, nl), not only a question mark: 
 words that open a sentence, request phrases anywhere ("could you", "pouvez-vous", "können Sie",
 "¿", "gostaria de saber", "kunt u"), and order references. Its precision and recall per
 language are measured on a labelled set in services/prioritize/tests/data/questions.json.
+
+A complaint tied to one order or ticket that says what went wrong with it ("my parcel #12345
+never arrived") is a one-off incident (`incident_reason`): it is answered individually in the
+answer queue until more customers report the same (services/prioritize/tests/data/incidents.json
+holds its labelled set).
 """
 
 import re
@@ -81,6 +86,46 @@ _ORDER_REF: Final = re.compile(
     r"numéro|número|numero|nr\.?|no\.?|#)?\s*:?\s*(?P<word>[A-Z]{0,4}-?\d[A-Z0-9-]{3,19})\b)",
     re.IGNORECASE,
 )
+# fmt: off
+# What a one-off incident says happened to one order (lower case; whole words), per language.
+_INCIDENT_CUES: Final = (
+    # en
+    "never arrived", "not arrived", "hasn't arrived", "has not arrived", "didn't arrive",
+    "did not arrive", "never received", "not received", "haven't received", "have not received",
+    "didn't receive", "did not receive", "lost", "missing", "damaged", "arrived broken",
+    "wrong item", "charged twice", "double charged", "still waiting", "not delivered",
+    "no refund", "refund", "never came", "not been delivered", "was delivered to",
+    # fr
+    "jamais reçu", "pas reçu", "jamais arrivé", "pas arrivé", "pas encore arrivé", "perdu",
+    "manquant", "endommagé", "arrivé cassé", "mauvais article", "remboursement",
+    "débité deux fois", "toujours pas", "pas été livré", "jamais été livré",
+    # de
+    "nie angekommen", "nicht angekommen", "nicht erhalten", "nie erhalten", "verloren", "fehlt",
+    "beschädigt", "kaputt angekommen", "falschen artikel", "falscher artikel", "rückerstattung",
+    "doppelt abgebucht", "immer noch nicht", "nicht geliefert", "noch nicht da",
+    # es
+    "nunca llegó", "no ha llegado", "no llegó", "no he recibido", "no recibí", "perdido",
+    "dañado", "llegó roto", "artículo equivocado", "reembolso", "cobrado dos veces",
+    "cobraron dos veces", "todavía no", "no fue entregado",
+    # it
+    "mai arrivato", "non è arrivato", "non è mai arrivato", "non ho ricevuto", "mai ricevuto",
+    "smarrito", "perso", "danneggiato", "arrivato rotto", "articolo sbagliato", "rimborso",
+    "addebitato due volte", "ancora non", "non consegnato",
+    # pt
+    "nunca chegou", "não chegou", "não recebi", "nunca recebi", "extraviado", "perdida",
+    "danificado", "chegou quebrado", "produto errado", "artigo errado", "reembolso",
+    "cobrado duas vezes", "ainda não", "não foi entregue",
+    # nl
+    "nooit aangekomen", "niet aangekomen", "niet ontvangen", "nooit ontvangen", "kwijt",
+    "zoekgeraakt", "ontbreekt", "beschadigd", "kapot aangekomen", "verkeerde artikel",
+    "terugbetaling", "dubbel afgeschreven", "nog steeds niet", "niet geleverd",
+)
+# fmt: on
+_INCIDENT: Final = re.compile(
+    r"(?<!\w)(?:"
+    + "|".join(re.escape(c) for c in sorted(_INCIDENT_CUES, key=len, reverse=True))
+    + r")(?!\w)"
+)
 _SENTENCE: Final = re.compile(r"(?<=[.!?\n])\s+")
 MAX_TEXT: Final = 5000
 """Only the first characters are read: the cues sit early and the time stays bounded."""
@@ -124,6 +169,22 @@ def is_question(text: str, language: str | None = None) -> bool:
     # An opener alone, without "?", only counts in a short text (a one-line question):
     # in a long review "How it fits is lovely" is a statement.
     return len(sentences) <= 2 and any(_opens_question(s, lang) for s in sentences)
+
+
+def incident_reason(text: str, refs: list[str] | None = None) -> str | None:
+    """Why a complaint is a one-off incident of one order or ticket; None: it is not one.
+
+    One: it names an order or ticket (the item's own references or its text's) and says what
+    went wrong with it ("never arrived", "nicht erhalten", "cobrado dos veces", ...). A
+    complaint about the product in general stays a (possible) pattern, order number or not.
+    """
+    named = list(dict.fromkeys([*(refs or []), *order_refs(text)]))
+    if not named:
+        return None
+    cue = _INCIDENT.search(" ".join(text[:MAX_TEXT].lower().split()))
+    if cue is None:
+        return None
+    return f"one-off incident: names {named[0]} and says {cue.group(0)!r}"
 
 
 def is_praise(event: FeedbackEnriched, signals: Signals, *, min_confidence: float) -> bool:

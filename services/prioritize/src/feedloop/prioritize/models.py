@@ -177,7 +177,8 @@ class FeedbackDay(Base):
 
 class InboxItem(Base):
     """A question or one-order request waiting for an owner's answer: a one-off issue of kind
-    question (its id is the issue id on `prioritized`). Erasure: deleted by customer_id."""
+    question (its id is the issue id on `prioritized`), or a one-off complaint (an incident of
+    one order) while its issue is no pattern. Erasure: deleted by customer_id."""
 
     __tablename__ = "inbox_item"
     __table_args__ = (
@@ -193,6 +194,15 @@ class InboxItem(Base):
     text: Mapped[str] = mapped_column(Text, doc="The customer's text as enrich redacted it.")
     order_refs: Mapped[list[Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), doc="open or answered.")
+    kind: Mapped[str] = mapped_column(
+        String(10),
+        server_default="question",
+        doc="question, or incident: a one-off complaint answered individually.",
+    )
+    issue_id: Mapped[str | None] = mapped_column(
+        String(64), doc="An incident's complaint issue when it was queued."
+    )
+    reason: Mapped[str | None] = mapped_column(String(300), doc="Why it is in the queue.")
     owner: Mapped[str | None] = mapped_column(String(200))
     answer: Mapped[str | None] = mapped_column(Text)
     answered_by: Mapped[str | None] = mapped_column(String(200))

@@ -8,7 +8,13 @@ from feedloop.common.problems import AUTHENTICATED, Problem, problem_responses
 from feedloop.common.web import Limit, Offset
 from feedloop.prioritize.deps import EngineDep, ReaderDep, RelayDep, SettingsDep, WriterDep
 from feedloop.prioritize.inbox import service
-from feedloop.prioritize.inbox.schemas import InboxAnswer, InboxItemRead, InboxList, InboxStatus
+from feedloop.prioritize.inbox.schemas import (
+    InboxAnswer,
+    InboxItemRead,
+    InboxKind,
+    InboxList,
+    InboxStatus,
+)
 from feedloop.prioritize.settings import SCOPE_RESOLVE
 
 router = APIRouter(prefix="/v1/inbox", tags=["inbox"], responses=problem_responses(*AUTHENTICATED))
@@ -20,6 +26,7 @@ async def list_inbox(
     settings: SettingsDep,
     _client: ReaderDep,
     status: Annotated[InboxStatus | None, Query(description="Default: every item")] = None,
+    kind: Annotated[InboxKind | None, Query(description="Default: both kinds")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -27,6 +34,7 @@ async def list_inbox(
         items, total = await service.list_inbox(
             conn=conn,
             status=status,
+            kind=kind,
             limit=limit,
             offset=offset,
             now=utcnow(),
@@ -53,7 +61,7 @@ async def get_item(
 @router.post(
     "/{item_id}/answer",
     response_model=InboxItemRead,
-    summary="Answer a question (needs the issues:resolve scope: notify sends it)",
+    summary="Answer a question or incident (needs the issues:resolve scope: notify sends it)",
     responses=problem_responses(404, 409),
 )
 async def answer_item(

@@ -6,13 +6,24 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 AnswerText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-InboxStatus = Literal["open", "answered"]
+InboxStatus = Literal["open", "answered", "pattern", "resolved"]
+"""open: waits for an answer; answered; pattern or resolved: an incident that left the queue
+because its issue became a pattern or was resolved (its reporter is told about the fix)."""
+InboxKind = Literal["question", "incident"]
 
 
 class InboxItemRead(BaseModel):
-    """A question waiting for (or given) an owner's answer."""
+    """A question or a one-off incident waiting for (or given) an owner's answer."""
 
     id: str = Field(description="The one-off issue id of kind question (on `prioritized`).")
+    kind: InboxKind = Field(
+        default="question",
+        description="question, or incident: a one-off complaint about one order or ticket.",
+    )
+    reason: str | None = Field(default=None, description="Why the item is in the queue.")
+    issue_id: str | None = Field(
+        default=None, description="An incident's complaint issue (its pattern, if it becomes one)."
+    )
     feedback_id: str
     customer_id: str
     theme: str

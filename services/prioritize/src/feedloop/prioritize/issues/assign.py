@@ -12,7 +12,7 @@ from feedloop.common.events import FeedbackEnriched, FeedbackRef, deterministic_
 from feedloop.common.feedback import survey_scores
 from feedloop.prioritize import outbox
 from feedloop.prioritize.grouping import Candidate, Vector, best_match, similarity, to_vector
-from feedloop.prioritize.inbox.service import inbox_rows
+from feedloop.prioritize.inbox.service import Queued, inbox_rows, incident_rows
 from feedloop.prioritize.issues import evidence, reenrich
 from feedloop.prioritize.issues.consolidate import consolidate
 from feedloop.prioritize.issues.followup import followup_of
@@ -216,6 +216,8 @@ class Grouping:
     """(feedback row, issue id, correlation id) of each complaint placed."""
     others: list[tuple[FeedbackRow, str, str | None, list[str]]] = field(default_factory=list)
     """(feedback row, correlation id, revision, order refs) of each praise, question, remark."""
+    complaints: list[Queued] = field(default_factory=list)
+    """The same of each complaint placed: the one-off incidents among them are queued."""
 
     def __post_init__(self) -> None:
         for candidate in (c for cs in self.candidates.values() for c in cs):
@@ -286,8 +288,8 @@ def _place(
     """Counts one item and, if a complaint, joins it to the best issue or opens one (pure)."""
     counts = grouping.day_counts[(row["theme"], evidence.day_of(row["occurred_at"]))]
     counts[0] += 1
+    refs = [str(r) for r in getattr(inc.event.item, "order_refs", None) or []]
     if not row["is_complaint"]:
-        refs = [str(r) for r in getattr(inc.event.item, "order_refs", None) or []]
         grouping.others.append((row, inc.correlation_id, replaced.revision(row["id"]), refs))
         return
     counts[1] += 1
@@ -325,6 +327,7 @@ def _place(
     _watch_regression(issue, row, settings, grouping.touched, result, now=now)
     match.status = issue["status"]
     grouping.linked.append((row, match.id, inc.correlation_id))
+    grouping.complaints.append((row, inc.correlation_id, replaced.revision(row["id"]), refs))
 
 
 def _open_issue(
@@ -406,6 +409,9 @@ async def _persist(
         if candidate.new:
             history.append(history_row(issue_id, "new", None, by="prioritize", now=now))
         await persist_issue(conn=conn, issue=issue, now=now, created=candidate.new)
+    await insert_ignoring_conflicts(
+        conn, inbox_t, incident_rows(grouping.complaints, grouping.issues, now=now)
+    )
     history += [
         history_row(issue_id, "new", "resolved", by="regression-alert", now=now)
         for issue_id, changes in grouping.touched.items()
