@@ -9,7 +9,8 @@ Z_FADING = 1.96
 
 @dataclass(frozen=True, slots=True)
 class ThemeCounts:
-    """One theme's praise and all items in the recent window and the one before it."""
+    """One theme's (or one praise pattern's) praise, and all items of the theme, in the recent
+    window and the one before it."""
 
     theme: str
     praise_recent: int
@@ -20,6 +21,8 @@ class ThemeCounts:
     """Distinct customers who praised it, both windows."""
     customer_value: float
     """Sum of those customers' ARR (one value per customer)."""
+    group: str | None = None
+    """A similarity group within the theme (praise.patterns); None: the whole theme."""
 
 
 @dataclass(slots=True)
@@ -74,7 +77,7 @@ def rank(counts: list[ThemeCounts], *, reach_weight: float = 0.6) -> list[Ranked
                 f"(z = {item.z:.1f})"
             )
         out.append(item)
-    out.sort(key=lambda r: (-r.score, r.counts.theme))
+    out.sort(key=lambda r: (-r.score, r.counts.theme, r.counts.group or ""))
     for n, item in enumerate(out, start=1):
         item.rank = n
     return out

@@ -1,12 +1,27 @@
 """Response models of "what's going well" (`/v1/praise`)."""
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
+
+PraiseBy = Literal["theme", "pattern"]
 
 
 class PraisePattern(BaseModel):
-    """Praise of one theme: a positive pattern, ranked like issues are."""
+    """Praise of one theme (by=theme), or praise that says much the same within a theme
+    (by=pattern: grouped by similarity like complaints into issues), ranked like issues are."""
 
-    id: str = Field(description="The praise group id praise items wait on (`prioritized`).")
+    id: str = Field(
+        description="by=theme: the praise group id praise items wait on (`prioritized`); "
+        "by=pattern: the similarity group's id (stable while its first item is kept)."
+    )
+    group: PraiseBy = Field(default="theme", description="What this row groups.")
+    is_pattern: bool | None = Field(
+        default=None,
+        description="by=pattern: enough distinct customers (pattern_min_customers) to be a "
+        "pattern; false: a one-off so far.",
+    )
+    members: int | None = Field(default=None, description="by=pattern: its praise items.")
     theme: str
     rank: int
     score: float = Field(description="0..100: reach and customer value, weighted 0.6 / 0.4.")
@@ -17,7 +32,9 @@ class PraisePattern(BaseModel):
     total_recent: int
     praise_previous: int
     total_previous: int
-    fading: bool = Field(description="The praise share fell significantly (z <= -1.96).")
+    fading: bool = Field(
+        description="Its share of the theme's feedback fell significantly (z <= -1.96)."
+    )
     fading_z: float | None
     examples: list[str] = Field(description="The newest praise texts (PII-redacted).")
 
@@ -27,3 +44,4 @@ class PraiseList(BaseModel):
 
     items: list[PraisePattern]
     window_days: float
+    by: PraiseBy = "theme"

@@ -1,13 +1,25 @@
-"""Loading praise counts per theme from the feedback store (no HTTP here)."""
+"""Loading praise counts per theme, or praise patterns, from the feedback store (no HTTP here).
+
+By theme: one row per theme (the praise group its items wait on). By pattern: the theme's
+praise split by similarity like complaints into issues (praise.patterns), each a pattern
+(enough distinct customers) or a one-off, ranked and checked for fading the same way. The
+pattern view reads at most `MAX_PRAISE` praise items of the two windows, the newest.
+"""
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
+from feedloop.prioritize.grouping import to_vector
 from feedloop.prioritize.issues.payloads import group_id_of
 from feedloop.prioritize.models import feedback_t
+from feedloop.prioritize.praise.patterns import PraiseGroup, PraiseItem, group_praise
 from feedloop.prioritize.praise.rank import Ranked, ThemeCounts, rank
+from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+MAX_PRAISE: Final = 20_000
+"""The most praise items one pattern listing groups (the newest): a bound on its time."""
 
 
 async def theme_counts(
@@ -98,3 +110,107 @@ async def list_praise(
     """Praise patterns ranked by reach and customer value, fading ones flagged."""
     ranked = rank(await theme_counts(conn, now=now, window_days=window_days))[:limit]
     return [read(item, await examples(conn, item.counts.theme)) for item in ranked]
+
+
+async def theme_totals(
+    conn: AsyncConnection, *, now: datetime, window_days: float
+) -> dict[str, tuple[int, int]]:
+    """All items per theme, in the recent window and the one before it."""
+    recent = now - timedelta(days=window_days)
+    previous = recent - timedelta(days=window_days)
+    in_recent = feedback_t.c.occurred_at >= recent
+    rows = await conn.execute(
+        select(
+            feedback_t.c.theme,
+            func.sum(case((in_recent, 1), else_=0)).label("recent"),
+            func.sum(case((~in_recent, 1), else_=0)).label("previous"),
+        )
+        .where(feedback_t.c.occurred_at >= previous, feedback_t.c.occurred_at <= now)
+        .group_by(feedback_t.c.theme)
+    )
+    return {r.theme: (int(r.recent or 0), int(r.previous or 0)) for r in rows}
+
+
+async def praise_items(
+    conn: AsyncConnection, *, now: datetime, window_days: float, limit: int = MAX_PRAISE
+) -> list[PraiseItem]:
+    """The praise of both windows (the newest `limit`), with embeddings."""
+    since = now - timedelta(days=2 * window_days)
+    rows = await conn.execute(
+        select(
+            feedback_t.c.id,
+            feedback_t.c.theme,
+            feedback_t.c.customer_id,
+            feedback_t.c.arr,
+            feedback_t.c.occurred_at,
+            feedback_t.c.text,
+            feedback_t.c.embedding,
+        )
+        .where(
+            feedback_t.c.kind == "praise",
+            feedback_t.c.occurred_at >= since,
+            feedback_t.c.occurred_at <= now,
+        )
+        .order_by(feedback_t.c.occurred_at.desc(), feedback_t.c.id)
+        .limit(limit)
+    )
+    return [
+        PraiseItem(
+            feedback_id=r.id,
+            theme=r.theme,
+            customer_id=r.customer_id,
+            arr=float(r.arr or 0.0),
+            occurred_at=r.occurred_at,
+            text=r.text,
+            vector=to_vector(r.embedding),
+        )
+        for r in rows
+    ]
+
+
+def read_pattern(item: Ranked, group: PraiseGroup, *, min_customers: int) -> dict[str, Any]:
+    """The API shape of a ranked praise pattern (or one-off) within its theme."""
+    is_pattern = item.counts.customers >= min_customers
+    said = (
+        f"pattern: {item.counts.customers} customers praised much the same"
+        if is_pattern
+        else f"one-off: {item.counts.customers} of the {min_customers} customers a pattern needs"
+    )
+    return read(item, group.examples()) | {
+        "id": group.id,
+        "group": "pattern",
+        "is_pattern": is_pattern,
+        "members": len(group.items),
+        "reasons": [said, *item.reasons],
+    }
+
+
+async def list_praise_patterns(
+    *,
+    conn: AsyncConnection,
+    now: datetime,
+    window_days: float,
+    limit: int,
+    settings: PrioritizeSettings,
+    theme: str | None = None,
+) -> list[dict[str, Any]]:
+    """Praise split by similarity within each theme, ranked by reach and customer value."""
+    items = await praise_items(conn, now=now, window_days=window_days)
+    groups = {
+        g.id: g
+        for g in group_praise(
+            (i for i in items if theme is None or i.theme == theme),
+            threshold=settings.similarity_threshold,
+            # Both compared windows: a pattern that fell silent for a while is still one group.
+            window=timedelta(days=2 * window_days),
+        )
+    }
+    totals = await theme_totals(conn, now=now, window_days=window_days)
+    since = now - timedelta(days=window_days)
+    ranked = rank(
+        [g.counts(since=since, totals=totals.get(g.theme, (0, 0))) for g in groups.values()]
+    )
+    return [
+        read_pattern(r, groups[r.counts.group or ""], min_customers=settings.pattern_min_customers)
+        for r in ranked[:limit]
+    ]
