@@ -21,6 +21,8 @@ from feedloop.common.shell import (
     task_step,
 )
 from feedloop.notify import contacts, export, retention, rights
+from feedloop.notify.alerts import consumer as alerts
+from feedloop.notify.alerts.api import router as alerts_router
 from feedloop.notify.api import router
 from feedloop.notify.delivery.channels.mail import EmailChannel
 from feedloop.notify.delivery.channels.webhook import WebhookChannel
@@ -54,6 +56,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     )
     if settings.send:
         steps.append(_sender_step(engine, settings, renderer))
+        steps.append(alerts.sender_step(engine, settings))
     if settings.consume:
         scrubber = TopicScrubber(engine=engine, settings=settings)
         steps.append(task_step("notify-erasure-scrub", scrubber.run))
@@ -64,6 +67,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                     _consumer(app, engine, settings),
                     rights.consumer(app, engine, settings),
                     contacts.consumer(app, engine, settings),
+                    alerts.consumer(app, engine, settings),
                 ]
             )
         )
@@ -77,7 +81,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         summary="Customer notifications (webhooks, e-mail): status, failures, resend, "
         "preferences and erasure.",
         lifespan=build_lifespan(service=SERVICE, settings=settings, steps=steps),
-        routers=[router, rights.router, export.router, rights.audit_routes],
+        routers=[router, rights.router, export.router, rights.audit_routes, alerts_router],
         state={
             "auth": build_auth(settings, dev_scopes=scopes),
             "engine": engine,

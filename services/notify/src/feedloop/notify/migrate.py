@@ -1,6 +1,7 @@
 """`alembic upgrade head` of the notify store: at app start (local) or by the script."""
 
 from feedloop.common.migrate import Migrations
+from feedloop.notify.alerts import models as _alerts  # noqa: F401 (its tables join Base)
 from feedloop.notify.models import Base
 from feedloop.notify.settings import NotifySettings
 

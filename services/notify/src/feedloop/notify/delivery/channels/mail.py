@@ -212,8 +212,13 @@ class EmailChannel:
         """Sends one e-mail; never raises for the server's failures."""
         if self.pool is None or self.links is None or item.email is None:
             return SendResult("permanent", "no SMTP server or no address")
+        return await self.send_wire(self.wire(item, rendered))
+
+    async def send_wire(self, wire: WireMessage) -> SendResult:
+        """Sends a message as it goes on the wire; never raises for the server's failures."""
+        if self.pool is None:
+            return SendResult("permanent", "no SMTP server")
         started = time.perf_counter()
-        wire = self.wire(item, rendered)
         try:
             await self.pool.send(wire)
         except aiosmtplib.SMTPAuthenticationError as exc:

@@ -1,11 +1,4 @@
-"""kpi_alert: the keys of the KPI alerts emitted (spikes, weekly digests), each emitted once
-
-Revision ID: 0008
-Revises: 0003
-Create Date: 2026-12-07
-"""
-
-from collections.abc import Sequence
+"""kpi_alert: the keys of the KPI alerts emitted (spikes, weekly digests), each emitted once"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,12 +6,9 @@ from feedloop.common.migration_ops import drop_tables
 
 revision: str = "0008"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Applies this revision."""
     op.create_table(
         "kpi_alert",
         sa.Column("key", sa.String(length=300), nullable=False),
@@ -29,5 +19,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Reverts this revision."""
     drop_tables("kpi_alert")
