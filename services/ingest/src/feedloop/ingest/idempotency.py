@@ -122,12 +122,12 @@ class IdempotencyStore:
         return None
 
     def settle(self, feedback_id: str, outcome: Outcome) -> None:
-        """Ends a claim: remembers the id once accepted, wakes the retries waiting on it."""
+        """Ends a claim: remembers the id once produced (here or elsewhere), wakes the retries."""
         future = self._inflight.pop(feedback_id, None)
-        if outcome == "accepted":
+        if outcome != "unavailable":
             self.remember(feedback_id)
         if future is not None and not future.done():
-            future.set_result(outcome == "accepted")
+            future.set_result(outcome != "unavailable")
 
     async def once(self, feedback_id: str, produce: Callable[[], Awaitable[Outcome]]) -> Outcome:
         """Runs produce() unless the id is known or in flight; returns what became of it."""

@@ -25,11 +25,13 @@ from feedloop.common.rights import (
     decode_rights,
     erased_record,
 )
+from feedloop.ingest.claims import SharedClaims
 from feedloop.ingest.idempotency import IdempotencyStore
 from feedloop.ingest.producer import DurableProducer
 from feedloop.ingest.service import Ingestor, Prepared
 from feedloop.ingest.settings import IngestSettings
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 SERVICE = "ingest"
@@ -59,6 +61,10 @@ class CustomerIndex:
         self._entries.move_to_end(customer_id)
         while len(self._entries) > self.max_customers:
             self._entries.popitem(last=False)
+
+    def ids_of(self, customer_id: str) -> list[str]:
+        """The feedback ids this process accepted for a customer (as far as it remembers)."""
+        return sorted({e.feedback_id for e in self._entries.get(customer_id, set())})
 
     def forget(self, customer_id: str, store: IdempotencyStore) -> dict[str, int]:
         """Drops a customer's entries from the store and from the index; returns counts."""
@@ -98,6 +104,7 @@ class Forgetter:
     store: IdempotencyStore
     index: CustomerIndex
     producer: DurableProducer
+    shared: SharedClaims | None = None
     confirmed: set[str] = field(default_factory=set)
 
     async def apply(self, value: bytes | None) -> bool:
@@ -113,7 +120,10 @@ class Forgetter:
             return False
         if not isinstance(payload, CustomerErasureRequested):
             return False
+        ids = self.index.ids_of(payload.customer_id)
         counts = self.index.forget(payload.customer_id, self.store)
+        if self.shared is not None:
+            counts["shared_claims"] = await self._forget_shared(ids)
         if payload.request_id in self.confirmed:
             return False
         record = erased_record(
@@ -125,6 +135,15 @@ class Forgetter:
         self.confirmed.add(payload.request_id)
         log.info("customer erased", extra={"request_id": payload.request_id, "counts": counts})
         return True
+
+    async def _forget_shared(self, ids: list[str]) -> int:
+        assert self.shared is not None
+        while True:
+            try:
+                return await self.shared.forget(ids)
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("shared claims unreachable for an erasure (%s); retrying", error)
+                await asyncio.sleep(self.settings.retry_after_s)
 
 
 async def follow_requests(forgetter: Forgetter) -> None:

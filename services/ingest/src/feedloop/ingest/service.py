@@ -24,6 +24,7 @@ from feedloop.common.events import EVENT_NAMESPACE, FeedbackReceived, utcnow
 from feedloop.common.feedback import FeedbackItem, without_union_tags
 from feedloop.common.logs import correlation_id_var
 from feedloop.common.problems import field_errors
+from feedloop.ingest.claims import SharedClaims, produce_shared
 from feedloop.ingest.idempotency import IdempotencyStore, Outcome
 from feedloop.ingest.producer import DurableProducer
 from feedloop.ingest.schemas import BatchItemResult, FieldError
@@ -155,6 +156,7 @@ class Ingestor:
     producer: DurableProducer
     store: IdempotencyStore
     topic_prefix: str = ""
+    shared: SharedClaims | None = None
     results: list[BatchItemResult] = field(default_factory=list)
 
     def prepare(
@@ -189,7 +191,7 @@ class Ingestor:
         if len(fresh) == 1:
             p = fresh[0]
             outcomes[p.index] = await self.store.once(
-                p.feedback_id, functools.partial(self._send_one, p.record)
+                p.feedback_id, functools.partial(self._send_one, p)
             )
         elif fresh:
             outcomes |= await self._send_many(fresh)
@@ -198,9 +200,15 @@ class Ingestor:
             _ITEMS_BY_OUTCOME[outcome].inc(n)
         return outcomes
 
-    async def _send_one(self, record: OutgoingRecord) -> Outcome:
-        (error,) = await self.producer.send_all([record])
-        return _outcome_of(error)
+    async def _send_one(self, p: Prepared) -> Outcome:
+        return (await self._produce([p]))[p.index]
+
+    async def _produce(self, claimed: list[Prepared]) -> dict[int, Outcome]:
+        # Items this process holds: with shared claims, only those no other process holds.
+        if self.shared is not None:
+            return await produce_shared(self.shared, self.producer.send_all, claimed)
+        errors = await self.producer.send_all([p.record for p in claimed])
+        return {p.index: _outcome_of(e) for p, e in zip(claimed, errors, strict=True)}
 
     async def _send_many(self, fresh: list[Prepared]) -> dict[int, Outcome]:
         # Items go out together for throughput; ids another request is producing are awaited.
@@ -209,13 +217,12 @@ class Ingestor:
         waiting: list[Prepared] = []
         for p in fresh:
             (waiting if self.store.claim(p.feedback_id) is not None else claimed).append(p)
-        errors = await self.producer.send_all([p.record for p in claimed])
-        for p, error in zip(claimed, errors, strict=True):
-            outcomes[p.index] = _outcome_of(error)
+        outcomes |= await self._produce(claimed) if claimed else {}
+        for p in claimed:
             self.store.settle(p.feedback_id, outcomes[p.index])
         for p in waiting:
             outcomes[p.index] = await self.store.once(
-                p.feedback_id, functools.partial(self._send_one, p.record)
+                p.feedback_id, functools.partial(self._send_one, p)
             )
         return outcomes
 

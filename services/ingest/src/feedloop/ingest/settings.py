@@ -1,9 +1,9 @@
 """Ingest settings, read from FEEDLOOP_INGEST_* variables."""
 
-from typing import Literal
+from typing import Literal, Self
 
 from feedloop.common.settings import ApiKeySettings
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 SCOPE_WRITE = "feedback:write"
@@ -52,5 +52,26 @@ class IngestSettings(ApiKeySettings):
         "CPU per batch, saves network bytes to a broker across a network; none on loopback.",
     )
     workers: int = Field(
-        default=1, ge=1, le=64, description="uvicorn worker processes (ingest is stateless)."
+        default=1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes; more than one needs `claims_url`.",
     )
+    claims_url: str | None = Field(
+        default=None,
+        description="Database of the claims shared by workers and replicas, so that retries "
+        "racing on two processes produce one record: sqlite+aiosqlite:///<file> for the "
+        "workers of one host, postgresql+asyncpg://... across pods. Unset: one process.",
+    )
+    claims_prune_interval_s: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _workers_share_claims(self) -> Self:
+        if self.workers > 1 and not self.claims_url:
+            raise ValueError("FEEDLOOP_INGEST_CLAIMS_URL is required with WORKERS > 1")
+        return self
+
+    @property
+    def claims_lease_s(self) -> float:
+        """How long a claim in flight is honoured: beyond the producer's bounded send."""
+        return self.produce_timeout_s + 5.0
