@@ -68,6 +68,13 @@ TOPIC_SPECS: dict[str, TopicSpec] = {
     topics.AUDIT: TopicSpec(
         "target type:target id", "prioritize, notify", ("audit.recorded",), 400 * DAY_MS
     ),
+    topics.ALERTS: TopicSpec(
+        "alert key (spike:<theme>:<day>, digest:<Monday of the week>)",
+        "prioritize",
+        ("kpi.spike_detected", "kpi.weekly_digest"),
+        7 * DAY_MS,
+        dead_letters=topics.dlq_topic(topics.ALERTS),
+    ),
 }
 # Dead-letter topics: (what lands there, who writes it, the consumer group whose failure it is).
 DLQ_SPECS: dict[str, tuple[str, str, str]] = {
@@ -87,6 +94,12 @@ DLQ_SPECS: dict[str, tuple[str, str, str]] = {
         "notify",
         topics.CONSUMER_GROUP_NOTIFY,
     ),
+    topics.dlq_topic(topics.ALERTS): (
+        "alerts records notify could not read (unreadable, unknown type or version, invalid"
+        " payload), unchanged, with dlq_* headers.",
+        "notify",
+        topics.CONSUMER_GROUP_NOTIFY_ALERTS,
+    ),
     topics.NOTIFICATIONS_DLQ: (
         "One notification.failed record per customer notification that failed for good (after"
         " its retries): the delivery, the channel and the last error. The same list is served"
@@ -103,6 +116,7 @@ CONSUMERS: tuple[tuple[str, str, str], ...] = (
     ("prioritize", topics.CLOSED, topics.CONSUMER_GROUP_PRIORITIZE_CLOSED),
     ("notify", topics.PRIORITIZED, topics.CONSUMER_GROUP_NOTIFY),
     ("notify", topics.RAW_FEEDBACK, topics.CONSUMER_GROUP_NOTIFY_CONTACTS),
+    ("notify", topics.ALERTS, topics.CONSUMER_GROUP_NOTIFY_ALERTS),
 )
 # What a consumer of a topic must know beyond its key and producer: how repeats and 503s look.
 TOPIC_DELIVERY: dict[str, str] = {
@@ -114,6 +128,13 @@ TOPIC_DELIVERY: dict[str, str] = {
         " can put the same event_id here several times (up to four were measured). Clients"
         " retry with the same Idempotency-Key (never a new one), so a retry is a repeat, not a"
         " second item; consumers drop repeats by event_id, as every feedloop stage does."
+    ),
+    topics.ALERTS: (
+        " Each alert is emitted once (prioritize stores its key in kpi_alert with the outbox"
+        " row); a repeat on the topic has the same event_id and alert_key, and notify delivers"
+        " an alert once per subscription (alert_delivery is unique per subscription and key)."
+        " Records carry counts, themes, days and issue ids only, never customer data or issue"
+        " titles (which may quote customers): there is nothing to erase; 7 days' retention."
     ),
 }
 AT_LEAST_ONCE = (

@@ -48,6 +48,7 @@ CONSUMER_GROUP_PRIORITIZE_RIGHTS: Final = "feedloop-prioritize-rights"
 CONSUMER_GROUP_NOTIFY_RIGHTS: Final = "feedloop-notify-rights"
 # notify reads customers' e-mail addresses from raw-feedback, the only topic carrying them.
 CONSUMER_GROUP_NOTIFY_CONTACTS: Final = "feedloop-notify-contacts"
+# notify reads prioritize's KPI alerts (spikes, weekly digests) for staff subscribers.
 CONSUMER_GROUP_NOTIFY_ALERTS: Final = "feedloop-notify-alerts"
 
 # CloudEvents Kafka protocol binding (binary mode): attributes travel as ce_-prefixed headers.
