@@ -134,9 +134,14 @@ def row(name: str, report: dict[str, Any], items_per_request: int, ceiling: floa
 
 
 def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far."""
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    """CPU seconds (user + system) a process and its live children (workers) have used so far."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def measured(pid: int, targets: Path, **options: Any) -> dict[str, Any]:
@@ -189,6 +194,13 @@ def write_all_targets(work: Path, url: str, run: str, args: argparse.Namespace) 
         write_targets(work / "batchz.jsonl", url + "/batch", batches, headers)
     singles("warm", 500)
     singles("flat", args.singles)
+    if args.workers > 1:
+        singles("flatw", args.singles)
+        batches = (
+            orjson.dumps({"items": [item(run + "w", b * 1000 + i) for i in range(1000)]})
+            for b in range(args.records // 1000)
+        )
+        write_targets(work / "batchw.jsonl", url + "/batch", batches, headers)
     singles("noop", args.singles, url.replace(str(INGEST_PORT), str(NOOP_PORT)))
     singles("paced", int(args.rate * args.seconds))
     flood_targets(work / "flood.jsonl", url, run + "k", args.flood, headers)
@@ -243,6 +255,7 @@ async def main(args: argparse.Namespace) -> None:
             compressed = measured(
                 zipped.pid, work / "batchz.jsonl", rate=0, duration_s=600, workers=4
             )
+    workers = several_workers(work, env, args.workers) if args.workers > 1 else {}
     load_after = load_average()
     memory, flood = flood_rss(work, env) if args.flood else ({}, {})
     noop_rate = noop["throughput"]
@@ -277,6 +290,24 @@ async def main(args: argparse.Namespace) -> None:
                 if compressed
                 else []
             ),
+            *(
+                [
+                    row(
+                        f"(b) same, {args.workers} workers + shared claims",
+                        workers["flat"],
+                        1,
+                        noop_rate,
+                    ),
+                    row(
+                        f"(d) same, {args.workers} workers + shared claims",
+                        workers["batch"],
+                        1000,
+                        ceiling_rate,
+                    ),
+                ]
+                if workers
+                else []
+            ),
             row(f"(e) ingest single POST paced {args.rate}/s", paced, 1, 0),
             row(f"(e) ingest single POST paced {half_rate}/s (50% of b)", half, 1, 0),
         ],
@@ -295,6 +326,26 @@ async def main(args: argparse.Namespace) -> None:
     )
     if args.flood:
         print_flood(args.flood, memory, flood)
+
+
+def several_workers(work: Path, env: dict[str, str], n: int) -> dict[str, dict[str, Any]]:
+    """(b) and (d) again on n uvicorn workers sharing their claims in one SQLite file."""
+    claims = work / f"claims-{uuid.uuid4().hex[:6]}.db"
+    shared = env | {
+        "FEEDLOOP_INGEST_WORKERS": str(n),
+        "FEEDLOOP_INGEST_CLAIMS_URL": f"sqlite+aiosqlite:///{claims}",
+    }
+    try:
+        with service(
+            "feedloop-ingest", shared, INGEST_PORT, name="ingest-workers", ready_s=180
+        ) as server:
+            attack(work / "warm.jsonl", rate=250, duration_s=2)
+            flat = measured(server.pid, work / "flatw.jsonl", rate=0, duration_s=600, workers=64)
+            batch = measured(server.pid, work / "batchw.jsonl", rate=0, duration_s=600, workers=4)
+    finally:
+        for path in claims.parent.glob(claims.name + "*"):
+            path.unlink()
+    return {"flat": flat, "batch": batch}
 
 
 def flood_rss(work: Path, env: dict[str, str]) -> tuple[dict[str, int], dict[str, Any]]:
@@ -336,5 +387,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--singles", type=int, default=5000)
     parser.add_argument("--flood", type=int, default=20_000, help="unique-key POSTs (0: no flood)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="also (b) and (d) on this many workers (1: no)"
+    )
     parser.add_argument("--compressed", default="", help="also (d) with this producer codec: lz4")
     asyncio.run(main(parser.parse_args()))

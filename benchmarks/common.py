@@ -43,7 +43,12 @@ def wait_http(port: int, timeout_s: float = 60.0) -> None:
 
 @contextlib.contextmanager
 def service(
-    command: str | Sequence[str], env: dict[str, str], port: int, *, name: str | None = None
+    command: str | Sequence[str],
+    env: dict[str, str],
+    port: int,
+    *,
+    name: str | None = None,
+    ready_s: float = 60.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Runs a service console script (or an argv) with its settings as env vars until the
     block ends; its output goes to .local/bench-<name>.log."""
@@ -53,7 +58,7 @@ def service(
     log = log_path.open("wb")
     process = subprocess.Popen(argv, env=os.environ | env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_http(port)
+        wait_http(port, ready_s)
         yield process
     finally:
         process.terminate()
