@@ -6,7 +6,7 @@ from feedloop.common.kafka import kafka_reachable
 from feedloop.common.openapi import install_openapi
 from feedloop.common.shell import build_lifespan, producer_step, service_app, task_step
 from feedloop.ingest.api import install_item_schemas, router
-from feedloop.ingest.claims import claims_step, shared_claims
+from feedloop.ingest.claims import claims_steps, shared_claims
 from feedloop.ingest.idempotency import IdempotencyStore
 from feedloop.ingest.producer import DurableProducer
 from feedloop.ingest.rights import CustomerIndex, Forgetter, IndexingIngestor, follow_requests
@@ -45,7 +45,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         task_step("ingest-rights", lambda: follow_requests(forgetter)),
     ]
     if shared is not None:
-        steps.insert(0, claims_step(shared, prune_every_s=settings.claims_prune_interval_s))
+        steps[:0] = claims_steps(shared, prune_every_s=settings.claims_prune_interval_s)
 
     async def kafka_ready() -> bool:
         return producer.connected or await kafka_reachable(settings)

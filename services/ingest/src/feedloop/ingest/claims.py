@@ -29,14 +29,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Literal, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from fastapi import FastAPI
 from feedloop.common.codec import OutgoingRecord
 from feedloop.common.db import create_engine, insert_ignoring_conflicts
-from feedloop.common.shell import Step
+from feedloop.common.shell import Step, task_step
 from sqlalchemy import Boolean, Column, Float, MetaData, String, Table, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -391,30 +391,27 @@ def shared_claims(settings: "IngestSettings") -> SharedClaims | None:
     )
 
 
-def claims_step(claims: SharedClaims, *, prune_every_s: float) -> Step:
-    """Lifespan step: creates the table, prunes it for the app's life, closes the engine."""
+async def prune_forever(claims: SharedClaims, *, every_s: float) -> None:
+    """Prunes the table every `every_s` for the app's life (a failure waits for the next)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            pruned = await claims.prune()
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("pruning shared claims failed: %s", error)
+        else:
+            log.info("shared claims pruned", extra={"rows": pruned})
 
-    async def prune_forever() -> None:
-        while True:
-            await asyncio.sleep(prune_every_s)
-            try:
-                pruned = await claims.prune()
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("pruning shared claims failed: %s", error)
-            else:
-                log.info("shared claims pruned", extra={"rows": pruned})
 
-    async def step(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
+def claims_steps(claims: SharedClaims, *, prune_every_s: float) -> list[Step]:
+    """Lifespan steps: create the table (close the engine last), then prune it for good."""
+
+    async def create(app: FastAPI, stack: contextlib.AsyncExitStack) -> None:
         del app
         stack.push_async_callback(claims.close)
         await claims.create()
-        pruning = asyncio.create_task(prune_forever(), name="ingest-claims-prune")
 
-        async def cancel() -> None:
-            pruning.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruning
+    def prune() -> Coroutine[Any, Any, None]:
+        return prune_forever(claims, every_s=prune_every_s)
 
-        stack.push_async_callback(cancel)
-
-    return step
+    return [create, task_step("ingest-claims-prune", prune)]
