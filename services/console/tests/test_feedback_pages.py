@@ -242,3 +242,41 @@ def test_the_issue_list_takes_the_shared_tier_and_language_filters(
         other = browser.get("/issues", params=params)
         assert other.status_code == 200 and f'href="/issues/{ISSUE}"' not in other.text
         assert "No issue matches these filters." in other.text
+
+
+def test_an_admin_manages_alert_subscriptions_and_previews_the_digest(
+    seeded: tuple[httpx.Client, list[dict[str, Any]]],
+) -> None:
+    browser, data = seeded
+    page = browser.get("/alerts")
+    assert page.status_code == 200 and "No subscription yet." in page.text
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token
+    form = {"csrf": token[1], "name": "CX leads", "channel": "email"}
+    added = browser.post(
+        "/alerts/subscribe",
+        data=form | {"target": "cx@example.com", "kinds": ["spike", "digest"], "themes": "price"},
+    )
+    assert added.status_code == 303
+    listed = browser.get("/alerts").text
+    assert "cx@example.com" in listed and "spike, digest" in listed and ">price<" in listed
+    refused = browser.post(
+        "/alerts/subscribe", data=form | {"target": "not-an-address", "kinds": ["spike"]}
+    )
+    assert refused.status_code == 303
+    assert "Not done" in browser.get("/alerts").text
+    sub = re.search(r'action="/alerts/([^/"]+)/delete"', listed)
+    assert sub
+    forged = browser.post(f"/alerts/{sub[1]}/delete", data={"csrf": "wrong"})
+    assert forged.status_code == 403
+    assert browser.post(f"/alerts/{sub[1]}/delete", data={"csrf": token[1]}).status_code == 303
+    assert "No subscription yet." in browser.get("/alerts").text
+
+    # The digest of this week: the seeded NPS answers of the week, as subscribers read it.
+    monday = (datetime.now(UTC) - timedelta(days=datetime.now(UTC).weekday())).date()
+    digest = browser.get("/digest", params={"week": monday.isoformat()})
+    assert digest.status_code == 200
+    week = [r["nps"] for r in data if r["nps"] is not None and r["occurred_at"].date() >= monday]
+    expected = f"NPS {round(_nps(week), 1):g}" if week else "NPS n/a"
+    assert f"Weekly digest, week of {monday.isoformat()}: {expected}" in digest.text
+    assert "Top issues:" in digest.text and "/issues/" + ISSUE in digest.text

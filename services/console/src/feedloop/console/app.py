@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from feedloop.common.health import ReadinessCheck
 from feedloop.common.shell import build_lifespan, service_app, started_step
+from feedloop.console.alerts import router as alerts_router
 from feedloop.console.backend import Backend, BackendError
 from feedloop.console.pages import TEMPLATES, router
 from feedloop.console.people import NotSignedIn, csrf_token
@@ -59,7 +60,7 @@ def create_app(
                 started_step("solicit", lambda: solicit),
             ],
         ),
-        routers=[router, surveys_router],
+        routers=[router, surveys_router, alerts_router],
         state={"backend": backend, "solicit": solicit},
         checks=checks,
     )

@@ -74,7 +74,7 @@ class Backend:
             raise BackendError(502, f"{client.base_url} unreachable: {exc!r}") from exc
         if response.status_code >= 400:
             raise BackendError(response.status_code, _detail(response))
-        return response.json()
+        return response.json() if response.content else None
 
     async def reachable(self, client: httpx.AsyncClient) -> bool:
         """True when the API answers its liveness probe."""
@@ -285,3 +285,41 @@ class Backend:
             self.notify, "POST", f"/v1/notifications/{notification_id}/resend"
         )
         return result
+
+    # KPI alerts (notify's /v1/alerts) and the weekly digest (prioritize's /v1/kpis/digest)
+
+    async def alert_subscriptions(self) -> list[dict[str, Any]]:
+        """Who gets spike alerts and digests (notify, admin scope)."""
+        result: list[dict[str, Any]] = await self._call(
+            self.notify, "GET", "/v1/alerts/subscriptions"
+        )
+        return result
+
+    async def subscribe(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Adds an alert subscription."""
+        result: dict[str, Any] = await self._call(
+            self.notify, "POST", "/v1/alerts/subscriptions", json=body
+        )
+        return result
+
+    async def unsubscribe(self, subscription_id: str) -> None:
+        """Deletes an alert subscription and its deliveries."""
+        await self._call(self.notify, "DELETE", f"/v1/alerts/subscriptions/{subscription_id}")
+
+    async def alert_deliveries(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest alert deliveries and their status."""
+        result: list[dict[str, Any]] = await self._call(
+            self.notify, "GET", "/v1/alerts/deliveries", params={"limit": limit}
+        )
+        return result
+
+    async def digest_preview(self, week: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A week's digest (prioritize) and its e-mail as notify renders it."""
+        params = {"week": week} if week else {}
+        digest: dict[str, Any] = await self._call(
+            self.prioritize, "GET", "/v1/kpis/digest", params=params
+        )
+        message: dict[str, Any] = await self._call(
+            self.notify, "POST", "/v1/alerts/preview", json={"kind": "digest", "payload": digest}
+        )
+        return digest, message

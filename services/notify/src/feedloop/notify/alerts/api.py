@@ -7,14 +7,23 @@ from typing import Annotated, Any, Literal, Self
 from fastapi import APIRouter, Query, Response
 from feedloop.common.auth import ApiClient
 from feedloop.common.emails import check_email
-from feedloop.common.errors import NotFound
-from feedloop.common.events import utcnow
+from feedloop.common.errors import Invalid, NotFound
+from feedloop.common.events import SpikeDetected, WeeklyDigest, utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.notify.alerts.models import alert_delivery_t, subscription_t
+from feedloop.notify.alerts.render import render
 from feedloop.notify.audit_log import audit_action
-from feedloop.notify.deps import AdminDep, EngineDep, SettingsDep, TransactionDep
+from feedloop.notify.deps import AdminDep, EngineDep, ReaderDep, SettingsDep, TransactionDep
 from feedloop.notify.settings import NotifySettings
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -127,6 +136,32 @@ async def delete_subscription(
     )
     await _audit(conn, settings, client, ("alert.unsubscribed", subscription_id), {})
     return Response(status_code=204)
+
+
+class PreviewRequest(BaseModel):
+    """An alert event's payload to render as its message."""
+
+    kind: Literal["spike", "digest"]
+    payload: dict[str, Any]
+
+
+class Preview(BaseModel):
+    """An alert's message: subject, plain text (also the webhook's text) and HTML."""
+
+    subject: str
+    text: str
+    html: str | None
+
+
+@router.post("/preview", response_model=Preview, summary="An alert's message, rendered")
+async def preview(body: PreviewRequest, settings: SettingsDep, _client: ReaderDep) -> Preview:
+    model = WeeklyDigest if body.kind == "digest" else SpikeDetected
+    try:
+        payload = model.model_validate(body.payload).model_dump(mode="json")
+    except ValidationError as exc:
+        raise Invalid(f"not a {body.kind} alert: {exc.error_count()} errors") from exc
+    message = render(body.kind, payload, console_url=settings.alert_console_url)
+    return Preview(subject=message.subject, text=message.text, html=message.html)
 
 
 @router.get(

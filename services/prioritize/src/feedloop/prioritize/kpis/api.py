@@ -1,7 +1,7 @@
 """Routes of the KPI API."""
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -9,7 +9,7 @@ from feedloop.common.events import utcnow
 from feedloop.common.feedback import EARLIEST, Timestamp
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.prioritize.deps import EngineDep, ReaderDep, SettingsDep
-from feedloop.prioritize.kpis import service
+from feedloop.prioritize.kpis import digest, service
 from feedloop.prioritize.kpis.service import Dimension
 from pydantic import StringConstraints
 
@@ -120,6 +120,25 @@ async def spikes(
             conn=conn, since=start.date(), until=end.date(), baseline_days=settings.baseline_days
         )
     return {"spikes": found}
+
+
+@router.get(
+    "/digest",
+    summary="The weekly digest of a week (what kpi.weekly_digest carries), for a preview",
+)
+async def weekly_digest(
+    engine: EngineDep,
+    settings: SettingsDep,
+    _client: ReaderDep,
+    week: Annotated[
+        date | None, Query(description="A day of the week (UTC); default: the last whole week")
+    ] = None,
+) -> dict[str, Any]:
+    now = utcnow()
+    start = digest.week_start(week or now.date() - timedelta(weeks=1))
+    async with engine.connect() as conn:
+        built = await digest.build(conn, week=start, now=now, baseline_days=settings.baseline_days)
+    return built.model_dump(mode="json")
 
 
 @router.get("/closure", summary="Closure rate and time to close")
