@@ -33,9 +33,18 @@ class WakeableLoop:
                 await self._task
 
     async def _wait_for_wake(self, timeout_s: float) -> None:
-        """Waits until woken or `timeout_s` has passed, then clears the wake-up."""
+        """Waits until woken or `timeout_s` has passed, then clears the wake-up.
+
+        Raises CancelledError when `stop()` has cancelled the task but the last round swallowed
+        the cancellation (a library call that catches it, or Python 3.11's `wait_for` when the
+        wake-up and the cancel arrive together): otherwise `stop()` would wait forever.
+        """
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _run(self) -> None:
