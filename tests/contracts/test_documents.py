@@ -86,6 +86,7 @@ def test_every_consumer_group_has_a_receive_operation() -> None:
         topics.CONSUMER_GROUP_PRIORITIZE_CLOSED,
         topics.CONSUMER_GROUP_NOTIFY,
         topics.CONSUMER_GROUP_NOTIFY_CONTACTS,
+        topics.CONSUMER_GROUP_NOTIFY_ALERTS,
     }
 
 
