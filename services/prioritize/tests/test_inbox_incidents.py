@@ -66,11 +66,12 @@ async def test_an_incident_is_answered_individually_or_leaves_as_a_pattern(
         complaint("lost-1", "c-1", "lost", LOST.format(n=12345)),
         complaint("broken-1", "c-2", "broken", "Order 77120: the lamp arrived damaged."),
         complaint("slow-1", "c-3", "slow", "Delivery is slow, order 48213 took a week."),
+        complaint("scarf-1", "c-9", "scarf", "Order 99001: the scarf was missing from the box."),
     ]
     async with app_client(database_url) as client:
         await send_all(raw_producer, [record(i, prefix=topic_prefix) for i in first])
         queued = await eventually(
-            lambda: _queued(client, 2), what="two incidents queued (slow-1 is no incident)"
+            lambda: _queued(client, 3), what="three incidents queued (slow-1 is no incident)"
         )
         lost, broken = queued[_fid("lost-1")], queued[_fid("broken-1")]
         assert (lost["kind"], lost["status"], lost["order_refs"]) == ("incident", "open", ["12345"])
@@ -81,6 +82,16 @@ async def test_an_incident_is_answered_individually_or_leaves_as_a_pattern(
         )
         assert answered.status_code == 200, answered.text
         assert answered.json()["status"] == "answered"
+        # scarf-1's one-off issue is resolved through the issues API: it leaves the queue.
+        scarf = queued[_fid("scarf-1")]
+        resolved = await client.patch(
+            f"/v1/issues/{scarf['issue_id']}",
+            json={"status": "resolved", "resolution_message": "A scarf is on its way."},
+        )
+        assert resolved.status_code == 200, resolved.text
+        scarf = (await client.get(f"/v1/inbox/{scarf['id']}")).json()
+        late = await client.post(f"/v1/inbox/{scarf['id']}/answer", json={"answer": "x"})
+        assert (scarf["status"], late.status_code) == ("resolved", 409)
         # Two more customers report the lost parcels: the one-off is a pattern now.
         more = [
             complaint(f"lost-{n}", f"c-{n + 2}", "lost", LOST.format(n=n * 1111)) for n in (2, 3)
