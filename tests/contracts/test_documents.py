@@ -87,6 +87,7 @@ def test_every_consumer_group_has_a_receive_operation() -> None:
         topics.CONSUMER_GROUP_NOTIFY,
         topics.CONSUMER_GROUP_NOTIFY_CONTACTS,
         topics.CONSUMER_GROUP_NOTIFY_ALERTS,
+        topics.CONSUMER_GROUP_SOLICIT,
     }
 
 

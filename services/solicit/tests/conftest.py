@@ -81,5 +81,15 @@ def make_settings(tmp_path: Path, **overrides: Any) -> SolicitSettings:
     return SolicitSettings(**(defaults | overrides))
 
 
+def broker_settings(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, **overrides: Any
+) -> SolicitSettings:
+    """make_settings on the test broker under the test's topic prefix."""
+    return make_settings(
+        tmp_path, kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix,
+        **overrides,
+    )  # fmt: skip
+
+
 receiver = webhook_receiver(SECRET)
 smtp = smtp_server()

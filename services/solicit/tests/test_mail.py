@@ -33,7 +33,7 @@ from tests.support.mail import (
 from tests.support.polling import eventually
 from tests.support.receivers import free_port
 
-from .conftest import make_settings
+from .conftest import broker_settings
 from .test_flow import decisions, touchpoint
 
 __all__ = ["dkim_key", "smtp_raw"]  # fixtures
@@ -51,16 +51,12 @@ def reply_to(mailto: str, *, subject: str | None = None, to: str | None = None) 
     return message
 
 
-def broker_settings(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, **more: Any) -> Any:
-    """Settings on the test broker, with the inbound listener on a free port, no rights reader."""
-    return make_settings(
-        tmp_path,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_topic_prefix=topic_prefix,
-        inbound_smtp_port=free_port(),
-        consume=False,
+def inbound_settings(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, **more: Any) -> Any:
+    """Settings on the test broker, with the inbound listener on a free port, no consumers."""
+    return broker_settings(
+        tmp_path, kafka_bootstrap, topic_prefix, inbound_smtp_port=free_port(), consume=False,
         **more,
-    )
+    )  # fmt: skip
 
 
 async def test_an_invitation_is_signed_and_a_reply_to_its_mailto_opts_the_customer_out(
@@ -68,7 +64,7 @@ async def test_an_invitation_is_signed_and_a_reply_to_its_mailto_opts_the_custom
     topic_prefix: str,
 ) -> None:  # fmt: skip
     mail = smtp_raw[0]
-    settings = broker_settings(
+    settings = inbound_settings(
         tmp_path,
         kafka_bootstrap,
         topic_prefix,
@@ -148,7 +144,7 @@ async def _code(reply: Any, message: EmailMessage) -> int:
 async def test_the_inbound_listener_refuses_oversized_messages(
     tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    settings = broker_settings(
+    settings = inbound_settings(
         tmp_path, kafka_bootstrap, topic_prefix, inbound_max_bytes=2048, send=False
     )
     inbound_port = settings.inbound_smtp_port

@@ -75,6 +75,13 @@ TOPIC_SPECS: dict[str, TopicSpec] = {
         7 * DAY_MS,
         dead_letters=topics.dlq_topic(topics.ALERTS),
     ),
+    topics.TOUCHPOINTS: TopicSpec(
+        "customer id",
+        "the company's systems (shop, helpdesk, billing): one KafkaUser each",
+        ("touchpoint.reported",),
+        7 * DAY_MS,
+        dead_letters=topics.dlq_topic(topics.TOUCHPOINTS),
+    ),
 }
 # Dead-letter topics: (what lands there, who writes it, the consumer group whose failure it is).
 DLQ_SPECS: dict[str, tuple[str, str, str]] = {
@@ -100,6 +107,12 @@ DLQ_SPECS: dict[str, tuple[str, str, str]] = {
         "notify",
         topics.CONSUMER_GROUP_NOTIFY_ALERTS,
     ),
+    topics.dlq_topic(topics.TOUCHPOINTS): (
+        "touchpoints records solicit could not take (unreadable, unknown type or version, or a"
+        " touchpoint its REST API would refuse with 422), unchanged, with dlq_* headers.",
+        "solicit",
+        topics.CONSUMER_GROUP_SOLICIT,
+    ),
     topics.NOTIFICATIONS_DLQ: (
         "One notification.failed record per customer notification that failed for good (after"
         " its retries): the delivery, the channel and the last error. The same list is served"
@@ -117,6 +130,7 @@ CONSUMERS: tuple[tuple[str, str, str], ...] = (
     ("notify", topics.PRIORITIZED, topics.CONSUMER_GROUP_NOTIFY),
     ("notify", topics.RAW_FEEDBACK, topics.CONSUMER_GROUP_NOTIFY_CONTACTS),
     ("notify", topics.ALERTS, topics.CONSUMER_GROUP_NOTIFY_ALERTS),
+    ("solicit", topics.TOUCHPOINTS, topics.CONSUMER_GROUP_SOLICIT),
 )
 # What a consumer of a topic must know beyond its key and producer: how repeats and 503s look.
 TOPIC_DELIVERY: dict[str, str] = {
@@ -135,6 +149,14 @@ TOPIC_DELIVERY: dict[str, str] = {
         " an alert once per subscription (alert_delivery is unique per subscription and key)."
         " Records carry counts, themes, days and issue ids only, never customer data or issue"
         " titles (which may quote customers): there is nothing to erase; 7 days' retention."
+    ),
+    topics.TOUCHPOINTS: (
+        " A touchpoint is recognised by (touchpoint.source_system, touchpoint.touchpoint_id),"
+        " whether it came here or to solicit's POST /v1/touchpoints first: a repeat is decided"
+        " once, so producers may retry freely. Key by customer id so one customer's touchpoints"
+        " stay in order. Records hold the customer's id, e-mail and locale: 7 days' retention"
+        " is how they are erased from the topic (solicit erases what it stored on"
+        " customer.erasure_requested and never stores an erased customer's touchpoint again)."
     ),
 }
 AT_LEAST_ONCE = (

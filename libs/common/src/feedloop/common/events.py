@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
 
 from feedloop.common import topics
 from feedloop.common.feedback import Channel, Customer, FeedbackItem
+from feedloop.common.touchpoints import TouchpointCreate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 # Fixed namespace so that the same input always yields the same event id (uuid5).
@@ -390,6 +391,18 @@ class WeeklyDigest(Contract):
     built_at: AwareDatetime
 
 
+# ---------------------------------------------------------------- touchpoint.reported (touchpoints)
+class TouchpointReported(Contract):
+    """A system reports a moment worth asking a customer about (solicit reads it): the same
+    touchpoint as the body of solicit's POST /v1/touchpoints, and recognised as the same one
+    by (source_system, touchpoint_id), whichever way it came in first."""
+
+    event_type: ClassVar[str] = "touchpoint.reported"
+    topic: ClassVar[str] = topics.TOUCHPOINTS
+
+    touchpoint: TouchpointCreate
+
+
 EVENT_TYPES: Final[dict[str, type[Contract]]] = {
     model.event_type: model
     for model in (
@@ -403,6 +416,7 @@ EVENT_TYPES: Final[dict[str, type[Contract]]] = {
         AuditRecorded,
         SpikeDetected,
         WeeklyDigest,
+        TouchpointReported,
     )
 }
 SUPPORTED_SCHEMA_VERSIONS: Final = frozenset({1})

@@ -15,6 +15,9 @@ AUDIT: Final = "audit"
 # KPI alerts of prioritize (spikes, weekly digests) that notify delivers to staff subscribers.
 # Counts, themes and ids only: no customer data, nothing to erase (7 days' retention).
 ALERTS: Final = "alerts"
+# Moments worth asking a customer about (touchpoint.reported), produced by the company's
+# systems, read by solicit; keyed by customer id, 7 days' retention (docs/solicit.md).
+TOUCHPOINTS: Final = "touchpoints"
 
 PIPELINE_TOPICS: Final = (RAW_FEEDBACK, ENRICHED, PRIORITIZED, CLOSED)
 
@@ -30,9 +33,10 @@ DLQ_TOPICS: Final = (
     dlq_topic(PRIORITIZED),
     NOTIFICATIONS_DLQ,
     dlq_topic(ALERTS),
+    dlq_topic(TOUCHPOINTS),
 )
 RIGHTS_TOPICS: Final = (CUSTOMER_REQUESTS, AUDIT)
-ALL_TOPICS: Final = PIPELINE_TOPICS + DLQ_TOPICS + RIGHTS_TOPICS + (ALERTS,)
+ALL_TOPICS: Final = PIPELINE_TOPICS + DLQ_TOPICS + RIGHTS_TOPICS + (ALERTS, TOUCHPOINTS)
 TOPIC_CONFIGS: Final = {CUSTOMER_REQUESTS: {"cleanup.policy": "compact"}}
 """Topic configs that differ from the broker's defaults (set when a topic is created)."""
 
@@ -50,6 +54,7 @@ CONSUMER_GROUP_NOTIFY_RIGHTS: Final = "feedloop-notify-rights"
 CONSUMER_GROUP_NOTIFY_CONTACTS: Final = "feedloop-notify-contacts"
 # notify reads prioritize's KPI alerts (spikes, weekly digests) for staff subscribers.
 CONSUMER_GROUP_NOTIFY_ALERTS: Final = "feedloop-notify-alerts"
+CONSUMER_GROUP_SOLICIT: Final = "feedloop-solicit"
 
 # CloudEvents Kafka protocol binding (binary mode): attributes travel as ce_-prefixed headers.
 HEADER_ID: Final = "ce_id"

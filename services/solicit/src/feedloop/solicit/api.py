@@ -35,11 +35,6 @@ def _may_write(client: ApiClient, items: list[TouchpointCreate]) -> None:
         )
 
 
-def _callbacks(settings: SettingsDep, items: list[TouchpointCreate]) -> frozenset[str]:
-    systems = {i.source_system for i in items}
-    return frozenset(s for s in systems if settings.webhook_url(s) is not None)
-
-
 @router.post("/touchpoints", response_model=TouchpointRead, summary="Report one touchpoint")
 async def post_touchpoint(
     body: TouchpointCreate,
@@ -54,7 +49,7 @@ async def post_touchpoint(
         conn=conn,
         items=[body],
         config=programs,
-        callbacks=_callbacks(settings, [body]),
+        callbacks=service.callbacks_of(settings, [body]),
         now=utcnow(),
     )
     return read
@@ -78,7 +73,7 @@ async def post_touchpoints(
         conn=conn,
         items=body.items,
         config=programs,
-        callbacks=_callbacks(settings, body.items),
+        callbacks=service.callbacks_of(settings, body.items),
         now=utcnow(),
     )
     return TouchpointBatchRead(items=items)

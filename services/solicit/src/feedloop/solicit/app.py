@@ -4,6 +4,7 @@ import contextlib
 
 from fastapi import FastAPI
 from feedloop.common.auth import build_auth, writers_bound_to_sources
+from feedloop.common.consumer import BatchConsumer
 from feedloop.common.db import create_store_engine, db_check
 from feedloop.common.health import ReadinessCheck
 from feedloop.common.links import LinkSigner
@@ -18,6 +19,7 @@ from feedloop.solicit.outbox import OUTBOX, SERVICE
 from feedloop.solicit.programs import ProgramsConfig, load_programs
 from feedloop.solicit.sender import Sender
 from feedloop.solicit.settings import SCOPE_ERASE, SCOPE_READ, SCOPE_WRITE, SolicitSettings
+from feedloop.solicit.touchpoints import consumer as touchpoints
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -37,7 +39,7 @@ def create_app(
     if settings.inbound_smtp_port is not None:
         steps.append(_inbound_step(engine, settings, signer))
     if settings.consume:
-        steps.append(consumers_step(lambda app: [rights.consumer(app, engine, settings)]))
+        steps.append(consumers_step(lambda app: _consumers(app, engine, settings, programs)))
 
     def checks(app: FastAPI) -> dict[str, ReadinessCheck]:
         return readiness(app, settings, consume=settings.consume, database=db_check(engine))
@@ -67,6 +69,16 @@ def create_app(
     )
     install_openapi(app, settings)
     return app
+
+
+def _consumers(
+    app: FastAPI, engine: AsyncEngine, settings: SolicitSettings, programs: ProgramsConfig
+) -> list[BatchConsumer]:
+    """Erasure requests always; the touchpoints topic unless turned off."""
+    loops = [rights.consumer(app, engine, settings)]
+    if settings.consume_touchpoints:
+        loops.append(touchpoints.consumer(app, engine, settings, programs))
+    return loops
 
 
 def _sender_step(

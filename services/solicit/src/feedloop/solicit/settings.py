@@ -52,6 +52,10 @@ class SolicitSettings(
     consume: bool = Field(
         default=True, description="Read customer-requests (erasure) in <consumer_group>-rights."
     )
+    consume_touchpoints: bool = Field(
+        default=True,
+        description="Read the touchpoints topic in <consumer_group> (with consume on).",
+    )
     max_batch: int = Field(default=1000, ge=1, le=10_000, description="Touchpoints per request.")
 
     # Sending

@@ -5,6 +5,12 @@ feedloop.solicit.decide), persist (touchpoints, invitations, skips). Customers a
 (PostgreSQL advisory locks; SQLite has one writer) so two replicas cannot both invite one
 customer inside the fatigue window, and a (program, touchpoint) has one invitation at most by
 the table's unique constraint.
+
+Both ways in call `record`: the REST API and the `touchpoints` topic's consumer
+(feedloop.solicit.touchpoints.consumer), so a touchpoint is one touchpoint by
+(source_system, touchpoint_id) whichever way it came first. An erased customer's touchpoint is
+answered "skipped: erased" and stored nowhere (not even the skip), so nothing of theirs comes
+back after an erasure, e.g. when the topic is replayed.
 """
 
 from collections import defaultdict
@@ -19,6 +25,7 @@ from feedloop.solicit.customers import Block, blocks_of
 from feedloop.solicit.decide import Invite, Moment, Skip, decide
 from feedloop.solicit.models import invitation_t, skip_t, touchpoint_t
 from feedloop.solicit.programs import Program, ProgramsConfig
+from feedloop.solicit.settings import SolicitSettings
 from feedloop.solicit.touchpoints.schemas import Decision, TouchpointCreate, TouchpointRead
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,6 +61,14 @@ class Plan:
     touchpoints: list[dict[str, Any]] = field(default_factory=list)
     invitations: list[dict[str, Any]] = field(default_factory=list)
     skips: list[dict[str, Any]] = field(default_factory=list)
+    unrecorded: dict[str, list[Decision]] = field(default_factory=dict)
+    """Decisions answered but not stored (erased customers), by touchpoint id."""
+
+
+def callbacks_of(settings: SolicitSettings, items: Sequence[TouchpointCreate]) -> frozenset[str]:
+    """The source systems among the items' that have a webhook (in-app surveys)."""
+    systems = {i.source_system for i in items}
+    return frozenset(s for s in systems if settings.webhook_url(s) is not None)
 
 
 async def record(
@@ -85,6 +100,7 @@ async def record(
     await insert_ignoring_conflicts(conn, invitation_t, plan.invitations)
     await insert_ignoring_conflicts(conn, skip_t, plan.skips)
     decisions = await decisions_of(conn, keys)
+    decisions.update(plan.unrecorded)
     return [
         TouchpointRead(
             id=key,
@@ -122,6 +138,12 @@ def _plan_one(
     now: datetime,
 ) -> None:
     customer = item.customer
+    if context.blocks.get(customer.id) == "erased":
+        plan.unrecorded[key] = [
+            Decision(program_id=program.id, outcome="skipped", reason="erased")
+            for program in config.triggered_by(item.type)
+        ]
+        return
     plan.touchpoints.append(
         {
             "id": key,
