@@ -18,10 +18,11 @@ READS = {
         topics.RAW_FEEDBACK,
         topics.CUSTOMER_REQUESTS,
         topics.NOTIFICATIONS_DLQ,
+        topics.dlq_topic(topics.TOUCHPOINTS),  # rewritten without an erased customer
     }
     | DLQS,
-    # erasure requests; raw-feedback's tail when its outbox relay resumes (reconcile)
-    "solicit": {topics.CUSTOMER_REQUESTS, topics.RAW_FEEDBACK},
+    # erasure requests; raw-feedback's tail when its outbox relay resumes (reconcile); touchpoints
+    "solicit": {topics.CUSTOMER_REQUESTS, topics.RAW_FEEDBACK, topics.TOUCHPOINTS},
 }
 WRITES = {
     "ingest": {topics.RAW_FEEDBACK, topics.CUSTOMER_REQUESTS},
@@ -32,9 +33,19 @@ WRITES = {
         topics.CUSTOMER_REQUESTS,
         topics.AUDIT,
     },
-    "notify": {topics.CLOSED, topics.NOTIFICATIONS_DLQ, topics.CUSTOMER_REQUESTS, topics.AUDIT}
+    "notify": {
+        topics.CLOSED,
+        topics.NOTIFICATIONS_DLQ,
+        topics.CUSTOMER_REQUESTS,
+        topics.AUDIT,
+        topics.dlq_topic(topics.TOUCHPOINTS),
+    }
     | DLQS,
-    "solicit": {topics.RAW_FEEDBACK, topics.CUSTOMER_REQUESTS},
+    "solicit": {
+        topics.RAW_FEEDBACK,
+        topics.CUSTOMER_REQUESTS,
+        topics.dlq_topic(topics.TOUCHPOINTS),
+    },
 }
 GROUPS = {
     "ingest": set(),
@@ -49,7 +60,8 @@ GROUPS = {
         topics.CONSUMER_GROUP_NOTIFY_RIGHTS,
         topics.CONSUMER_GROUP_NOTIFY_CONTACTS,
     },
-    "solicit": {"feedloop-solicit-rights"},  # rights_group(SolicitSettings().consumer_group)
+    # its main group (touchpoints) and rights_group(SolicitSettings().consumer_group)
+    "solicit": {topics.CONSUMER_GROUP_SOLICIT, "feedloop-solicit-rights"},
 }
 
 
