@@ -32,7 +32,7 @@ from feedloop.common.rights import (
 )
 from feedloop.notify.customers import service as customers
 from feedloop.notify.customers.schemas import CustomerId
-from feedloop.notify.deps import EngineDep, EraserDep
+from feedloop.notify.deps import EngineDep, EraserDep, TransactionDep
 from feedloop.notify.intake.consumer import SERVICE
 from feedloop.notify.models import (
     audit_t,
@@ -88,23 +88,19 @@ async def request_erasure(
     customer_id: CustomerId,
     request: Request,
     response: Response,
-    engine: EngineDep,
     client: EraserDep,
+    conn: TransactionDep,
 ) -> ErasureStatus:
     """Publishes the request (once: a request still pending is returned as it is)."""
     settings: NotifySettings = request.app.state.settings
-    async with engine.begin() as conn:
-        current = await erasure_status(conn=conn, customer_id=customer_id)
-        if current is not None and not current.complete:
-            response.status_code = 200
-            return current
-        await create_request(
-            conn=conn, customer_id=customer_id, actor=client.client_id, settings=settings
-        )
-        status = await erasure_status(conn=conn, customer_id=customer_id)
-    relay = request.app.state.relay
-    if relay is not None:
-        relay.wake()
+    current = await erasure_status(conn=conn, customer_id=customer_id)
+    if current is not None and not current.complete:
+        response.status_code = 200
+        return current
+    await create_request(
+        conn=conn, customer_id=customer_id, actor=client.client_id, settings=settings
+    )
+    status = await erasure_status(conn=conn, customer_id=customer_id)
     assert status is not None
     return status
 

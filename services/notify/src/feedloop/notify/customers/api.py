@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from feedloop.common.events import utcnow
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.notify.audit_log import audit_action
@@ -13,7 +13,14 @@ from feedloop.notify.customers.schemas import (
     PreferencesRead,
     PreferencesUpdate,
 )
-from feedloop.notify.deps import AdminDep, EngineDep, EraserDep, ReaderDep, SettingsDep
+from feedloop.notify.deps import (
+    AdminDep,
+    EngineDep,
+    EraserDep,
+    ReaderDep,
+    SettingsDep,
+    TransactionDep,
+)
 
 router = APIRouter(
     prefix="/v1", tags=["notifications"], responses=problem_responses(*AUTHENTICATED)
@@ -40,23 +47,22 @@ async def get_preferences(
 async def set_preferences(
     customer_id: CustomerId,
     update: PreferencesUpdate,
-    engine: EngineDep,
     settings: SettingsDep,
     client: AdminDep,
+    conn: TransactionDep,
 ) -> dict[str, Any]:
     opted_out = {str(k): v for k, v in update.opted_out.items()}
-    async with engine.begin() as conn:
-        await audit_action(
-            conn,
-            settings=settings,
-            actor=client.client_id,
-            action="customer.preferences_changed",
-            target=("customer", customer_id),
-            detail=opted_out,
-        )
-        return await service.set_preferences(
-            conn=conn, customer_id=customer_id, opted_out=opted_out, now=utcnow()
-        )
+    await audit_action(
+        conn,
+        settings=settings,
+        actor=client.client_id,
+        action="customer.preferences_changed",
+        target=("customer", customer_id),
+        detail=opted_out,
+    )
+    return await service.set_preferences(
+        conn=conn, customer_id=customer_id, opted_out=opted_out, now=utcnow()
+    )
 
 
 @router.delete(
@@ -66,24 +72,19 @@ async def set_preferences(
 )
 async def erase_customer(
     customer_id: CustomerId,
-    request: Request,
-    engine: EngineDep,
     settings: SettingsDep,
     client: EraserDep,
+    conn: TransactionDep,
 ) -> dict[str, Any]:
-    async with engine.begin() as conn:
-        result = await service.erase(
-            conn=conn, customer_id=customer_id, settings=settings, now=utcnow()
-        )
-        await audit_action(
-            conn,
-            settings=settings,
-            actor=client.client_id,
-            action="customer.contact_erased",
-            target=("customer", customer_id),
-            detail={"cancelled_deliveries": result["cancelled_deliveries"]},
-        )
-    relay = request.app.state.relay
-    if relay is not None:
-        relay.wake()
+    result = await service.erase(
+        conn=conn, customer_id=customer_id, settings=settings, now=utcnow()
+    )
+    await audit_action(
+        conn,
+        settings=settings,
+        actor=client.client_id,
+        action="customer.contact_erased",
+        target=("customer", customer_id),
+        detail={"cancelled_deliveries": result["cancelled_deliveries"]},
+    )
     return result

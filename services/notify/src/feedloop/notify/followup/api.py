@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from feedloop.common.events import utcnow
 from feedloop.common.links import MAX_TOKEN_CHARS, LinkExpired, LinkInvalid
 from feedloop.common.problems import Problem
-from feedloop.notify.deps import EngineDep, SettingsDep
+from feedloop.notify.deps import SettingsDep, TransactionDep
 from feedloop.notify.followup import service
 from feedloop.notify.followup.links import PATH, Asked, FollowupLinks
 from feedloop.notify.models import customer_t
@@ -87,32 +87,38 @@ async def _answer_of(request: Request) -> tuple[service.Answer, str]:
     return answer, comment.replace("\x00", "").strip()
 
 
+def _asked(request: Request, token: Token, following: FollowingDep) -> Asked:
+    return _verified(request, token, following)
+
+
+AskedDep = Annotated[Asked, Depends(_asked)]
+"""The verified link of a POST (rate-limited first)."""
+AnswerDep = Annotated[tuple[service.Answer, str], Depends(_answer_of)]
+"""The yes/no and comment of a POST's bounded body."""
+
+
 @router.post("/{token}", response_class=HTMLResponse)
 async def answer(
-    token: Token,
-    request: Request,
-    engine: EngineDep,
+    asked: AskedDep,
+    answered: AnswerDep,
     settings: SettingsDep,
-    following: FollowingDep,
+    conn: TransactionDep,
 ) -> HTMLResponse:
-    asked = _verified(request, token, following)
-    said, comment = await _answer_of(request)
-    async with engine.begin() as conn:
-        locale = await conn.scalar(
-            select(customer_t.c.locale).where(customer_t.c.id == asked.customer_id)
-        )
-        await service.record_answer(
-            conn,
-            asked,
-            answer=said,
-            comment=comment,
-            locale=locale,
-            prefix=settings.kafka_topic_prefix,
-            now=utcnow(),
-        )
-    relay = getattr(request.app.state, "relay", None)
-    if relay is not None:
-        relay.wake()
+    # The link and the bounded body are checked (rate limit first) before the connection opens:
+    # FastAPI resolves the dependencies in the order of the parameters.
+    said, comment = answered
+    locale = await conn.scalar(
+        select(customer_t.c.locale).where(customer_t.c.id == asked.customer_id)
+    )
+    await service.record_answer(
+        conn,
+        asked,
+        answer=said,
+        comment=comment,
+        locale=locale,
+        prefix=settings.kafka_topic_prefix,
+        now=utcnow(),
+    )
     return HTMLResponse(_page("Thank you", "We have your answer."), headers=_HEADERS)
 
 
