@@ -88,6 +88,13 @@ async def take(loop: Loop, out: Path) -> None:
         await _shoot(page, out, "impact")
         await page.goto(issue_url)
         await _shoot(page, out, "issue-resolved")
+        await page.goto(f"{loop.console}/alerts")
+        await page.get_by_label("Name").fill("CX leads")
+        await page.get_by_label("Address or webhook URL").fill("cx-leads@example.com")
+        await page.get_by_role("button", name="Subscribe").click()
+        await _shoot(page, out, "alerts")
+        await page.goto(f"{loop.console}/digest")
+        await _shoot(page, out, "digest")
         await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
         for path, name in (("/", "phone-overview"), ("/issues", "phone-issues")):
             await page.goto(f"{loop.console}{path}")

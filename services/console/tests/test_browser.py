@@ -35,6 +35,8 @@ PAGES = (
     "/impact",
     "/notifications",
     "/surveys",
+    "/alerts",
+    "/digest",
 )
 
 
@@ -166,4 +168,26 @@ async def test_surveys_show_response_rates_beside_their_scores(page: Page, loop:
     await expect(rows).to_have_count(2)  # one program and channel, two segments
     await expect(rows.first).to_contain_text(PROGRAM)
     await expect(rows.first).to_contain_text("NPS ")
+    assert not page.errors  # type: ignore[attr-defined]
+
+
+async def test_an_admin_subscribes_to_alerts_and_reads_the_digest(page: Page, loop: Loop) -> None:
+    await sign_in(page, loop)
+    await page.get_by_role("link", name="Alerts").click()
+    await page.get_by_label("Name").fill("Product team")
+    await page.get_by_label("Channel").select_option("webhook")
+    await page.get_by_label("Address or webhook URL").fill("http://127.0.0.1:9/slack-hook")
+    await page.get_by_label("Spikes of these themes only").fill(SIZING)
+    await page.get_by_role("button", name="Subscribe").click()
+    row = page.locator("table tbody tr", has_text="Product team")
+    await expect(row).to_contain_text("http://127.0.0.1:9/slack-hook")
+    await expect(row).to_contain_text(SIZING)
+    await page.get_by_role("button", name="Delete the subscription Product team").click()
+    await expect(page.locator("table tbody tr", has_text="Product team")).to_have_count(0)
+    await page.get_by_role("link", name="Digest").click()
+    await expect(
+        page.get_by_role("heading", name=re.compile("^Weekly digest, week of"))
+    ).to_be_visible()
+    await expect(page.locator("pre.digest")).to_contain_text("Top issues:")
+    await expect(page.locator("pre.digest")).to_contain_text(SIZING)
     assert not page.errors  # type: ignore[attr-defined]
