@@ -19,6 +19,7 @@ READS = {
         topics.CUSTOMER_REQUESTS,
         topics.NOTIFICATIONS_DLQ,
         topics.dlq_topic(topics.TOUCHPOINTS),  # rewritten without an erased customer
+        topics.ALERTS,  # KPI alerts to staff (no customer data: its dead letters need no rewrite)
     }
     | DLQS,
     # erasure requests; raw-feedback's tail when its outbox relay resumes (reconcile); touchpoints
@@ -32,6 +33,7 @@ WRITES = {
         topics.dlq_topic(topics.ENRICHED),
         topics.CUSTOMER_REQUESTS,
         topics.AUDIT,
+        topics.ALERTS,
     },
     "notify": {
         topics.CLOSED,
@@ -39,6 +41,7 @@ WRITES = {
         topics.CUSTOMER_REQUESTS,
         topics.AUDIT,
         topics.dlq_topic(topics.TOUCHPOINTS),
+        topics.dlq_topic(topics.ALERTS),
     }
     | DLQS,
     "solicit": {
@@ -59,6 +62,7 @@ GROUPS = {
         topics.CONSUMER_GROUP_NOTIFY,
         topics.CONSUMER_GROUP_NOTIFY_RIGHTS,
         topics.CONSUMER_GROUP_NOTIFY_CONTACTS,
+        topics.CONSUMER_GROUP_NOTIFY_ALERTS,
     },
     # its main group (touchpoints) and rights_group(SolicitSettings().consumer_group)
     "solicit": {topics.CONSUMER_GROUP_SOLICIT, "feedloop-solicit-rights"},
