@@ -9,19 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from feedloop.common.db import create_engine
 from feedloop.notify.app import create_app as create_notify
 from feedloop.notify.settings import NotifySettings
 from feedloop.prioritize.app import create_app as create_prioritize
 from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.models import theme_day_t
 from feedloop.prioritize.settings import PrioritizeSettings
-from sqlalchemy import insert
 
 from tests.support.clients import app_client as start_app
 from tests.support.fixtures import app_test_settings, webhook_receiver
 from tests.support.polling import eventually
 from tests.support.receivers import WebhookReceiver
+from tests.support.seeding import seed_store
 
 pytestmark = [pytest.mark.kafka]
 receiver = webhook_receiver("e2e-alerts")
@@ -39,13 +38,7 @@ async def _seed_spike(url: str) -> None:
         }
         for back in range(29)
     ]
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        async with engine.begin() as conn:
-            await conn.execute(insert(theme_day_t), rows)
-    finally:
-        await engine.dispose()
+    await seed_store(url, upgrade, [(theme_day_t, rows)])
 
 
 def _broker(bootstrap: str, prefix: str, url: str) -> dict[str, Any]:

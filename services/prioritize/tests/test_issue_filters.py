@@ -3,13 +3,12 @@
 import random
 from typing import Any
 
-from feedloop.common.db import create_engine
-from feedloop.prioritize.models import issue_t
-from sqlalchemy import insert
+from feedloop.prioritize.migrate import upgrade
+from feedloop.prioritize.models import feedback_t, issue_t
 
 from tests.support.clients import AppClient
+from tests.support.seeding import seed_store
 
-from .test_feedback_listing import _seed
 from .test_kpi_rollup import START, _row
 
 
@@ -58,11 +57,7 @@ async def test_issues_filter_by_their_feedback_tier_and_language(
         _feedback(4, "i-mixed", None, None),
     ]
     issues = [_issue("i-gold-de", 3.0), _issue("i-std-en", 2.0), _issue("i-mixed", 1.0)]
-    await _seed(database_url, feedback)  # migrates, then stores the feedback
-    engine = create_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.execute(insert(issue_t), issues)
-    await engine.dispose()
+    await seed_store(database_url, upgrade, [(feedback_t, feedback), (issue_t, issues)])
     async with app_client(database_url, consume=False) as client:
 
         async def ids(**params: Any) -> list[str]:

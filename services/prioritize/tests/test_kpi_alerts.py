@@ -15,7 +15,10 @@ from feedloop.prioritize.migrate import upgrade
 from feedloop.prioritize.models import feedback_t, theme_day_t
 from feedloop.prioritize.outbox import outbox_t
 from feedloop.prioritize.settings import PrioritizeSettings
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tests.support.seeding import seed_store
 
 from .test_kpi_rollup import _row
 
@@ -54,23 +57,18 @@ def _volumes() -> list[dict[str, Any]]:
 
 
 async def _seed(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        issue = new_issue(issue_id="i-1", theme="sizing", title="sizing: a quote", at=NOW, now=NOW)
-        reasons = [("reach", 0.3, "9 customers (40 % of the theme)"), ("trend", 0.1, "rising")]
-        factors = [
-            {"name": n, "value": 1, "weight": 1, "contribution": c, "reason": r}
-            for n, c, r in reasons
-        ]
-        priority = Priority(score=42.0, factors=[PriorityFactor(**f) for f in factors])
-        issue |= {"priority_score": 42.0, "priority": priority}
-        async with engine.begin() as conn:
-            await conn.execute(insert(feedback_t), _feedback())
-            await conn.execute(insert(theme_day_t), _volumes())
-            await persist_issue(conn=conn, issue=issue, now=NOW, created=True)
-    finally:
-        await engine.dispose()
+    issue = new_issue(issue_id="i-1", theme="sizing", title="sizing: a quote", at=NOW, now=NOW)
+    reasons = [("reach", 0.3, "9 customers (40 % of the theme)"), ("trend", 0.1, "rising")]
+    factors = [
+        PriorityFactor(name=n, value=1, weight=1, contribution=c, reason=r) for n, c, r in reasons
+    ]
+    issue |= {"priority_score": 42.0, "priority": Priority(score=42.0, factors=factors)}
+
+    async def store_issue(conn: AsyncConnection) -> None:
+        await persist_issue(conn=conn, issue=issue, now=NOW, created=True)
+
+    tables = [(feedback_t, _feedback()), (theme_day_t, _volumes())]
+    await seed_store(url, upgrade, tables, then=store_issue)
 
 
 async def _check(url: str, now: datetime) -> tuple[int, list[Any]]:
