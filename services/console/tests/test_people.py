@@ -100,6 +100,16 @@ async def test_roles_are_enforced_on_actions(prod: httpx.AsyncClient) -> None:
     resend = await prod.post("/notifications/n-1/resend", headers=admin, data={"csrf": token})
     assert resend.status_code == 303
 
+    # Alert subscriptions are for admins: the page, subscribing and deleting.
+    assert (await prod.get("/alerts", headers=owner)).status_code == 403
+    gone = await prod.post("/alerts/s-1/delete", headers=owner, data={"csrf": token})
+    assert gone.status_code == 403
+    sub = {"csrf": token, "name": "x", "channel": "email", "target": "x@example.com"}
+    added = await prod.post("/alerts/subscribe", headers=viewer, data=sub | {"kinds": "spike"})
+    assert added.status_code == 403
+    gone = await prod.post("/alerts/s-1/delete", headers=admin, data={"csrf": token})
+    assert gone.status_code == 303  # past the checks; notify is unreachable here
+
 
 async def test_every_form_needs_the_sessions_csrf_token(prod: httpx.AsyncClient) -> None:
     admin = as_("ops@example.com")
@@ -111,6 +121,11 @@ async def test_every_form_needs_the_sessions_csrf_token(prod: httpx.AsyncClient)
         ("/issues/i-1/note", {"note": "Asked the warehouse."}),
         ("/feedback/f-1/note", {"note": "Called back."}),
         ("/notifications/n-1/resend", {}),
+        ("/alerts/s-1/delete", {}),
+        (
+            "/alerts/subscribe",
+            {"name": "x", "channel": "email", "target": "x@example.com", "kinds": "spike"},
+        ),
         ("/logout", {}),
     ]:
         missing = await prod.post(path, headers=admin, data=data)
