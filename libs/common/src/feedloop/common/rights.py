@@ -207,3 +207,34 @@ def store_rights_consumer(
         producer=producer,
         transient=transient,
     )
+
+
+def app_rights_consumer(
+    app: Any,
+    engine: "AsyncEngine",
+    *,
+    settings: ConsumerSettings,
+    service: str,
+    erase_customer: StoreEraser,
+    on_confirmations: ConfirmationSink | None = None,
+) -> BatchConsumer:
+    """store_rights_consumer wired as a service of the shell wires it: the app's producer,
+    database errors retried as transient, and the outbox relay (`app.state.relay`, when the app
+    has one) woken after each erasure commits."""
+    from feedloop.common.dbfaults import db_transient  # needs the `db` extra
+
+    def wake_relay() -> None:
+        relay = getattr(app.state, "relay", None)
+        if relay is not None:
+            relay.wake()
+
+    return store_rights_consumer(
+        settings=settings,
+        service=service,
+        engine=engine,
+        erase_customer=erase_customer,
+        producer=app.state.producer,
+        transient=db_transient,
+        after_erase=wake_relay,
+        on_confirmations=on_confirmations,
+    )

@@ -19,16 +19,15 @@ from feedloop.common.audit import SCOPE_AUDIT, audit_router
 from feedloop.common.audit import record as audit
 from feedloop.common.consumer import BatchConsumer
 from feedloop.common.db import insert_ignoring_conflicts
-from feedloop.common.dbfaults import db_transient
 from feedloop.common.errors import NotFound
 from feedloop.common.events import CustomerErased, CustomerErasureRequested, utcnow
 from feedloop.common.outbox import record_row
 from feedloop.common.problems import AUTHENTICATED, problem_responses
 from feedloop.common.rights import (
     CONFIRMERS,
+    app_rights_consumer,
     erasure_request_id,
     requested_record,
-    store_rights_consumer,
 )
 from feedloop.notify.customers import service as customers
 from feedloop.notify.customers.schemas import CustomerId
@@ -256,13 +255,11 @@ def consumer(app: FastAPI, engine: AsyncEngine, settings: NotifySettings) -> Bat
                 ],
             )
 
-    return store_rights_consumer(
+    return app_rights_consumer(
+        app,
+        engine,
         settings=settings,
         service=SERVICE,
-        engine=engine,
         erase_customer=erase,
-        producer=app.state.producer,
-        transient=db_transient,
-        after_erase=lambda: app.state.relay.wake(),
         on_confirmations=confirmed,
     )

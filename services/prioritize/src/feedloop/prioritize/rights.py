@@ -17,9 +17,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from feedloop.common.consumer import BatchConsumer
-from feedloop.common.dbfaults import db_transient
 from feedloop.common.events import utcnow
-from feedloop.common.rights import store_rights_consumer
+from feedloop.common.rights import app_rights_consumer
 from feedloop.prioritize.consumer import SERVICE
 from feedloop.prioritize.feedback import notes
 from feedloop.prioritize.issues.store import lock_issue, save_issue
@@ -136,12 +135,6 @@ def consumer(app: FastAPI, engine: AsyncEngine, settings: PrioritizeSettings) ->
     async def erase(conn: AsyncConnection, customer_id: str) -> dict[str, int]:
         return await erase_customer(conn=conn, customer_id=customer_id, settings=settings)
 
-    return store_rights_consumer(
-        settings=settings,
-        service=SERVICE,
-        engine=engine,
-        erase_customer=erase,
-        producer=app.state.producer,
-        transient=db_transient,
-        after_erase=lambda: app.state.relay.wake(),
+    return app_rights_consumer(
+        app, engine, settings=settings, service=SERVICE, erase_customer=erase
     )

@@ -8,9 +8,8 @@ again) and confirms with `customer.erased` from service "solicit". A repeat find
 
 from fastapi import FastAPI
 from feedloop.common.consumer import BatchConsumer
-from feedloop.common.dbfaults import db_transient
 from feedloop.common.events import utcnow
-from feedloop.common.rights import store_rights_consumer
+from feedloop.common.rights import app_rights_consumer
 from feedloop.solicit.customers import erase
 from feedloop.solicit.outbox import SERVICE
 from feedloop.solicit.settings import SolicitSettings
@@ -24,11 +23,6 @@ def consumer(app: FastAPI, engine: AsyncEngine, settings: SolicitSettings) -> Ba
         invitations = await erase(conn=conn, customer_id=customer_id, now=utcnow())
         return {"invitations": invitations}
 
-    return store_rights_consumer(
-        settings=settings,
-        service=SERVICE,
-        engine=engine,
-        erase_customer=erase_customer,
-        producer=app.state.producer,
-        transient=db_transient,
+    return app_rights_consumer(
+        app, engine, settings=settings, service=SERVICE, erase_customer=erase_customer
     )
