@@ -7,13 +7,7 @@ from collections.abc import Callable, Sequence
 from feedloop.common import topics
 from feedloop.common.codec import DeadLetterReason, PoisonRecord, decode
 from feedloop.common.events import Contract, FeedbackClosed, FeedbackEnriched, utcnow
-from feedloop.common.kafka import (
-    BatchHandler,
-    Emitter,
-    Record,
-    count,
-    decode_or_dead_letter,
-)
+from feedloop.common.kafka import BatchHandler, Emitter, Record, count, decode_or_dead_letter
 from feedloop.common.metrics import EVENT_LATENCY
 from feedloop.common.storable import unstorable
 from feedloop.prioritize.issues.assign import Incoming, store_batch
@@ -50,13 +44,9 @@ def enriched_handler(
         )
 
     async def handle(records: Sequence[Record], emitter: Emitter) -> None:
+        group, dlq = settings.consumer_group, settings.topic(topics.dlq_topic(topics.ENRICHED))
         batch = await decode_or_dead_letter(
-            records,
-            emitter,
-            decode=incoming,
-            service=SERVICE,
-            group_id=settings.consumer_group,
-            dlq=settings.topic(topics.dlq_topic(topics.ENRICHED)),
+            records, emitter, decode=incoming, service=SERVICE, group_id=group, dlq=dlq
         )
         if not batch:
             return
