@@ -20,6 +20,7 @@ from feedloop.common.events import (
     deterministic_id,
 )
 from feedloop.notify.alerts.render import render
+from feedloop.notify.alerts.sender import webhook_verdict
 from prometheus_client import REGISTRY
 
 from tests.support.clients import send_all
@@ -196,3 +197,29 @@ def test_the_digest_renders_as_text_and_escaped_html() -> None:
     assert "&lt;script&gt;" in message.html
     assert "Console: https://cx.example.com/" in message.text
     assert "No open issues." in message.text and "New praise: none" in message.text
+
+
+async def test_a_subscription_gets_at_most_its_hourly_cap(
+    loop: NotifyLoop, sqlite_url: str
+) -> None:
+    hook = loop.receiver.url("slack")
+    async with loop.app(sqlite_url, **FAST, alert_cap_per_hour=1) as client:
+        sub = await subscribe(client, channel="webhook", target=hook, kinds=["spike"])
+        await publish(loop, spike("sizing"))
+        await eventually(loop.receiver.delivered, what="the first spike posted")
+        await publish(loop, spike("delivery"))
+
+        async def capped() -> bool:
+            return await statuses(client) == [
+                (sub, "spike:delivery:2026-03-11", "capped"),
+                (sub, "spike:sizing:2026-03-11", "delivered"),
+            ]
+
+        await eventually(capped, what="the second one capped")
+        assert len(loop.receiver.hits) == 1
+
+
+def test_webhook_answers_decide_retry_or_failure() -> None:
+    assert webhook_verdict(204).verdict == "delivered"
+    assert [webhook_verdict(s).verdict for s in (408, 425, 429, 500, 503)] == ["retry"] * 5
+    assert [webhook_verdict(s).verdict for s in (400, 401, 404, 410)] == ["permanent"] * 4
