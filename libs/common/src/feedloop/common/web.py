@@ -42,6 +42,17 @@ SettingsDep = Annotated[ServiceSettings, Depends(settings_of)]
 `SettingsDep = Annotated[NotifySettings, Depends(settings_of)]`."""
 
 
+def app_state(name: str) -> Callable[[Request], Any]:
+    """A dependency returning `app.state.<name>` (None until the lifespan sets it), e.g.
+    `RelayDep = Annotated[OutboxRelay | None, Depends(app_state("relay"))]`."""
+
+    def state_of(request: Request) -> Any:
+        return getattr(request.app.state, name, None)
+
+    state_of.__name__ = f"{name}_of"
+    return state_of
+
+
 class ObservedRequests:
     """Pure ASGI middleware: correlation id in and out, request count and latency by route.
 

@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from feedloop.common.auth import ApiClient, require_scope
 from feedloop.common.db import EngineDep, TransactionDep
-from feedloop.common.web import settings_of
+from feedloop.common.web import app_state, settings_of
 from feedloop.notify.delivery.sender import Sender
 from feedloop.notify.settings import (
     SCOPE_ADMIN,
@@ -27,14 +27,9 @@ __all__ = [
 ]
 
 
-def sender_of(request: Request) -> Sender | None:
-    """Returns the app's sender (None when it does not send)."""
-    sender: Sender | None = request.app.state.sender
-    return sender
-
-
 SettingsDep = Annotated[NotifySettings, Depends(settings_of)]
-SenderDep = Annotated[Sender | None, Depends(sender_of)]
+SenderDep = Annotated[Sender | None, Depends(app_state("sender"))]
+"""The app's sender (None when it does not send)."""
 ReaderDep = Annotated[ApiClient, Depends(require_scope(SCOPE_READ))]
 WriterDep = Annotated[ApiClient, Depends(require_scope(SCOPE_WRITE))]
 AdminDep = Annotated[ApiClient, Depends(require_scope(SCOPE_ADMIN))]

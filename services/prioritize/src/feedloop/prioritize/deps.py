@@ -2,23 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from feedloop.common.auth import ApiClient, require_scope
 from feedloop.common.db import EngineDep, TransactionDep
 from feedloop.common.outbox import OutboxRelay
-from feedloop.common.web import settings_of
+from feedloop.common.web import app_state, settings_of
 from feedloop.prioritize.settings import SCOPE_READ, SCOPE_WRITE, PrioritizeSettings
 
 __all__ = ["EngineDep", "ReaderDep", "RelayDep", "SettingsDep", "TransactionDep", "WriterDep"]
 
 
-def relay_of(request: Request) -> OutboxRelay | None:
-    """Returns the app's outbox relay (None before the lifespan starts it)."""
-    relay: OutboxRelay | None = request.app.state.relay
-    return relay
-
-
 SettingsDep = Annotated[PrioritizeSettings, Depends(settings_of)]
-RelayDep = Annotated[OutboxRelay | None, Depends(relay_of)]
+RelayDep = Annotated[OutboxRelay | None, Depends(app_state("relay"))]
+"""The app's outbox relay (None before the lifespan starts it)."""
 ReaderDep = Annotated[ApiClient, Depends(require_scope(SCOPE_READ))]
 WriterDep = Annotated[ApiClient, Depends(require_scope(SCOPE_WRITE))]
