@@ -1,5 +1,6 @@
 """/v1/alerts: who gets spike alerts and weekly digests (admin scope), and what was sent."""
 
+import ipaddress
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
@@ -56,6 +57,30 @@ class SubscriptionCreate(BaseModel):
         return self
 
 
+def refuse_internal_webhook(target: str) -> None:
+    """Outside local mode a webhook is https and names no loopback, private or link-local
+    address nor a cluster-internal name, so an admin key cannot point notify at the cluster's
+    own services or a cloud metadata endpoint (FEEDLOOP_NOTIFY_ALERT_WEBHOOK_ALLOW_INTERNAL
+    lifts it for a chat server inside the company network).
+
+    A host name is not resolved here (its address may change later): a public name that
+    resolves inward is not caught, and notify's egress NetworkPolicy admits port 443 anywhere
+    (customers' own webhooks may be internal).
+    """
+    url = AnyHttpUrl(target)
+    host = (url.host or "").strip("[]").lower()
+    if url.scheme != "https":
+        raise Invalid.field("target", "a webhook is https outside local mode")
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".svc")):
+        raise Invalid.field("target", f"{host} is an internal name")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if not address.is_global:
+        raise Invalid.field("target", f"{host} is not a public address")
+
+
 class Subscription(SubscriptionCreate):
     """A stored subscription."""
 
@@ -108,6 +133,9 @@ async def list_subscriptions(engine: EngineDep, _client: AdminDep) -> list[dict[
 async def create_subscription(
     body: SubscriptionCreate, client: AdminDep, settings: SettingsDep, conn: TransactionDep
 ) -> dict[str, Any]:
+    inward_ok = settings.is_local or settings.alert_webhook_allow_internal
+    if body.channel == "webhook" and not inward_ok:
+        refuse_internal_webhook(body.target)
     row = body.model_dump() | {
         "id": f"sub-{uuid.uuid4().hex[:16]}",
         "created_by": client.client_id,

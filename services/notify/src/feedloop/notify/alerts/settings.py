@@ -15,6 +15,11 @@ class AlertSettings(ServiceSettings):
         default=30.0, gt=0, le=3600, description="Backoff: this, doubled per attempt (<= 1 h)."
     )
     alert_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    alert_webhook_allow_internal: bool = Field(
+        default=False,
+        description="Outside local mode, alert webhooks must be https to a public host unless "
+        "this is set (a chat server inside the company network).",
+    )
     alert_cap_per_hour: int = Field(
         default=30, ge=1, le=10_000, description="Alerts one subscription gets in an hour, at most."
     )
