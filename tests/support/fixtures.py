@@ -5,6 +5,7 @@ A conftest binds a fixture to its name by assignment, e.g. `receiver = webhook_r
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -81,3 +82,25 @@ def app_test_settings() -> dict[str, Any]:
         "batch_timeout_ms": 50,
         "session_timeout_ms": 6000,
     }
+
+
+def store_urls(filename: str) -> tuple[Callable[..., str], Callable[..., str]]:
+    """Two fixtures for a package whose store is the SQLite file `filename`: `sqlite_url` (a
+    fresh file per test) and `database_url` (the test runs once on SQLite, once on PostgreSQL
+    through the `postgres_url` fixture). Bind both: `sqlite_url, database_url = store_urls(...)`.
+    """
+
+    @pytest.fixture
+    def sqlite_url(tmp_path: Path) -> str:
+        """A fresh SQLite database file for one test."""
+        return f"sqlite+aiosqlite:///{tmp_path}/{filename}"
+
+    @pytest.fixture(params=["sqlite", "postgres"])
+    def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+        """The test runs once on SQLite and once on PostgreSQL."""
+        if request.param == "sqlite":
+            return f"sqlite+aiosqlite:///{tmp_path}/{filename}"
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+
+    return sqlite_url, database_url

@@ -1,6 +1,5 @@
 """Notify test fixtures: the app on SQLite or PostgreSQL, real receivers, bounded waits."""
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ from tests.support.fixtures import (
     app_test_settings,
     broker_app_client,
     smtp_server,
+    store_urls,
     webhook_receiver,
 )
 from tests.support.receivers import WebhookReceiver
@@ -23,19 +23,7 @@ from .factory import NotifyLoop
 SECRET = "test-webhook-secret"
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A fresh SQLite database file for one test."""
-    return f"sqlite+aiosqlite:///{tmp_path}/notify.db"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The test runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/notify.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+sqlite_url, database_url = store_urls("notify.db")
 
 
 receiver = webhook_receiver(SECRET)
