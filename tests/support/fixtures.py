@@ -3,13 +3,15 @@
 A conftest binds a fixture to its name by assignment, e.g. `receiver = webhook_receiver(SECRET)`.
 """
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from feedloop.common.db import create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 from tests.support.clients import AppClient
@@ -104,3 +106,20 @@ def store_urls(filename: str) -> tuple[Callable[..., str], Callable[..., str]]:
         return url
 
     return sqlite_url, database_url
+
+
+def migrated_engine(
+    upgrade: Callable[[AsyncEngine], Awaitable[None]], *, name: str = "engine"
+) -> Callable[..., AsyncIterator[AsyncEngine]]:
+    """A fixture `name`: an engine on `database_url` (SQLite, then PostgreSQL, see store_urls)
+    migrated with the service's `upgrade`, disposed after the test."""
+
+    @pytest.fixture(name=name)
+    async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+        """A migrated store (SQLite, then PostgreSQL)."""
+        created = create_engine(database_url)
+        await upgrade(created)
+        yield created
+        await created.dispose()
+
+    return engine

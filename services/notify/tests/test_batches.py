@@ -23,6 +23,8 @@ from feedloop.notify.models import (
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.fixtures import migrated_engine
+
 from .conftest import make_settings
 from .factory import issue, linked
 
@@ -52,13 +54,7 @@ async def reference(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await store.dispose()
 
 
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated store (SQLite, then PostgreSQL) that takes all events in one batch."""
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
+store = migrated_engine(upgrade, name="store")  # takes all events in one batch
 
 
 def story() -> list[Any]:

@@ -10,7 +10,7 @@ backfill counts rows stored before it.
 import random
 import statistics
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -24,6 +24,8 @@ from feedloop.prioritize.models import feedback_day_t, feedback_t
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tests.support.fixtures import migrated_engine
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 DAYS = 5
@@ -246,12 +248,7 @@ def _close(actual: Any, expected: Any, where: str) -> None:
         assert actual == expected, where
 
 
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
+engine = migrated_engine(upgrade)
 
 
 async def _mutate(

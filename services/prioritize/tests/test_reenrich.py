@@ -2,14 +2,11 @@
 change nothing (SQLite and PostgreSQL)."""
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
 import orjson
-import pytest
-from feedloop.common.db import create_engine
 from feedloop.common.events import FeedbackEnriched, deterministic_id
 from feedloop.prioritize.issues.assign import BatchResult, Incoming, store_batch
 from feedloop.prioritize.issues.evidence import day_of
@@ -35,6 +32,8 @@ from feedloop.prioritize.rows import FeedbackRow, IssueRow
 from feedloop.prioritize.settings import PrioritizeSettings
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.support.fixtures import migrated_engine
 
 from .conftest import make_settings
 from .factory import enriched, theme_vector
@@ -77,13 +76,7 @@ def incoming(event: FeedbackEnriched, *, made: datetime) -> Incoming:
     return Incoming(event, event.feedback_id, event_id, enriched_at=made)
 
 
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated database (SQLite, then PostgreSQL)."""
-    created = create_engine(database_url)
-    await upgrade(created)
-    yield created
-    await created.dispose()
+engine = migrated_engine(upgrade)
 
 
 async def store(
