@@ -15,6 +15,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import DeclarativeBase
 
+from tests.support.events import feedback_closed
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -42,17 +43,7 @@ class _KilledAfterSending(OutboxRelay):
 
 
 def _closed(n: int) -> FeedbackClosed:
-    now = datetime.now(UTC)
-    return FeedbackClosed(
-        feedback_id=f"f{n}",
-        issue_id="i1",
-        customer_id=f"c{n}",
-        channel="email",
-        outcome="delivered",
-        delivered_at=now,
-        closed_at=now,
-        time_to_close_seconds=1.0,
-    )
+    return feedback_closed(f"f{n}", customer_id=f"c{n}")
 
 
 async def test_rows_a_dead_relay_marked_are_reconciled_by_another_replica_not_resent(

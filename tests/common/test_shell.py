@@ -21,6 +21,8 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
+from tests.support.events import feedback_closed
+
 
 class _KeyedSettings(StoreSettings, ApiKeySettings):
     model_config = SettingsConfigDict(env_prefix="FEEDLOOP_SHELLTEST_", frozen=True)
@@ -216,15 +218,7 @@ def test_migrations_run_a_services_revisions_through_the_shared_env_and_template
 
 def test_the_one_envelope_builder_encodes_the_same_with_or_without_validation() -> None:
     now = datetime.now(UTC)
-    payload = FeedbackClosed(
-        feedback_id="f1",
-        issue_id="i1",
-        customer_id="c1",
-        channel="none",
-        outcome="no_channel",
-        closed_at=now,
-        time_to_close_seconds=2.0,
-    )
+    payload = feedback_closed("f1", channel="none", outcome="no_channel", at=now, seconds=2.0)
     options = {"event_id": "e1", "producer": "shelltest", "correlation_id": "x", "occurred_at": now}
     checked = Envelope.wrap(payload, **options)  # type: ignore[arg-type]
     trusted = Envelope.wrap(payload, validate=False, **options)  # type: ignore[arg-type]

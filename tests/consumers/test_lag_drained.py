@@ -9,13 +9,12 @@ import asyncio
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from asgi_lifespan import LifespanManager
 from feedloop.cli.app import app as cli_app
 from feedloop.common.codec import OutgoingRecord, encode
-from feedloop.common.events import Envelope, FeedbackClosed, deterministic_id
+from feedloop.common.events import Envelope, deterministic_id
 from feedloop.common.kafka import create_producer
 from feedloop.common.settings import ServiceSettings
 from feedloop.prioritize.app import create_app
@@ -23,20 +22,19 @@ from feedloop.prioritize.settings import PrioritizeSettings
 from typer.testing import CliRunner
 
 from tests.e2e.enriched import complaints
+from tests.support.events import feedback_closed
 
 
 def closures(count: int, *, prefix: str) -> list[OutgoingRecord]:
     """feedback.closed records as notify writes them (keyed by issue)."""
     out = []
     for n in range(count):
-        payload = FeedbackClosed(
-            feedback_id=f"f-{n}",
+        payload = feedback_closed(
+            f"f-{n}",
             issue_id=f"i-{n % 4}",
             customer_id=f"c-{n}",
             channel="none",
             outcome="no_channel",
-            closed_at=datetime.now(UTC),
-            time_to_close_seconds=1.0,
         )
         envelope = Envelope.wrap(
             payload,

@@ -14,6 +14,7 @@ from feedloop.notify.migrate import upgrade
 from feedloop.notify.models import outbox_t
 from feedloop.notify.outbox import create_relay
 
+from tests.support.events import feedback_closed
 from tests.support.kafka import read_topic
 
 from .conftest import make_settings
@@ -40,16 +41,7 @@ class StallingProducer:
 
 def closed_row(n: int, prefix: str) -> dict[str, Any]:
     now = datetime.now(UTC)
-    event = FeedbackClosed(
-        feedback_id=f"f{n}",
-        issue_id="i1",
-        customer_id=f"c{n}",
-        channel="webhook",
-        outcome="delivered",
-        delivered_at=now,
-        closed_at=now,
-        time_to_close_seconds=1.0,
-    )
+    event = feedback_closed(f"f{n}", customer_id=f"c{n}", channel="webhook", at=now)
     return outbox_row(
         event,
         event_id=f"closed-{n}",
