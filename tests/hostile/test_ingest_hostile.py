@@ -15,6 +15,7 @@ from feedloop.common.events import Envelope, FeedbackReceived
 
 from tests.e2e.platform import Platform
 from tests.hostile.ingest_fixtures import KEYS_BUDGET_BYTES, SOURCE_SYSTEM, ingest_platform
+from tests.support.items import survey_item
 from tests.support.kafka import read_topic
 from tests.support.keys import TEST_API_KEY
 
@@ -28,17 +29,8 @@ PLACEHOLDER = "@@RAW@@"
 
 def item(name: str, **overrides: Any) -> dict[str, Any]:
     """A valid survey item; each case changes one thing."""
-    base: dict[str, Any] = {
-        "channel": "survey",
-        "source_system": SOURCE_SYSTEM,
-        "external_id": f"hostile-{name}",
-        "customer": {"id": f"c-{name}", "email": "ana@example.com", "tier": "premium"},
-        "text": "The jeans run small.",
-        "locale": "en-GB",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "answers": [{"metric": "nps", "score": 3}],
-    }
-    return base | overrides
+    fields = {"text": "The jeans run small.", "source_system": SOURCE_SYSTEM} | overrides
+    return survey_item(f"hostile-{name}", customer_id=f"c-{name}", **fields)
 
 
 def review(name: str, **overrides: Any) -> dict[str, Any]:

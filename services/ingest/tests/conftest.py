@@ -2,7 +2,6 @@
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,6 +11,8 @@ from asgi_lifespan import LifespanManager
 from feedloop.common.auth import DEV_API_KEY, hash_key
 from feedloop.ingest.app import create_app
 from feedloop.ingest.settings import IngestSettings
+
+from tests.support.items import survey_item
 
 READ_ONLY_KEY = "test-read-only-key"
 WRITE_KEY = "test-write-key"
@@ -37,17 +38,7 @@ def clients_json() -> str:
 
 def survey(external_id: str, **overrides: Any) -> dict[str, Any]:
     """A valid NPS survey item."""
-    item: dict[str, Any] = {
-        "channel": "survey",
-        "source_system": "shop",
-        "external_id": external_id,
-        "customer": {"id": f"cust-{external_id}", "email": "ana@example.com", "tier": "premium"},
-        "text": "The jeans run small, I had to return them.",
-        "locale": "en-GB",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "answers": [{"metric": "nps", "score": 3}],
-    }
-    return item | overrides
+    return survey_item(external_id, customer_id=f"cust-{external_id}", **overrides)
 
 
 AppFactory = Callable[..., Any]
