@@ -1,12 +1,14 @@
 """Posting the demo story's feedback and asking the platform what it made of it."""
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from scripts.demo.story import Voice
 from tests.support.keys import TEST_API_KEY
+from tests.support.polling import eventually
 
 API_KEY = TEST_API_KEY  # the development key works in local mode only
 
@@ -49,3 +51,13 @@ async def issues(prioritize: str, **params: Any) -> list[dict[str, Any]]:
 async def stored_at_least(prioritize: str, n: int) -> bool:
     """True once prioritize has stored at least n feedback items."""
     return await stored_feedback(prioritize) >= n
+
+
+async def wait_stored(
+    prioritize: str, n: int, *, timeout_s: float, what: str, context: Callable[[], str]
+) -> None:
+    """Waits until prioritize has stored at least n items (eventually: `what` and the
+    processes' `context` in the failure)."""
+    await eventually(
+        lambda: stored_at_least(prioritize, n), timeout_s=timeout_s, what=what, context=context
+    )

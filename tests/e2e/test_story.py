@@ -16,7 +16,7 @@ from scripts.demo.story import after, before
 from tests.e2e.fixtures import needs
 from tests.e2e.ledger import read
 from tests.e2e.platform import Platform
-from tests.e2e.story import API_KEY, issues, post_voices, stored_at_least
+from tests.e2e.story import API_KEY, issues, post_voices, wait_stored
 from tests.support.polling import eventually
 from tests.support.receivers import running_sinks
 
@@ -40,11 +40,8 @@ async def test_sizing_complaints_become_a_top_pattern_whose_resolution_reaches_e
         sizing = {v.item["customer"]["id"] for v in voices if v.topic == "sizing"}
         runs_large = {v.item["customer"]["id"] for v in voices if v.topic == "sizing_large"}
         await post_voices(ingest, voices)
-        await eventually(
-            lambda: stored_at_least(prioritize, len(voices)),
-            timeout_s=180,
-            what="every voice analysed and stored",
-            context=platform.tails,
+        await wait_stored(
+            prioritize, len(voices), timeout_s=180, what="all analysed", context=platform.tails
         )
 
         ranked = await issues(prioritize)
@@ -109,11 +106,9 @@ async def test_sizing_complaints_become_a_top_pattern_whose_resolution_reaches_e
         # 50 fresh voices (was 30): with 30 the fall was sometimes not significant (Fisher p 0.056).
         later = after(run, 50, start=len(voices))
         await post_voices(ingest, later)
-        await eventually(
-            lambda: stored_at_least(prioritize, len(voices) + len(later)),
-            timeout_s=120,
-            what="the fresh feedback stored",
-            context=platform.tails,
+        total = len(voices) + len(later)
+        await wait_stored(
+            prioritize, total, timeout_s=120, what="fresh feedback stored", context=platform.tails
         )
         async with httpx.AsyncClient(headers={"X-API-Key": API_KEY}) as client:
             impact = (await client.get(f"{prioritize}/v1/kpis/issues/{top['id']}/impact")).json()

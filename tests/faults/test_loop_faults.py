@@ -19,7 +19,7 @@ from scripts.demo.story import Voice, before
 from tests.e2e.fixtures import assert_clean_exit, consumed, needs
 from tests.e2e.ledger import Ledger, read
 from tests.e2e.platform import Platform
-from tests.e2e.story import API_KEY, issues, post_voices, stored_at_least
+from tests.e2e.story import API_KEY, issues, post_voices, wait_stored
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.receivers import Sinks, running_sinks
@@ -100,11 +100,8 @@ async def test_notify_interrupted_during_intake_and_sending_tells_each_customer_
         await post_voices(ingest, voices)
         await records_reach(platform, topics.PRIORITIZED, 10)
         await interrupt(platform, "notify", how)  # while it takes in `prioritized`
-        await eventually(
-            lambda: stored_at_least(prioritize, len(voices)),
-            timeout_s=120,
-            what="all stored",
-            context=platform.tails,
+        await wait_stored(
+            prioritize, len(voices), timeout_s=120, what="all stored", context=platform.tails
         )
         top = await _resolve_top(prioritize)
         await eventually(
