@@ -3,6 +3,7 @@
     python services/enrich/quality/evaluate.py             # figures on dev, test and all
     python services/enrich/quality/evaluate.py --calibrate # sweep the theme calibration on dev
     python services/enrich/quality/evaluate.py --write docs/enrich-quality.md
+    python services/enrich/quality/evaluate.py --before MODEL_DIR  # that model beside the shipped
 
 Runs the stage's own code path (redaction, segmentation, both models, the taxonomy) through
 `Enricher`, exactly as the consumer does, on the items of feedback_labelled.yaml.
@@ -25,6 +26,7 @@ from feedloop.enrich.service import Enricher
 from feedloop.enrich.settings import EnrichSettings
 
 HERE = Path(__file__).resolve().parent
+TRAINING = HERE.parent / "training"
 DATA = HERE / "feedback_labelled.yaml"
 MORE = HERE / "labelled"
 LABELS = ("negative", "neutral", "positive")
@@ -364,14 +366,84 @@ def report(
     return "\n".join(lines)
 
 
+def outside(enricher: Enricher) -> dict[str, dict[str, float]]:
+    """3-class and binary sentiment accuracy on the ICWSM 2014 held-out ids of each domain
+    (English; never trained on), through the stage's own analysis."""
+    sys.path.insert(0, str(TRAINING))
+    from data import DOMAINS, heldout_ids, load_icwsm
+
+    icwsm = load_icwsm()
+    held = heldout_ids(icwsm)
+    out = {}
+    for domain in DOMAINS:
+        keep = set(held[domain])
+        examples = [e for e in icwsm[domain] if e.id in keep]
+        documents = [enricher.document(redact(e.text).text) for e in examples]
+        pred = [r.sentiment.label for r in enricher.analyse(documents, source="quality")]
+        gold = [LABELS[e.label] for e in examples]
+        polar = [(g, p) for g, p in zip(gold, pred, strict=True) if g != "neutral"]
+        out[domain] = {
+            "n": len(examples),
+            "accuracy": float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])),
+            "binary_accuracy": float(np.mean([g == p for g, p in polar])),
+        }
+    return out
+
+
+def compare(before: Path, items: Sequence[Item]) -> str:
+    """Test-half and outside figures of the model in `before` beside the shipped one, one run."""
+    columns = []
+    for model_dir in (before, EnrichSettings().model_dir):
+        enricher = Enricher(EnrichSettings(intra_op_threads=2, model_dir=model_dir))
+        test = evaluate(enricher, items)["test"]
+        columns.append((enricher.classifier.name, test, outside(enricher)))
+        del enricher
+    rows: list[tuple[str, Any]] = [
+        ("sentiment accuracy", lambda t, o: t["sentiment_accuracy"]),
+        ("sentiment macro-F1", lambda t, o: t["sentiment_macro_f1"]),
+        *[
+            (f"  {lang}", lambda t, o, lang=lang: t["languages"][lang]["sentiment_accuracy"])
+            for lang in sorted(columns[0][1]["languages"])
+            if lang != "und"
+        ],
+        ("sarcasm accuracy", lambda t, o: t["sarcasm_accuracy"]),
+        ("mixed: per-theme sentiment", lambda t, o: t["mixed_theme_sentiment_accuracy"]),
+        ("mixed: tone differs where gold's does", lambda t, o: t["mixed_disagreement_found"]),
+        ("theme micro-F1", lambda t, o: t["theme_micro"]["f1"]),
+        *[(f"ICWSM held-out {d}: 3-class / binary", lambda t, o, d=d: o[d]) for d in columns[0][2]],
+    ]
+    lines = [
+        f"| test half (odd ids) | before: {columns[0][0]} | after: {columns[1][0]} |",
+        "| --- | --- | --- |",
+    ]
+    for name, get in rows:
+        cells = []
+        for _, test, out in columns:
+            value = get(test, out)
+            if isinstance(value, dict):
+                cells.append(f"{value['accuracy']:.3f} / {value['binary_accuracy']:.3f}")
+            else:
+                cells.append(f"{value:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Prints (and optionally writes) the quality figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--write", type=Path, help="replace the figures block of this markdown")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a model folder to compare the shipped one with (test half, ICWSM held-out)",
+    )
     args = parser.parse_args()
-    enricher = Enricher(EnrichSettings(intra_op_threads=2))
     items = load_items()
+    if args.before:
+        print(compare(args.before, items))
+        return
+    enricher = Enricher(EnrichSettings(intra_op_threads=2))
     if args.calibrate:
         print(calibrate(enricher, items))
         return

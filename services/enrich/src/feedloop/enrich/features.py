@@ -17,6 +17,7 @@ from feedloop.enrich.network import DIM, FEATS, HIDDEN, Passes
 
 FloatArray = npt.NDArray[np.float32]
 PARTS = {"vector": DIM, "mean": FEATS, "max": FEATS, "hidden": HIDDEN}
+VECTOR_ONLY = ("vector",)
 
 
 def word_weights(segments: Sequence[str]) -> FloatArray:

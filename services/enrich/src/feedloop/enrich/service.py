@@ -19,7 +19,13 @@ from feedloop.common.events import (
 )
 from feedloop.enrich.directions import DirectionFinder
 from feedloop.enrich.encoder import MultilingualEncoder
-from feedloop.enrich.features import item_input, item_vector, segment_inputs, word_weights
+from feedloop.enrich.features import (
+    VECTOR_ONLY,
+    item_input,
+    item_vector,
+    segment_inputs,
+    word_weights,
+)
 from feedloop.enrich.inference import (
     FloatArray,
     SentimentHead,
@@ -125,10 +131,14 @@ class Enricher:
 
     def __init__(self, settings: EnrichSettings) -> None:
         threads = settings.intra_op_threads
-        self.encoder = MultilingualEncoder(threads=threads)
         self.classifier = load_sentiment(
             settings.model_dir, threads=threads, max_tokens=settings.max_tokens
         )
+        # Our own forward pass runs only for a head that reads token features (it costs more).
+        reads_tokens = isinstance(self.classifier, SentimentHead) and self.classifier.parts != (
+            VECTOR_ONLY
+        )
+        self.encoder = MultilingualEncoder(threads=threads, token_features=reads_tokens)
         self.taxonomy = load_taxonomy(settings.taxonomy_path)
         theme_head = settings.model_dir / "themes.npz"
         self.matcher = ThemeMatcher(
