@@ -32,10 +32,8 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     """A platform on the test broker under a fresh topic prefix; every process stopped after."""
     created = Platform(bootstrap=kafka_bootstrap, prefix=topic_prefix, workdir=tmp_path)
-    try:
+    async with created.running():
         yield created
-    finally:
-        await asyncio.to_thread(created.stop_all)
 
 
 async def send_paced(

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,6 +205,17 @@ class Platform:
         """Stops every process (SIGTERM, then SIGKILL)."""
         for process in self.processes.values():
             process.stop()
+
+    @contextlib.asynccontextmanager
+    async def running(self, *stages: str) -> AsyncIterator["Platform"]:
+        """Starts the named stages (none: the test starts what it needs), yields the platform
+        and stops every process on the way out, even when starting failed."""
+        try:
+            if stages:
+                await self.start(*stages)
+            yield self
+        finally:
+            await asyncio.to_thread(self.stop_all)
 
     def topic(self, name: str) -> str:
         """The physical name of a logical topic."""

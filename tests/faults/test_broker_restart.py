@@ -60,10 +60,9 @@ async def own_platform(tmp_path: Path) -> AsyncIterator[Platform]:
         },
     )
     try:
-        await platform.start("ingest")
-        yield platform
+        async with platform.running("ingest"):
+            yield platform
     finally:
-        await asyncio.to_thread(platform.stop_all)
         await asyncio.to_thread(broker, "down")
 
 

@@ -1,6 +1,5 @@
 """Live services for the hostile ingest tests: real processes, real HTTP, the real test broker."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -60,8 +59,5 @@ async def ingest_platform(
             }
         },
     )
-    try:
-        await platform.start("ingest")
+    async with platform.running("ingest"):
         yield platform
-    finally:
-        await asyncio.to_thread(platform.stop_all)
