@@ -2,6 +2,7 @@
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import orjson
@@ -17,6 +18,18 @@ def _direction(name: str, rng_seed: int | None = None, noise: float = 0.0) -> li
     if noise and rng_seed is not None:
         vector = vector + noise * np.random.default_rng(rng_seed).standard_normal(DIM)
     return [float(x) for x in vector / np.linalg.norm(vector)]
+
+
+def enrichment(theme: str, sentiment: dict[str, Any], embedding: list[float]) -> dict[str, Any]:
+    """The `enrichment` of an English item about one theme (confident, nothing redacted)."""
+    return {
+        "sentiment": sentiment,
+        "themes": [{"theme": theme, "confidence": 0.9, "sentiment": sentiment}],
+        "primary_theme": theme,
+        "language": {"code": "en", "confidence": 0.99},
+        "pii": {"redacted": False},
+        "embedding": embedding,
+    }
 
 
 def complaint(n: int, *, run: str, theme: str, customer: str) -> FeedbackEnriched:
@@ -36,14 +49,7 @@ def complaint(n: int, *, run: str, theme: str, customer: str) -> FeedbackEnriche
                 "text": f"Problem number {n} with {theme}.",
                 "occurred_at": at.isoformat(),
             },
-            "enrichment": {
-                "sentiment": sentiment,
-                "themes": [{"theme": theme, "confidence": 0.9, "sentiment": sentiment}],
-                "primary_theme": theme,
-                "language": {"code": "en", "confidence": 0.99},
-                "pii": {"redacted": False},
-                "embedding": _direction(theme, rng_seed=n, noise=0.1),
-            },
+            "enrichment": enrichment(theme, sentiment, _direction(theme, rng_seed=n, noise=0.1)),
         }
     )
 
