@@ -403,17 +403,21 @@ async def followups_come_back(clients: Clients, result: StoryResult, *, notify: 
 
 
 async def going_well(clients: Clients, result: StoryResult, voices: list[Voice]) -> None:
-    """Step 5: praise ranked in "what's going well"; the promoter is thanked."""
+    """Step 5: praise patterns (theme + similarity) ranked in "what's going well"; the
+    promoter is thanked."""
     console = clients.console
     console.rule("[bold cyan]5. What's going well, and a promoter thanked")
-    r = await clients.issues.get("/v1/praise", params={"limit": 5})
+    r = await clients.issues.get("/v1/praise", params={"limit": 5, "by": "pattern"})
     r.raise_for_status()
     result.praise = r.json()["items"]
-    table = Table("rank", "theme", "customers", "customer value", "score", "fading", "example")
+    table = Table(
+        "rank", "theme", "group", "customers", "customer value", "score", "fading", "example"
+    )
     for p in result.praise:
         table.add_row(
             str(p["rank"]),
             p["theme"],
+            "pattern" if p["is_pattern"] else "one-off",
             str(p["distinct_customers"]),
             f"{p['customer_value']:,.0f}",
             f"{p['score']:.1f}",
