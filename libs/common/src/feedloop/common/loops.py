@@ -9,6 +9,22 @@ import asyncio
 import contextlib
 
 
+async def wait_for_wake(wake: asyncio.Event, timeout_s: float) -> None:
+    """Waits until `wake` is set or `timeout_s` has passed, then clears it.
+
+    Raises CancelledError when the task was cancelled but its last round swallowed the
+    cancellation (a library call that catches it, or Python 3.11's `wait_for` when the wake-up
+    and the cancel arrive together): otherwise a loop that is being stopped would wait forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await wake.wait()
+    wake.clear()
+
+
 class WakeableLoop:
     """Base of a background loop: start, wake, stop; the subclass writes `_run`."""
 
@@ -33,19 +49,8 @@ class WakeableLoop:
                 await self._task
 
     async def _wait_for_wake(self, timeout_s: float) -> None:
-        """Waits until woken or `timeout_s` has passed, then clears the wake-up.
-
-        Raises CancelledError when `stop()` has cancelled the task but the last round swallowed
-        the cancellation (a library call that catches it, or Python 3.11's `wait_for` when the
-        wake-up and the cancel arrive together): otherwise `stop()` would wait forever.
-        """
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._wake.wait()
-        self._wake.clear()
+        """Waits until woken or `timeout_s` has passed, then clears the wake-up."""
+        await wait_for_wake(self._wake, timeout_s)
 
     async def _run(self) -> None:
         raise NotImplementedError

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from feedloop.common.events import utcnow
+from feedloop.common.loops import wait_for_wake
 from feedloop.notify import metrics
 from feedloop.notify.delivery import queue
 from feedloop.notify.delivery.channels import Outgoing, SendResult
@@ -138,9 +139,7 @@ class Sender:
                 if len(claimed.outgoing) == room:
                     continue  # more may be due: claim again once there is room
             await self._observe_depth()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.send_poll_s)
-            self._wake.clear()
+            await wait_for_wake(self._wake, self.settings.send_poll_s)
 
     def _took(self, claimed: queue.Claimed, lease_end: float) -> None:
         """Counts what a claim ended without sending, and readies what it leased."""
