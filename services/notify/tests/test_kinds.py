@@ -3,7 +3,7 @@
 from collections import Counter
 from typing import Any
 
-from feedloop.common.events import Sentiment
+from feedloop.common.events import Envelope, FeedbackClosed, Sentiment
 from feedloop.notify.delivery.outcomes import loop_outcome
 
 from tests.support.polling import eventually
@@ -29,12 +29,9 @@ def test_loop_outcomes_of_delivery_outcomes() -> None:
     assert loop_outcome("answer", "opted_out") == "opted_out"
 
 
-async def test_each_kind_ends_with_its_outcome_once(
-    loop: NotifyLoop,
-    database_url: str,
-    smtp: SmtpServer,
-) -> None:
-    events = [
+def one_of_each_kind() -> list[Envelope[Any]]:
+    """Praise (thanked, noted, nobody to thank), a remark, a question and a complaint."""
+    return [
         # A promoter's praise: thanked, in German; their second praise within 30 days: noted.
         linked("p1", "praise-fit", "c1", kind="praise", sentiment=GLAD, locale="de-DE"),
         # (p1 and p2 wait on two groups, so on two partitions: either may come first.)
@@ -61,24 +58,10 @@ async def test_each_kind_ends_with_its_outcome_once(
         # A complaint (no kind: an older producer) waits on its issue, then is resolved.
         linked("f1", "i1", "c7"),
     ]
-    answered = [
-        issue("question-1", 2, "resolved", message=ANSWER, kind="question"),
-        issue("i1", 2, "resolved", message="Fixed."),
-    ]
-    async with loop.app(database_url, smtp=smtp) as client:
-        await loop.send(events)
-        early = await loop.closed(expect=6)
-        assert {c.feedback_id for _, c in early} == {"p1", "p2", "p3", "p4", "p5", "r1"}
-        await loop.send(answered)
-        closed = await loop.closed(expect=8)
 
-        async def all_done() -> bool:
-            items = await notifications_of(client)
-            return len(items) >= 8 and all(i["outcome"] for i in items)
 
-        assert await eventually(all_done)
-        thanks = await notifications_of(client, kind="thanks")
-
+def check_closed_once(closed: list[tuple[str, FeedbackClosed]]) -> None:
+    """One closed event per item, each with its kind's loop outcome."""
     assert Counter(c.feedback_id for _, c in closed) == Counter(
         ["p1", "p2", "p3", "p4", "p5", "r1", "q1", "f1"]
     ), "one closed event per item"
@@ -97,6 +80,10 @@ async def test_each_kind_ends_with_its_outcome_once(
         "q1": ("question", "answered", "delivered"),
         "f1": ("complaint", "resolved", "delivered"),
     }
+
+
+def check_messages(loop: NotifyLoop, smtp: SmtpServer, thanks: list[dict[str, Any]]) -> None:
+    """The thank-yous, the answer and the resolution went out once, in each customer's language."""
     assert len({t["feedback_id"] for t in thanks} & {"p1", "p2"}) == 1
     assert {t["feedback_id"] for t in thanks} - {"p1", "p2"} == {"p3", "p5"}
     hooks = {h.body["customer_id"]: h for h in loop.receiver.delivered()}
@@ -108,6 +95,34 @@ async def test_each_kind_ends_with_its_outcome_once(
     assert hooks["c6"].body["subject"] == "Une réponse à votre question"
     mails = smtp.handler.accepted
     assert [(m.to, m.kind) for m in mails] == [("c2@example.com", "thanks")]
+
+
+async def test_each_kind_ends_with_its_outcome_once(
+    loop: NotifyLoop,
+    database_url: str,
+    smtp: SmtpServer,
+) -> None:
+    events = one_of_each_kind()
+    answered = [
+        issue("question-1", 2, "resolved", message=ANSWER, kind="question"),
+        issue("i1", 2, "resolved", message="Fixed."),
+    ]
+    async with loop.app(database_url, smtp=smtp) as client:
+        await loop.send(events)
+        early = await loop.closed(expect=6)
+        assert {c.feedback_id for _, c in early} == {"p1", "p2", "p3", "p4", "p5", "r1"}
+        await loop.send(answered)
+        closed = await loop.closed(expect=8)
+
+        async def all_done() -> bool:
+            items = await notifications_of(client)
+            return len(items) >= 8 and all(i["outcome"] for i in items)
+
+        assert await eventually(all_done)
+        thanks = await notifications_of(client, kind="thanks")
+
+    check_closed_once(closed)
+    check_messages(loop, smtp, thanks)
 
 
 async def test_opted_out_customers_are_not_thanked(
