@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.codec import decode
@@ -64,14 +65,9 @@ def _events(records: list[Record]) -> list[Any]:
     return [decode(r.value, accept=[FeedbackPrioritized, IssueUpdated]) for r in records]
 
 
-async def test_every_item_is_prioritized_and_a_question_is_answered_through_the_inbox(
-    app_client: AppClient,
-    sqlite_url: str,
-    raw_producer: AIOKafkaProducer,
-    kafka_bootstrap: str,
-    topic_prefix: str,
-) -> None:
-    items = [
+def four_kinds() -> list[FeedbackEnriched]:
+    """A complaint, praise, a question naming an order, and a remark."""
+    return [
         enriched("k-c", customer="c-1"),
         enriched("k-p", customer="c-2", label="positive", score=0.9, text="Love the fabric."),
         enriched(
@@ -83,36 +79,46 @@ async def test_every_item_is_prioritized_and_a_question_is_answered_through_the_
         ),
         enriched("k-r", customer="c-4", label="neutral", score=0.0, text="Bought two."),
     ]
-    async with app_client(sqlite_url) as client:
-        await send_all(raw_producer, [record(i, prefix=topic_prefix) for i in items])
 
-        async def queued() -> Any:
-            body = (await client.get("/v1/inbox", params={"status": "open"})).json()
-            return body["items"] if body["total"] == 1 else None
 
-        inbox = await eventually(queued)
-        assert inbox, (await client.get("/v1/inbox")).json()
-        question = inbox[0]
-        assert question["order_refs"] == ["48213"]
-        assert question["text"].startswith("Could you")
-        assert question["sla_age_s"] >= 0 and question["overdue"] is False
-        answered = await client.post(
-            f"/v1/inbox/{question['id']}/answer",
-            json={"answer": "It ships tomorrow.", "owner": "ana"},
-        )
-        assert answered.status_code == 200, answered.text
-        again = await client.post(f"/v1/inbox/{question['id']}/answer", json={"answer": "x"})
-        missing = await client.post("/v1/inbox/nope/answer", json={"answer": "x"})
-        assert (again.status_code, missing.status_code) == (409, 404)
-        assert again.headers["content-type"] == "application/problem+json"
+async def queued_question(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Waits for the one open question in the inbox, with its order reference and SLA age."""
 
-        def has_answer(rs: list[Record]) -> bool:
-            return any(
-                e.event_type == "issue.updated" and e.payload.kind == "question"
-                for e in _events(rs)
-            )
+    async def queued() -> Any:
+        body = (await client.get("/v1/inbox", params={"status": "open"})).json()
+        return body["items"] if body["total"] == 1 else None
 
-        out = await read_topic(kafka_bootstrap, topic_prefix + topics.PRIORITIZED, until=has_answer)
+    inbox = await eventually(queued)
+    assert inbox, (await client.get("/v1/inbox")).json()
+    question: dict[str, Any] = inbox[0]
+    assert question["order_refs"] == ["48213"]
+    assert question["text"].startswith("Could you")
+    assert question["sla_age_s"] >= 0 and question["overdue"] is False
+    return question
+
+
+async def answer_once(client: httpx.AsyncClient, question_id: str) -> None:
+    """Answers the question; a second answer is 409, an unknown item 404 (problem+json)."""
+    answered = await client.post(
+        f"/v1/inbox/{question_id}/answer",
+        json={"answer": "It ships tomorrow.", "owner": "ana"},
+    )
+    assert answered.status_code == 200, answered.text
+    again = await client.post(f"/v1/inbox/{question_id}/answer", json={"answer": "x"})
+    missing = await client.post("/v1/inbox/nope/answer", json={"answer": "x"})
+    assert (again.status_code, missing.status_code) == (409, 404)
+    assert again.headers["content-type"] == "application/problem+json"
+
+
+def has_answer(rs: list[Record]) -> bool:
+    return any(
+        e.event_type == "issue.updated" and e.payload.kind == "question" for e in _events(rs)
+    )
+
+
+def check_prioritized(out: list[Record], question_id: str) -> None:
+    """Each item prioritized with its kind, the answer as its question's resolution, keyed by
+    issue."""
     events = _events(out)
     kinds = {
         e.payload.feedback.external_id: (e.payload.kind, e.payload.issue_id)
@@ -125,16 +131,31 @@ async def test_every_item_is_prioritized_and_a_question_is_answered_through_the_
         "k-q": "question",
         "k-r": "remark",
     }
-    assert kinds["k-q"][1] == question["id"]
+    assert kinds["k-q"][1] == question_id
     update = next(e.payload for e in events if e.event_type == "issue.updated" and e.payload.kind)
     assert (update.issue_id, update.status, update.resolution_message) == (
-        question["id"],
+        question_id,
         "resolved",
         "It ships tomorrow.",
     )
     for r, e in zip(out, events, strict=True):
         key = e.payload.issue_id
         assert r.key == key.encode()
+
+
+async def test_every_item_is_prioritized_and_a_question_is_answered_through_the_inbox(
+    app_client: AppClient,
+    sqlite_url: str,
+    raw_producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    async with app_client(sqlite_url) as client:
+        await send_all(raw_producer, [record(i, prefix=topic_prefix) for i in four_kinds()])
+        question = await queued_question(client)
+        await answer_once(client, question["id"])
+        out = await read_topic(kafka_bootstrap, topic_prefix + topics.PRIORITIZED, until=has_answer)
+    check_prioritized(out, question["id"])
 
 
 async def test_answering_needs_the_resolve_scope(app_client: AppClient, sqlite_url: str) -> None:
