@@ -7,6 +7,7 @@ against notify served by uvicorn on loopback.
 """
 
 import base64
+from email.message import EmailMessage
 from pathlib import Path
 
 import dkim
@@ -39,6 +40,56 @@ from .factory import issue, linked, records
 __all__ = ["dkim_key", "smtp_raw"]  # fixtures
 
 LINK_KEYS = '{"k1": "' + base64.b64encode(b"unsubscribe-test-key-32-bytes-!!").decode() + '"}'
+
+
+def check_signed_mail(raw: bytes, dkim_key: DkimKey) -> EmailMessage:
+    """The DKIM signature verifies and covers From and List-Unsubscribe(-Post); the mail names
+    its language and has a plain-text body. Returns the parsed message."""
+    assert dkim.verify(raw, dnsfunc=dkim_key.dns), "the DKIM signature verifies"
+    message = parse(raw)
+    signed, names = signed_headers(message)
+    assert {"from", "list-unsubscribe", "list-unsubscribe-post"} <= names
+    assert f"d={DOMAIN}" in signed and f"s={SELECTOR}" in signed
+    assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    assert f"<mailto:unsubscribe@{DOMAIN}?subject=unsubscribe%20" in str(
+        message["List-Unsubscribe"]
+    )
+    assert str(message["Content-Language"]) == "en"
+    assert message.get_body(("plain",)).get_content().strip()  # type: ignore[union-attr]
+    return message
+
+
+async def unsubscribe_one_click(message: EmailMessage, api: httpx.AsyncClient) -> None:
+    """Posts the one-click unsubscribe of the mail's https link; c1 is then opted out of e-mail."""
+    async with httpx.AsyncClient() as provider:
+        answer = await provider.post(
+            https_link(message),
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 200, answer.text
+    preferences = (await api.get("/v1/customers/c1/preferences")).json()
+    assert preferences["opted_out"]["email"] is True
+
+
+async def second_resolution_outcome(
+    api: httpx.AsyncClient, producer: AIOKafkaProducer, prefix: str
+) -> str:
+    """Resolves a second issue of c1's and returns that notification's outcome once settled."""
+    second = [
+        linked("f2", "i2", "c1", source="crm", email="c1@example.com"),
+        issue("i2", 1, "resolved", message="We fixed the colours."),
+    ]
+    await send_all(producer, records(second, prefix))
+
+    async def second_settled() -> bool:
+        items = await notifications_of(api, feedback_id="f2")
+        return len(items) == 1 and items[0]["outcome"] is not None
+
+    await eventually(second_settled, timeout_s=30)
+    [item] = await notifications_of(api, feedback_id="f2")
+    outcome: str = item["outcome"]
+    return outcome
 
 
 async def test_a_resolution_mail_is_dkim_signed_and_its_one_click_link_opts_the_customer_out(
@@ -74,44 +125,11 @@ async def test_a_resolution_mail_is_dkim_signed_and_its_one_click_link_opts_the_
         ]
         await send_all(raw_producer, records(first, topic_prefix))
         await eventually(lambda: mail.count(1), timeout_s=30)
-        raw = mail.messages[0]
-
-        assert dkim.verify(raw, dnsfunc=dkim_key.dns), "the DKIM signature verifies"
-        message = parse(raw)
-        signed, names = signed_headers(message)
-        assert {"from", "list-unsubscribe", "list-unsubscribe-post"} <= names
-        assert f"d={DOMAIN}" in signed and f"s={SELECTOR}" in signed
-        assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
-        assert f"<mailto:unsubscribe@{DOMAIN}?subject=unsubscribe%20" in str(
-            message["List-Unsubscribe"]
-        )
-        assert str(message["Content-Language"]) == "en"
-        assert message.get_body(("plain",)).get_content().strip()  # type: ignore[union-attr]
-
+        message = check_signed_mail(mail.messages[0], dkim_key)
         # What a mailbox provider does when the customer presses "unsubscribe" (RFC 8058).
-        async with httpx.AsyncClient() as provider:
-            answer = await provider.post(
-                https_link(message),
-                content=b"List-Unsubscribe=One-Click",
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-            )
-        assert answer.status_code == 200, answer.text
-        preferences = (await api.get("/v1/customers/c1/preferences")).json()
-        assert preferences["opted_out"]["email"] is True
-
-        second = [
-            linked("f2", "i2", "c1", source="crm", email="c1@example.com"),
-            issue("i2", 1, "resolved", message="We fixed the colours."),
-        ]
-        await send_all(raw_producer, records(second, topic_prefix))
-
-        async def second_settled() -> bool:
-            items = await notifications_of(api, feedback_id="f2")
-            return len(items) == 1 and items[0]["outcome"] is not None
-
-        await eventually(second_settled, timeout_s=30)
-        [item] = await notifications_of(api, feedback_id="f2")
-        assert item["outcome"] == "opted_out"
+        await unsubscribe_one_click(message, api)
+        outcome = await second_resolution_outcome(api, raw_producer, topic_prefix)
+    assert outcome == "opted_out"
     assert len(mail.messages) == 1, "nothing more was e-mailed to the customer"
 
 
