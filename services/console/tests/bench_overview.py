@@ -154,6 +154,80 @@ def timed(client: httpx.Client, path: str, **params: Any) -> float:
     return time.perf_counter() - started
 
 
+def backends(folder: str, db: str, bootstrap: str) -> tuple[Any, Any]:
+    """The prioritize app on the seeded store and a notify app, neither consuming."""
+    common: dict[str, Any] = {
+        "environment": "test",
+        "api_keys": api_keys_json(),
+        "metrics_port": 0,
+        "log_level": "WARNING",
+        "kafka_bootstrap_servers": bootstrap,
+        "consume": False,
+    }
+    prioritize = create_prioritize(PrioritizeSettings(**common, database_url=db))
+    notify = create_notify(
+        NotifySettings(**common, database_url=f"sqlite+aiosqlite:///{folder}/notify.db")
+    )
+    return prioritize, notify
+
+
+def console_of(p_url: str, n_url: str) -> Any:
+    """The console app reading both, with a timeout long enough to measure any answer."""
+    return create_console(
+        ConsoleSettings(
+            environment="test",
+            metrics_port=0,
+            log_level="WARNING",
+            prioritize_url=p_url,
+            notify_url=n_url,
+            api_key=TEST_API_KEY,
+            api_timeout_s=120,  # measure however long it takes
+        )
+    )
+
+
+def log_in(browser: httpx.Client) -> None:
+    """Signs the browser in as the local user (the login form's CSRF token first)."""
+    form = browser.get("/login").text
+    token = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    browser.post("/login", data={"csrf": token, "user": LOCAL_USER, "password": LOCAL_PASSWORD})
+
+
+def measure(browser: httpx.Client, api: httpx.Client) -> dict[str, list[float]]:
+    """RUNS timings of the overview page and of each KPI call it makes, by report line."""
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    since = (until - timedelta(days=DAYS)).isoformat()
+    timed(browser, "/")  # warm-up: connections, template compilation
+    day = (until - timedelta(days=1)).isoformat()
+    midnight = datetime.combine(until.date(), datetime.min.time(), tzinfo=UTC)
+    whole = {"since": (midnight - timedelta(days=1)).isoformat(), "until": midnight.isoformat()}
+    calls: list[tuple[str, httpx.Client, str, dict[str, str]]] = [
+        ("GET / (console overview, whole page)", browser, "/", {}),
+        ("  prioritize /v1/kpis/scores, 14 days", api, "/v1/kpis/scores", {"since": since}),
+        ("  prioritize /v1/kpis/themes, 14 days", api, "/v1/kpis/themes", {"since": since}),
+        ("  prioritize /v1/kpis/scores, one day", api, "/v1/kpis/scores", {"since": day}),
+        ("  prioritize /v1/kpis/scores, whole day", api, "/v1/kpis/scores", whole),
+        ("  prioritize /v1/kpis/closure, 14 days", api, "/v1/kpis/closure", {"since": since}),
+        ("  prioritize /v1/kpis/spikes, 14 days", api, "/v1/kpis/spikes", {"since": since}),
+    ]
+    return {
+        name: [timed(client, path, **params) for _ in range(RUNS)]
+        for name, client, path, params in calls
+    }
+
+
+def report(n: int, timings: dict[str, list[float]], before: list[float], size: int) -> None:
+    """Prints p50 and max per line, the rollup's speed-up and the page size."""
+    print(f"overview of {n:,} feedback items over {DAYS} days (SQLite, {RUNS} runs, this machine)")
+    lines = {**timings, "row by row (before the rollup), 14 days": before}
+    for name, values in lines.items():
+        print(f"{name:42s} p50 {statistics.median(values):6.3f} s  max {max(values):6.3f} s")
+    scores = timings["  prioritize /v1/kpis/scores, 14 days"]
+    ratio = statistics.median(before) / statistics.median(scores)
+    print(f"scores over 14 days: the rollup answers {ratio:.0f}x faster than row by row")
+    print(f"page size {size / 1024:.0f} KiB; target: the whole page within 1 s")
+
+
 def main() -> int:
     """Prints the overview's time over N feedback items (default 100,000)."""
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
@@ -165,75 +239,18 @@ def main() -> int:
         # Before any server runs in this process, as the old API's handler did it alone.
         end = datetime.now(UTC)
         before = [in_thread(row_by_row(db, end - timedelta(days=DAYS), end)) for _ in range(RUNS)]
-        common: dict[str, Any] = {
-            "environment": "test",
-            "api_keys": api_keys_json(),
-            "metrics_port": 0,
-            "log_level": "WARNING",
-            "kafka_bootstrap_servers": bootstrap,
-            "consume": False,
-        }
-        prioritize = create_prioritize(PrioritizeSettings(**common, database_url=db))
-        notify = create_notify(
-            NotifySettings(**common, database_url=f"sqlite+aiosqlite:///{folder}/notify.db")
-        )
-        with serve_in_thread(prioritize) as p_url, serve_in_thread(notify) as n_url:
-            console = create_console(
-                ConsoleSettings(
-                    environment="test",
-                    metrics_port=0,
-                    log_level="WARNING",
-                    prioritize_url=p_url,
-                    notify_url=n_url,
-                    api_key=TEST_API_KEY,
-                    api_timeout_s=120,  # measure however long it takes
-                )
-            )
-            with (
-                serve_in_thread(console) as c_url,
-                httpx.Client(base_url=c_url, timeout=120) as browser,
-                httpx.Client(
-                    base_url=p_url, headers={"X-API-Key": TEST_API_KEY}, timeout=120
-                ) as api,
-            ):
-                form = browser.get("/login").text
-                token = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-                browser.post(
-                    "/login",
-                    data={"csrf": token, "user": LOCAL_USER, "password": LOCAL_PASSWORD},
-                )
-                until = datetime.now(UTC) + timedelta(seconds=1)
-                since = (until - timedelta(days=DAYS)).isoformat()
-                timed(browser, "/")  # warm-up: connections, template compilation
-                page = [timed(browser, "/") for _ in range(RUNS)]
-                scores = [timed(api, "/v1/kpis/scores", since=since) for _ in range(RUNS)]
-                themes = [timed(api, "/v1/kpis/themes", since=since) for _ in range(RUNS)]
-                day = (until - timedelta(days=1)).isoformat()
-                one_day = [timed(api, "/v1/kpis/scores", since=day) for _ in range(RUNS)]
-                midnight = datetime.combine(until.date(), datetime.min.time(), tzinfo=UTC)
-                whole = {
-                    "since": (midnight - timedelta(days=1)).isoformat(),
-                    "until": midnight.isoformat(),
-                }
-                whole_day = [timed(api, "/v1/kpis/scores", **whole) for _ in range(RUNS)]
-                closure = [timed(api, "/v1/kpis/closure", since=since) for _ in range(RUNS)]
-                spikes = [timed(api, "/v1/kpis/spikes", since=since) for _ in range(RUNS)]
-                size = len(browser.get("/").content)
-    print(f"overview of {n:,} feedback items over {DAYS} days (SQLite, {RUNS} runs, this machine)")
-    for name, values in (
-        ("GET / (console overview, whole page)", page),
-        ("  prioritize /v1/kpis/scores, 14 days", scores),
-        ("  prioritize /v1/kpis/themes, 14 days", themes),
-        ("  prioritize /v1/kpis/scores, one day", one_day),
-        ("  prioritize /v1/kpis/scores, whole day", whole_day),
-        ("  prioritize /v1/kpis/closure, 14 days", closure),
-        ("  prioritize /v1/kpis/spikes, 14 days", spikes),
-        ("row by row (before the rollup), 14 days", before),
-    ):
-        print(f"{name:42s} p50 {statistics.median(values):6.3f} s  max {max(values):6.3f} s")
-    ratio = statistics.median(before) / statistics.median(scores)
-    print(f"scores over 14 days: the rollup answers {ratio:.0f}x faster than row by row")
-    print(f"page size {size / 1024:.0f} KiB; target: the whole page within 1 s")
+        prioritize, notify = backends(folder, db, bootstrap)
+        with (
+            serve_in_thread(prioritize) as p_url,
+            serve_in_thread(notify) as n_url,
+            serve_in_thread(console_of(p_url, n_url)) as c_url,
+            httpx.Client(base_url=c_url, timeout=120) as browser,
+            httpx.Client(base_url=p_url, headers={"X-API-Key": TEST_API_KEY}, timeout=120) as api,
+        ):
+            log_in(browser)
+            timings = measure(browser, api)
+            size = len(browser.get("/").content)
+    report(n, timings, before, size)
     return 0
 
 

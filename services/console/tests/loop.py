@@ -35,6 +35,7 @@ from feedloop.prioritize.settings import PrioritizeSettings
 from starlette.types import Receive, Scope, Send
 
 from services.console.tests.surveys_seed import answered_surveys, solicit_app
+from tests.e2e.enriched import enrichment
 from tests.support.browser import serve_in_thread
 from tests.support.kafka import delete_prefixed_topics
 from tests.support.keys import TEST_API_KEY, api_keys_json
@@ -106,19 +107,13 @@ def feedback(
         }
     else:
         item |= {"channel": "support_ticket", "ticket_id": f"T-{run}-{n}"}
+    direction = theme if negative else f"{theme}-praise"
     return FeedbackEnriched.model_validate(
         {
             "feedback_id": deterministic_id("shop", f"{run}-{n}"),
             "received_at": at.isoformat(),
             "item": item,
-            "enrichment": {
-                "sentiment": sentiment,
-                "themes": [{"theme": theme, "confidence": 0.9, "sentiment": sentiment}],
-                "primary_theme": theme,
-                "language": {"code": "en", "confidence": 0.99},
-                "pii": {"redacted": False},
-                "embedding": _vector(theme if negative else f"{theme}-praise", n),
-            },
+            "enrichment": enrichment(theme, sentiment, _vector(direction, n)),
         }
     )
 
