@@ -144,20 +144,7 @@ def _plan_one(
             for program in config.triggered_by(item.type)
         ]
         return
-    plan.touchpoints.append(
-        {
-            "id": key,
-            "source_system": item.source_system,
-            "external_id": item.touchpoint_id,
-            "type": item.type,
-            "customer_id": customer.id,
-            "occurred_at": item.occurred_at,
-            "received_at": now,
-            "details": item.model_dump(
-                mode="json", include={"customer", "order_refs", "product_refs", "metadata"}
-            ),
-        }
-    )
+    plan.touchpoints.append(_touchpoint_row(item, key, now))
     moment = Moment(
         key=key,
         customer_id=customer.id,
@@ -190,6 +177,21 @@ def _plan_one(
             continue
         context.invited[customer.id].append(verdict.due_at)
         plan.invitations.append(_invitation_row(program, item, key, verdict, now))
+
+
+def _touchpoint_row(item: TouchpointCreate, key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": key,
+        "source_system": item.source_system,
+        "external_id": item.touchpoint_id,
+        "type": item.type,
+        "customer_id": item.customer.id,
+        "occurred_at": item.occurred_at,
+        "received_at": now,
+        "details": item.model_dump(
+            mode="json", include={"customer", "order_refs", "product_refs", "metadata"}
+        ),
+    }
 
 
 def _invitation_row(
