@@ -59,6 +59,22 @@ def inbound_settings(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str, **
     )  # fmt: skip
 
 
+def check_signed_invitation(raw: bytes, dkim_key: DkimKey) -> str:
+    """Checks the invitation's DKIM signature and unsubscribe headers; returns its mailto."""
+    assert dkim.verify(raw, dnsfunc=dkim_key.dns), "the DKIM signature verifies"
+    message = parse(raw)
+    signature, names = signed_headers(message)
+    assert {"from", "list-unsubscribe", "list-unsubscribe-post", "content-language"} <= names
+    assert f"d={DOMAIN}" in signature and f"s={SELECTOR}" in signature
+    assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    assert str(message["Content-Language"]) == "fr"
+    links = str(message["List-Unsubscribe"])
+    assert links.startswith("<http") and "/u/" in links
+    mailto = mailto_link(message)
+    assert mailto.startswith(f"mailto:unsubscribe@{DOMAIN}?subject=unsubscribe%20")
+    return mailto
+
+
 async def test_an_invitation_is_signed_and_a_reply_to_its_mailto_opts_the_customer_out(
     dkim_key: DkimKey, smtp_raw: tuple[RawMail, int], tmp_path: Path, kafka_bootstrap: str,
     topic_prefix: str,
@@ -82,19 +98,7 @@ async def test_an_invitation_is_signed_and_a_reply_to_its_mailto_opts_the_custom
         first = await api.post("/v1/touchpoints", json=touchpoint("m-1", "c-m", locale="fr-FR"))
         assert first.status_code == 200, first.text
         await eventually(lambda: mail.count(1), timeout_s=30)
-        raw = mail.messages[0]
-
-        assert dkim.verify(raw, dnsfunc=dkim_key.dns), "the DKIM signature verifies"
-        message = parse(raw)
-        signature, names = signed_headers(message)
-        assert {"from", "list-unsubscribe", "list-unsubscribe-post", "content-language"} <= names
-        assert f"d={DOMAIN}" in signature and f"s={SELECTOR}" in signature
-        assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
-        assert str(message["Content-Language"]) == "fr"
-        links = str(message["List-Unsubscribe"])
-        assert links.startswith("<http") and "/u/" in links
-        mailto = mailto_link(message)
-        assert mailto.startswith(f"mailto:unsubscribe@{DOMAIN}?subject=unsubscribe%20")
+        mailto = check_signed_invitation(mail.messages[0], dkim_key)
 
         async def reply(message: EmailMessage) -> Any:
             return await aiosmtplib.send(message, hostname="127.0.0.1", port=inbound_port)
