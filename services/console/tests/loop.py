@@ -255,9 +255,10 @@ def running_loop(bootstrap: str, folder: Path) -> Iterator[Loop]:
         in_thread(delete_prefixed_topics(bootstrap, prefix))
 
 
-@contextlib.contextmanager
-def _apps(bootstrap: str, folder: Path, prefix: str) -> Iterator[Loop]:
-    common: dict[str, Any] = {
+def _backend_settings(bootstrap: str, prefix: str) -> dict[str, Any]:
+    """What the backends of the loop share: test mode and keys, the broker and its prefix,
+    short batches, sessions and outbox polls."""
+    return {
         "environment": "test",
         "api_keys": api_keys_json(),
         "metrics_port": 0,
@@ -269,6 +270,11 @@ def _apps(bootstrap: str, folder: Path, prefix: str) -> Iterator[Loop]:
         "session_timeout_ms": 6000,
         "outbox_poll_s": 0.1,
     }
+
+
+@contextlib.contextmanager
+def _apps(bootstrap: str, folder: Path, prefix: str) -> Iterator[Loop]:
+    common = _backend_settings(bootstrap, prefix)
     prioritize = create_prioritize(
         PrioritizeSettings(
             **common,
