@@ -74,24 +74,13 @@ async def test_an_incident_is_answered_individually_or_leaves_as_a_pattern(
             lambda: _queued(client, 3), what="three incidents queued (slow-1 is no incident)"
         )
         lost, broken = queued[_fid("lost-1")], queued[_fid("broken-1")]
-        assert (lost["kind"], lost["status"], lost["order_refs"]) == ("incident", "open", ["12345"])
-        assert lost["reason"] == "one-off incident: names 12345 and says 'never arrived'"
-        assert lost["issue_id"] and lost["issue_id"] != lost["id"]
+        _check_lost_parcel(lost)
         answered = await client.post(
             f"/v1/inbox/{broken['id']}/answer", json={"answer": "A new lamp is on its way."}
         )
         assert answered.status_code == 200, answered.text
         assert answered.json()["status"] == "answered"
-        # scarf-1's one-off issue is resolved through the issues API: it leaves the queue.
-        scarf = queued[_fid("scarf-1")]
-        resolved = await client.patch(
-            f"/v1/issues/{scarf['issue_id']}",
-            json={"status": "resolved", "resolution_message": "A scarf is on its way."},
-        )
-        assert resolved.status_code == 200, resolved.text
-        scarf = (await client.get(f"/v1/inbox/{scarf['id']}")).json()
-        late = await client.post(f"/v1/inbox/{scarf['id']}/answer", json={"answer": "x"})
-        assert (scarf["status"], late.status_code) == ("resolved", 409)
+        await _resolving_the_issue_takes_it_out_of_the_queue(client, queued[_fid("scarf-1")])
         # Two more customers report the lost parcels: the one-off is a pattern now.
         more = [
             complaint(f"lost-{n}", f"c-{n + 2}", "lost", LOST.format(n=n * 1111)) for n in (2, 3)
@@ -116,10 +105,32 @@ async def test_an_incident_is_answered_individually_or_leaves_as_a_pattern(
     assert refused.status_code == 409 and refused.json()["type"].endswith("/left-the-queue")
     assert _fid("lost-1") not in {i["feedback_id"] for i in still_open["items"]}
     assert not {_fid("lost-2"), _fid("lost-3")} & {i["feedback_id"] for i in still_open["items"]}
-    # The answer: the one-off issue resolved with it, then the item moved onto that issue.
-    answer = [
-        (r, e) for r, e in zip(out, _events(out), strict=True) if r.key == broken["id"].encode()
-    ]
+    _check_answer_events(out, broken["id"])
+
+
+def _check_lost_parcel(lost: dict[str, Any]) -> None:
+    assert (lost["kind"], lost["status"], lost["order_refs"]) == ("incident", "open", ["12345"])
+    assert lost["reason"] == "one-off incident: names 12345 and says 'never arrived'"
+    assert lost["issue_id"] and lost["issue_id"] != lost["id"]
+
+
+async def _resolving_the_issue_takes_it_out_of_the_queue(
+    client: httpx.AsyncClient, scarf: dict[str, Any]
+) -> None:
+    """scarf-1's one-off issue is resolved through the issues API: it leaves the queue."""
+    resolved = await client.patch(
+        f"/v1/issues/{scarf['issue_id']}",
+        json={"status": "resolved", "resolution_message": "A scarf is on its way."},
+    )
+    assert resolved.status_code == 200, resolved.text
+    scarf = (await client.get(f"/v1/inbox/{scarf['id']}")).json()
+    late = await client.post(f"/v1/inbox/{scarf['id']}/answer", json={"answer": "x"})
+    assert (scarf["status"], late.status_code) == ("resolved", 409)
+
+
+def _check_answer_events(out: list[Record], inbox_id: str) -> None:
+    """The answer: the one-off issue resolved with it, then the item moved onto that issue."""
+    answer = [(r, e) for r, e in zip(out, _events(out), strict=True) if r.key == inbox_id.encode()]
     assert [e.event_type for _, e in answer] == ["issue.updated", "feedback.prioritized"]
     update, moved = answer[0][1].payload, answer[1][1].payload
     assert (update.status, update.kind, update.resolution_message) == (
@@ -127,11 +138,7 @@ async def test_an_incident_is_answered_individually_or_leaves_as_a_pattern(
         "question",
         "A new lamp is on its way.",
     )
-    assert (moved.issue_id, moved.issue_status, moved.kind) == (
-        broken["id"],
-        "resolved",
-        "complaint",
-    )
+    assert (moved.issue_id, moved.issue_status, moved.kind) == (inbox_id, "resolved", "complaint")
     assert moved.feedback.feedback_id == _fid("broken-1")
 
 
