@@ -17,17 +17,12 @@ from feedloop.ingest.claims import Claim, Coalescer, Settle, SharedClaims
 from feedloop.ingest.settings import IngestSettings
 from pydantic import ValidationError
 
+from tests.support.fixtures import store_urls
 from tests.support.kafka import read_topic
 
 from .conftest import AppFactory, survey
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def claims_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The claims database: a SQLite file, then a fresh PostgreSQL database."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path}/claims.db"
+sqlite_url, database_url = store_urls("claims.db")
 
 
 class Clock:
@@ -40,11 +35,11 @@ class Clock:
         return self.now
 
 
-async def test_a_claim_held_elsewhere_is_waited_for_then_counts_as_done(claims_url: str) -> None:
+async def test_a_claim_held_elsewhere_is_waited_for_then_counts_as_done(database_url: str) -> None:
     clock = Clock()
-    first = SharedClaims.from_url(claims_url, lease_s=10, ttl_s=3600)
+    first = SharedClaims.from_url(database_url, lease_s=10, ttl_s=3600)
     first.clock = clock
-    second = SharedClaims.from_url(claims_url, lease_s=10, ttl_s=3600)
+    second = SharedClaims.from_url(database_url, lease_s=10, ttl_s=3600)
     second.clock = clock
     try:
         await first.create()
@@ -66,11 +61,11 @@ async def test_a_claim_held_elsewhere_is_waited_for_then_counts_as_done(claims_u
 
 
 async def test_a_dead_holder_is_taken_over_once_its_lease_ends_and_old_rows_expire(
-    claims_url: str,
+    database_url: str,
 ) -> None:
     clock = Clock()
     claims = SharedClaims(
-        SharedClaims.from_url(claims_url, lease_s=10, ttl_s=3600).engine,
+        SharedClaims.from_url(database_url, lease_s=10, ttl_s=3600).engine,
         lease_s=10,
         ttl_s=3600,
         clock=clock,
@@ -128,12 +123,12 @@ def test_several_workers_without_a_shared_store_are_refused() -> None:
 
 @pytest.mark.kafka
 async def test_retries_racing_on_two_ingest_processes_produce_each_item_once(
-    make_client: AppFactory, kafka_bootstrap: str, topic_prefix: str, claims_url: str
+    make_client: AppFactory, kafka_bootstrap: str, topic_prefix: str, database_url: str
 ) -> None:
     items = [survey(f"race-{n}") for n in range(120)]
     async with AsyncExitStack() as stack:
         clients = [
-            await stack.enter_async_context(make_client(claims_url=claims_url)) for _ in range(2)
+            await stack.enter_async_context(make_client(claims_url=database_url)) for _ in range(2)
         ]
 
         async def post(client: httpx.AsyncClient, n: int) -> int:

@@ -9,7 +9,7 @@ import yaml
 from feedloop.solicit.programs import ProgramsConfig
 from feedloop.solicit.settings import SolicitSettings
 
-from tests.support.fixtures import smtp_server, webhook_receiver
+from tests.support.fixtures import smtp_server, store_urls, webhook_receiver
 from tests.support.keys import api_keys_json
 
 SECRET = "solicit-test-webhook-secret"
@@ -93,3 +93,5 @@ def broker_settings(
 
 receiver = webhook_receiver(SECRET)
 smtp = smtp_server()
+
+sqlite_url, database_url = store_urls("solicit.db")

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 from aiokafka import AIOKafkaProducer
 from feedloop.common import topics
 from feedloop.common.auth import hash_key
@@ -62,15 +61,6 @@ def touchpoint(tid: str, cid: str, kind: str = "order.delivered", **extra: Any) 
 def decisions(read: dict[str, Any]) -> dict[str, str]:
     """program -> 'invited' or the skip's reason."""
     return {d["program_id"]: d["reason"] or d["outcome"] for d in read["decisions"]}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The test runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/solicit.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 async def test_touchpoints_become_invitations_answers_and_rates(

@@ -222,19 +222,10 @@ async def _answer(url: str, smtp: SmtpServer, n: int) -> list[str]:
     return answered
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The store both replicas share: one SQLite file, or one PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'solicit.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 async def test_sender_killed_mid_batch_beside_a_replica_sends_each_invitation_once_per_key(
-    platform: Platform, tmp_path: Path, shared_store: str
+    platform: Platform, tmp_path: Path, database_url: str
 ) -> None:
-    url = shared_store
+    url = database_url  # the store both replicas share: one SQLite file, or one PostgreSQL db
     receiver = WebhookReceiver(secret=SECRET, delay_s=0.05)
     await receiver.start()
     try:
