@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -518,7 +519,8 @@ def train_projection(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return params["w"]
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="print figures, write nothing")
     parser.add_argument(
@@ -538,23 +540,22 @@ def main() -> None:
         help="5-fold CV of the sentiment head on the training data per candidate; writes nothing",
     )
     parser.add_argument("--out", type=Path, default=OUT, help="the model folder to write")
-    args = parser.parse_args()
-    out: Path = args.out
-    if args.cv:
-        train, _ = training_samples()
-        for candidate in args.cv:
-            print(json.dumps(cross_validate(train, tuple(candidate.split("+")))), flush=True)
-        return
-    if args.directions_only:
-        direction_heads, figures = train_directions()
-        print(json.dumps(figures, indent=2))
-        if not args.check:
-            metrics = json.loads((out / "metrics.json").read_text())
-            metrics["directions"] = figures
-            np.savez(out / "directions.npz", **direction_heads)
-            (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        return
-    parts = tuple(args.sentiment_parts.split("+"))
+    return parser.parse_args()
+
+
+def directions_only(out: Path, *, check: bool) -> None:
+    """Retrains the direction heads alone and updates their file and figures."""
+    direction_heads, figures = train_directions()
+    print(json.dumps(figures, indent=2))
+    if not check:
+        metrics = json.loads((out / "metrics.json").read_text())
+        metrics["directions"] = figures
+        np.savez(out / "directions.npz", **direction_heads)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def sentiment_head(parts: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Trains the sentiment head on `parts`: its file's arrays and its metrics."""
     train, outside = training_samples()
     x = sentiment_inputs([s.text for s in train], parts)
     shift, scale = standardise(x, parts)
@@ -578,6 +579,14 @@ def main() -> None:
         "training_samples": sources,
         "icwsm_heldout": figures,
     }
+    head = {**params, "labels": np.array(LABELS)}
+    if parts != ("vector",):
+        head.update(parts=np.array(parts), shift=shift, scale=scale)
+    return head, metrics
+
+
+def other_heads(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Trains the theme, grouping and direction heads; adds their figures to `metrics`."""
     theme_texts, theme_y, theme_ids = theme_samples()
     theme_x = encode(theme_texts)
     thresholds = theme_thresholds(theme_x, theme_y)
@@ -594,23 +603,35 @@ def main() -> None:
         "training_items": len(theme_texts),
         "thresholds": {t: round(float(c), 3) for t, c in zip(theme_ids, thresholds, strict=True)},
     }
+    themes = {
+        "w": theme_params["w"],
+        "b": theme_params["b"],
+        "thresholds": thresholds,
+        "themes": np.array(theme_ids),
+    }
+    return {"grouping": {"w": projection}, "themes": themes, "directions": direction_heads}
+
+
+def main() -> None:
+    args = arguments()
+    out: Path = args.out
+    if args.cv:
+        train, _ = training_samples()
+        for candidate in args.cv:
+            print(json.dumps(cross_validate(train, tuple(candidate.split("+")))), flush=True)
+        return
+    if args.directions_only:
+        directions_only(out, check=args.check)
+        return
+    head, metrics = sentiment_head(tuple(args.sentiment_parts.split("+")))
+    heads = other_heads(metrics)
     print(json.dumps(metrics, indent=2))
     if args.check:
         return
     out.mkdir(parents=True, exist_ok=True)
-    head = {**params, "labels": np.array(LABELS)}
-    if parts != ("vector",):
-        head.update(parts=np.array(parts), shift=shift, scale=scale)
     np.savez(out / "head.npz", **head)
-    np.savez(out / "grouping.npz", w=projection)
-    np.savez(
-        out / "themes.npz",
-        w=theme_params["w"],
-        b=theme_params["b"],
-        thresholds=thresholds,
-        themes=np.array(theme_ids),
-    )
-    np.savez(out / "directions.npz", **direction_heads)
+    for name, arrays in heads.items():
+        np.savez(out / f"{name}.npz", **arrays)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"wrote {out}")
 
