@@ -50,11 +50,14 @@ async def test_an_app_stopped_abruptly_mid_send_resends_the_unrecorded_under_the
     kafka_bootstrap: str,
     topic_prefix: str,
 ) -> None:
-    receiver.delay_s = 0.3
+    # Each answer takes 2 s, so whenever the app is stopped (other lifespan steps stop first,
+    # for a varying time) a wave of sends is in flight: with 0.3 s the stop could fall
+    # between two waves on a quiet machine and nothing would repeat.
+    receiver.delay_s = 2.0
     options: dict[str, Any] = {
-        "source_systems": {"shop": {"callback_url": receiver.url("shop"), "timeout_s": 1.0}},
+        "source_systems": {"shop": {"callback_url": receiver.url("shop"), "timeout_s": 3.0}},
         "send_concurrency": 5,
-        "lease_s": 2.0,
+        "lease_s": 4.0,
         "smtp_timeout_s": 1.0,
         # No grace: in-flight attempts are abandoned unrecorded, as in a crash.
         "stop_grace_s": 0.0,
