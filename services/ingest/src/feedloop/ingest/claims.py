@@ -108,15 +108,15 @@ class Coalescer(Generic[T, R]):
     def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]]) -> None:
         self._run = run
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
-        self._draining = False
+        # Held while it runs: the event loop keeps only a weak reference to a task.
+        self._drainer: asyncio.Task[None] | None = None
 
     async def run(self, item: T) -> R:
         """Queues one call and waits for its wave's result (or its wave's error)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if not self._draining:
-            self._draining = True
-            asyncio.get_running_loop().create_task(self._drain())
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -134,7 +134,7 @@ class Coalescer(Generic[T, R]):
                     if not future.done():
                         future.set_result(result)
         finally:
-            self._draining = False
+            self._drainer = None
 
 
 class SharedClaims:
